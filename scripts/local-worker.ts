@@ -1,0 +1,117 @@
+// The one place that knows where local KV lives and how to run the real Worker outside
+// `wrangler dev` (D8): dev, import, export and the bench all start it through here, so they all
+// see the same state as `npm run dev`.
+import { spawnSync } from 'node:child_process'
+import { mkdirSync } from 'node:fs'
+import path from 'node:path'
+import { Miniflare } from 'miniflare'
+import { unstable_readConfig } from 'wrangler'
+import { getStatus } from '../src/storage/indexes.ts'
+
+export const ROOT = path.resolve(import.meta.dirname, '..')
+/** wrangler dev's default state folder; `--persist-to` changes it for dev, import and export alike. */
+export const DEFAULT_PERSIST = path.join(ROOT, '.wrangler', 'state')
+
+// Local runs must never call Cloudflare (no account, no network): D8 and the guide.
+process.env.CLOUDFLARE_CF_FETCH_ENABLED = 'false'
+process.env.WRANGLER_SEND_METRICS = 'false'
+
+/** The KV namespace id, vars and compatibility date wrangler.toml gives the local Worker. */
+export function readLocalConfig() {
+  const config = unstable_readConfig(
+    { config: path.join(ROOT, 'wrangler.toml') },
+    { hideWarnings: true },
+  )
+  const kv = config.kv_namespaces.find((n: { binding: string; id?: string }) => n.binding === 'KV')
+  if (!kv?.id) throw new Error('wrangler.toml declares no KV namespace with binding "KV"')
+  return {
+    namespaceId: kv.id,
+    vars: Object.fromEntries(
+      Object.entries(config.vars ?? {}).map(([k, v]: [string, unknown]) => [
+        k,
+        typeof v === 'string' ? v : JSON.stringify(v),
+      ]),
+    ),
+    compatibilityDate: config.compatibility_date ?? '2026-04-20',
+  }
+}
+
+/** Local KV is stored by wrangler under `<persist>/v3/kv`, keyed by the namespace id. */
+export function kvPersistDir(persistTo = DEFAULT_PERSIST): string {
+  return path.join(persistTo, 'v3', 'kv')
+}
+
+/** Builds the Worker exactly as `wrangler deploy` would, into `outdir`; returns the script path. */
+export function buildWorker(outdir = path.join(ROOT, '.wrangler', 'build')): string {
+  mkdirSync(outdir, { recursive: true })
+  const result = spawnSync(
+    process.execPath,
+    [
+      path.join(ROOT, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+      'deploy',
+      '--dry-run',
+      '--outdir',
+      outdir,
+    ],
+    { cwd: ROOT, encoding: 'utf8', env: process.env },
+  )
+  if (result.status !== 0) {
+    throw new Error(`wrangler deploy --dry-run failed:\n${result.stdout}\n${result.stderr}`)
+  }
+  return path.join(outdir, 'index.js')
+}
+
+export interface LocalWorker {
+  mf: Miniflare
+  kv: KVNamespace
+  /** fires the real scheduled handler once */
+  tick: () => Promise<void>
+  /** ticks until the job reports nothing pending (or `maxTicks`); returns ticks run */
+  refreshUntilIdle: (maxTicks?: number) => Promise<number>
+  dispose: () => Promise<void>
+}
+
+/** Starts the built Worker in workerd with the same local KV `npm run dev` uses. */
+export async function startLocalWorker(
+  options: { persistTo?: string; vars?: Record<string, string>; scriptPath?: string } = {},
+): Promise<LocalWorker> {
+  const local = readLocalConfig()
+  const scriptPath = options.scriptPath ?? buildWorker()
+  const mf = new Miniflare({
+    scriptPath,
+    modules: true,
+    compatibilityDate: local.compatibilityDate,
+    kvNamespaces: { KV: local.namespaceId },
+    kvPersist: kvPersistDir(options.persistTo),
+    bindings: { ...local.vars, ...options.vars },
+  })
+  await mf.ready
+  const kv = (await mf.getKVNamespace('KV')) as unknown as KVNamespace
+  const tick = async () => {
+    const worker = await mf.getWorker()
+    const result = await worker.scheduled({ cron: '', scheduledTime: new Date() })
+    if (result.outcome !== 'ok') throw new Error(`refresh tick failed: ${result.outcome}`)
+  }
+  return {
+    mf,
+    kv,
+    tick,
+    async refreshUntilIdle(maxTicks = 100) {
+      for (let n = 1; n <= maxTicks; n++) {
+        await tick()
+        const status = await getStatus(kv)
+        if (!status || status.pending === 0) return n
+      }
+      throw new Error(`refresh still has work pending after ${maxTicks} ticks`)
+    },
+    dispose: () => mf.dispose(),
+  }
+}
+
+/** `--name value` from argv, or undefined. */
+export function flag(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(name)
+  if (i >= 0) return argv[i + 1]
+  const eq = argv.find((a) => a.startsWith(`${name}=`))
+  return eq?.slice(name.length + 1)
+}

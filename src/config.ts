@@ -1,0 +1,63 @@
+// Site settings come from wrangler.toml [vars]; they are checked once per env object so a typo
+// in a deployment fails loudly on the first request instead of rendering a broken page.
+import * as z from 'zod/mini'
+import { isAbsoluteUrl } from './model/article'
+
+const followLinks = z.array(z.object({ label: z.string(), url: z.string() }))
+
+/** Site-wide settings every route, view and job reads. */
+export interface SiteConfig {
+  siteUrl: string
+  name: string
+  description: string
+  language: string
+  timeZone: string
+  copyright: string
+  followLinks: Array<{ label: string; url: string }>
+  itemsPerPage: number
+  relatedCount: number
+  feedIdAuthority: string
+  writeBudget: number
+  cronIntervalMinutes: number
+}
+
+function positiveInt(value: string | undefined, name: string, fallback: number): number {
+  if (value === undefined || value === '') return fallback
+  const n = Number(value)
+  if (!Number.isInteger(n) || n <= 0)
+    throw new Error(`${name} must be a positive integer, got "${value}"`)
+  return n
+}
+
+function checkTimeZone(timeZone: string): string {
+  // Throws RangeError on an unknown zone, which is what we want at start-up.
+  new Intl.DateTimeFormat('en', { timeZone })
+  return timeZone
+}
+
+const cache = new WeakMap<object, SiteConfig>()
+
+/** Reads and validates the site settings from the Worker's env (memoised per env object). */
+export function readSiteConfig(env: Env): SiteConfig {
+  const hit = cache.get(env)
+  if (hit) return hit
+  const siteUrl = env.SITE_URL.replace(/\/+$/, '')
+  if (!isAbsoluteUrl(siteUrl))
+    throw new Error(`SITE_URL must be an absolute URL, got "${env.SITE_URL}"`)
+  const config: SiteConfig = {
+    siteUrl,
+    name: env.SITE_NAME,
+    description: env.SITE_DESCRIPTION,
+    language: env.SITE_LANGUAGE || 'en',
+    timeZone: checkTimeZone(env.TIME_ZONE || 'UTC'),
+    copyright: env.COPYRIGHT,
+    followLinks: followLinks.parse(JSON.parse(env.FOLLOW_LINKS || '[]')),
+    itemsPerPage: positiveInt(env.ITEMS_PER_PAGE, 'ITEMS_PER_PAGE', 20),
+    relatedCount: positiveInt(env.RELATED_COUNT, 'RELATED_COUNT', 10),
+    feedIdAuthority: env.FEED_ID_AUTHORITY,
+    writeBudget: positiveInt(env.REFRESH_WRITE_BUDGET, 'REFRESH_WRITE_BUDGET', 500),
+    cronIntervalMinutes: positiveInt(env.CRON_INTERVAL_MINUTES, 'CRON_INTERVAL_MINUTES', 15),
+  }
+  cache.set(env, config)
+  return config
+}

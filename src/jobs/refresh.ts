@@ -1,0 +1,339 @@
+// The refresh job: the one writer of every shared key (D1). The cron, `wrangler dev`'s first
+// start, the import CLI and the tests all run this same function.
+//   load (job state, change markers, a slice of the article listing)
+//   -> compute (catalog, story lists, related lists: pure)
+//   -> save (only the values whose bytes changed, within the write budget; then the job state).
+// A tick that fails part-way leaves its markers and cursor unsaved, so the next tick redoes it.
+import { type Article, isPublished } from '../model/article'
+import {
+  buildIndex,
+  DEFAULT_RELATED_CONFIG,
+  type DocVector,
+  rankRelated,
+  type RelatedConfig,
+  vectorize,
+} from '../related'
+import {
+  deleteChangeMarkers,
+  getArticles,
+  listArticleKeys,
+  listChangeMarkers,
+} from '../storage/articles'
+import { contentHash } from '../storage/content-hash'
+import { countingKv, type KvCounts } from '../storage/counting-kv'
+import {
+  deleteValue,
+  encodeValue,
+  getRawValues,
+  putValue,
+  type RefreshStatus,
+  type RelatedList,
+  type StoryList,
+  type ThemeIndex,
+} from '../storage/indexes'
+import {
+  type CatalogEntry,
+  encodeJobState,
+  type JobCursor,
+  loadJobState,
+  saveJobState,
+} from '../storage/job-state'
+import { keys, slugOfChangeKey } from '../storage/keys'
+import {
+  buildLists,
+  byNewest,
+  DEFAULT_LIST_CAPS,
+  impliedListKeys,
+  type ListCaps,
+} from './build-lists'
+
+/** Tuning of one tick; the defaults suit a site of up to tens of thousands of articles. */
+export interface RefreshOptions {
+  /** the tick's time: decides embargoes; never read from the clock inside the job */
+  now: Date
+  /** related stories per article */
+  relatedCount: number
+  /** most KV writes + deletes this tick may make; the rest stays pending for the next tick */
+  writeBudget: number
+  /** article-listing pages (1,000 keys each) the rolling full pass reads per tick */
+  listPagesPerTick?: number
+  /** most changed articles read per tick */
+  maxChangesPerTick?: number
+  /** stored related lists re-read and compared per tick, so a lost or corrupt one heals */
+  verifyPerTick?: number
+  caps?: ListCaps
+  related?: Partial<RelatedConfig>
+}
+
+/** What one tick did, in KV operations and articles. */
+export interface RefreshReport extends KvCounts {
+  articles: number
+  changed: number
+  removed: number
+  listsWritten: number
+  relatedWritten: number
+  /** work left for later ticks (unprocessed changes, deferred writes) */
+  pending: number
+  fullPassComplete: boolean
+  errors: string[]
+}
+
+function relatedSource(article: Article) {
+  return {
+    slug: article.slug,
+    title: article.title,
+    ...(article.subtitle ? { subtitle: article.subtitle } : {}),
+    summary: article.summary,
+    body: article.body,
+    themes: article.themes.map((t) => t.slug),
+    publishedAt: article.publishedAt,
+  }
+}
+
+function catalogEntry(article: Article, hash: string, previous?: CatalogEntry): CatalogEntry {
+  return {
+    slug: article.slug,
+    id: article.id,
+    title: article.title,
+    summary: article.summary,
+    publishedAt: article.publishedAt,
+    updatedAt: article.updatedAt,
+    themes: article.themes,
+    hash,
+    relatedHash: previous?.relatedHash ?? '',
+  }
+}
+
+/** Runs one refresh tick against a KV namespace. */
+export async function runRefresh(
+  rawKv: KVNamespace,
+  options: RefreshOptions,
+): Promise<RefreshReport> {
+  const { kv, counts } = countingKv(rawKv)
+  const now = options.now.toISOString()
+  const listPages = options.listPagesPerTick ?? 10
+  const maxChanges = options.maxChangesPerTick ?? 5000
+  const verifyPerTick = options.verifyPerTick ?? 1000
+  const relatedConfig: RelatedConfig = {
+    ...DEFAULT_RELATED_CONFIG,
+    ...options.related,
+    limit: options.relatedCount,
+  }
+  const errors: string[] = []
+  const canWrite = () => counts.writes + counts.deletes < options.writeBudget
+  let deferred = 0
+
+  // Load.
+  const state = await loadJobState(kv)
+  const { catalog, corpus } = state
+  const cursor: JobCursor = {
+    ...state.cursor,
+    rebuilding: state.cursor.rebuilding || state.damaged,
+  }
+  const markers = await listChangeMarkers(kv)
+  const changed = new Set(markers.slugs)
+
+  // Rolling full pass: compare a slice of the listing with the catalog, so a lost marker or a
+  // lost catalog heals. Keys list in byte order, so the slice is a key range: catalog entries
+  // inside it that the listing no longer shows were removed.
+  let fullPassComplete = false
+  const lower = cursor.cursor === null ? null : cursor.lastSlug
+  let upper: string | null = null
+  let listCursor = cursor.cursor
+  const seen = new Set<string>()
+  for (let page = 0; page < listPages && changed.size < maxChanges; page++) {
+    const listing = await listArticleKeys(kv, listCursor)
+    for (const { slug, hash } of listing.entries) {
+      seen.add(slug)
+      if (catalog.get(slug)?.hash !== hash || hash === null) changed.add(slug)
+    }
+    listCursor = listing.cursor
+    upper = listing.entries.at(-1)?.slug ?? upper
+    if (listCursor === null) {
+      fullPassComplete = true
+      break
+    }
+  }
+  for (const slug of catalog.keys()) {
+    const above = lower === null || slug > lower
+    const below = fullPassComplete || (upper !== null && slug <= upper)
+    if (above && below && !seen.has(slug)) changed.add(slug)
+  }
+  cursor.cursor = fullPassComplete ? null : listCursor
+  cursor.lastSlug = fullPassComplete ? null : upper
+
+  // Read what changed and update the catalog and the engine's vectors.
+  const toRead = [...changed].sort().slice(0, maxChanges)
+  const unread = changed.size - toRead.length
+  const records = await getArticles(kv, toRead)
+  let removed = 0
+  for (const slug of toRead) {
+    const record = records.get(slug)
+    if (!record || record.stored === null) {
+      if (catalog.delete(slug)) removed++
+      corpus.delete(slug)
+      continue
+    }
+    if (!record.stored.ok) {
+      // Keep serving the last good version; the record is logged every tick until fixed.
+      const detail = record.stored.errors.map((e) => `${e.field} ${e.message}`).join('; ')
+      errors.push(`article ${slug}: ${detail}`)
+      console.error(`refresh: skipping invalid article ${slug}: ${detail}`)
+      continue
+    }
+    const article = record.stored.value
+    catalog.set(slug, catalogEntry(article, record.hash ?? '', catalog.get(slug)))
+    corpus.set(slug, vectorize(relatedSource(article), relatedConfig))
+  }
+  if (fullPassComplete) cursor.rebuilding = false
+
+  let listsWritten = 0
+  let relatedWritten = 0
+  if (!cursor.rebuilding) {
+    // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
+    const desired = buildLists(catalog.values(), now, options.caps ?? DEFAULT_LIST_CAPS)
+    const stored = await getRawValues(kv, [keys.latest, keys.themes])
+    const previous = impliedListKeys(
+      safeParse<StoryList>(stored.get(keys.latest)),
+      safeParse<ThemeIndex>(stored.get(keys.themes)),
+    )
+    const allKeys = [...new Set([...desired.keys(), ...previous])]
+    const current = await getRawValues(
+      kv,
+      allKeys.filter((k) => !stored.has(k)),
+    )
+    for (const [k, v] of stored) current.set(k, v)
+    for (const key of allKeys) {
+      const value = desired.get(key)
+      const bytes = value ? encodeValue(value) : null
+      if (current.get(key) === bytes || (bytes === null && current.get(key) === null)) continue
+      if (!canWrite()) {
+        deferred++
+        continue
+      }
+      if (bytes === null) await deleteValue(kv, key)
+      else await putValue(kv, key, bytes)
+      listsWritten++
+    }
+
+    // Related lists for every published article; written only where the bytes changed.
+    const published = [...catalog.values()].filter((e) => isPublished(e, now)).sort(byNewest)
+    const vectors = published
+      .map((e) => corpus.get(e.slug) as DocVector | undefined)
+      .filter((v): v is DocVector => v !== undefined)
+    const index = buildIndex(vectors, relatedConfig)
+    const verify = pickVerifySlice(published, cursor, verifyPerTick)
+    const storedRelated = await getRawValues(
+      kv,
+      verify.map((e) => keys.related(e.slug)),
+    )
+    for (const entry of published) {
+      const items = rankRelated(index, entry.slug, relatedConfig).flatMap(({ slug }) => {
+        const peer = catalog.get(slug)
+        return peer ? [{ slug, title: peer.title, publishedAt: peer.publishedAt }] : []
+      })
+      const value: RelatedList = { version: 1, source: contentHash(JSON.stringify(items)), items }
+      const bytes = encodeValue(value)
+      const hash = contentHash(bytes)
+      const key = keys.related(entry.slug)
+      const verified = storedRelated.has(key)
+      const upToDate = verified ? storedRelated.get(key) === bytes : entry.relatedHash === hash
+      if (upToDate) {
+        entry.relatedHash = hash
+        continue
+      }
+      if (!canWrite()) {
+        deferred++
+        continue
+      }
+      await putValue(kv, key, bytes)
+      entry.relatedHash = hash
+      relatedWritten++
+    }
+    // Articles that left (deleted, or back under embargo) lose their related list.
+    for (const entry of catalog.values()) {
+      if (isPublished(entry, now) || entry.relatedHash === '') continue
+      if (!canWrite()) {
+        deferred++
+        continue
+      }
+      await deleteValue(kv, keys.related(entry.slug))
+      entry.relatedHash = ''
+    }
+    for (const slug of changed) {
+      if (catalog.has(slug) || !records.has(slug)) continue
+      if (!canWrite()) {
+        deferred++
+        continue
+      }
+      await deleteValue(kv, keys.related(slug))
+    }
+  }
+
+  // Save the job state, then drop the markers it now covers (a crash before here redoes the tick).
+  await saveJobState(kv, state, encodeJobState(cursor, catalog, corpus))
+  const readSet = new Set(toRead)
+  const processed = markers.keys.filter((k) => readSet.has(slugOfChangeKey(k) ?? ''))
+  await deleteChangeMarkers(kv, processed)
+
+  const pending = unread + deferred + (markers.more ? 1 : 0) + (cursor.rebuilding ? 1 : 0)
+  const report: RefreshReport = {
+    ...counts,
+    articles: [...catalog.values()].filter((e) => isPublished(e, now)).length,
+    changed: toRead.length,
+    removed,
+    listsWritten,
+    relatedWritten,
+    pending,
+    fullPassComplete,
+    errors,
+  }
+  await saveStatus(kv, state.loaded.get(keys.status) ?? null, report, now)
+  return report
+}
+
+function safeParse<T>(text: string | null | undefined): T | null {
+  if (!text) return null
+  try {
+    return JSON.parse(text) as T
+  } catch {
+    return null
+  }
+}
+
+function pickVerifySlice(published: CatalogEntry[], cursor: JobCursor, size: number) {
+  if (published.length <= size) {
+    cursor.verifyOffset = 0
+    return published
+  }
+  const start = cursor.verifyOffset % published.length
+  const slice = [...published.slice(start, start + size)]
+  if (slice.length < size) slice.push(...published.slice(0, size - slice.length))
+  cursor.verifyOffset = (start + size) % published.length
+  return slice
+}
+
+/** Writes the status only when the tick did something (D4: zero writes when nothing changed). */
+async function saveStatus(
+  kv: KVNamespace,
+  previous: string | null,
+  report: RefreshReport,
+  now: string,
+) {
+  const prev = safeParse<RefreshStatus>(previous)
+  const didWork = report.writes > 0 || report.deletes > 0
+  if (!didWork && prev && prev.pending === report.pending && prev.articles === report.articles)
+    return
+  const status: RefreshStatus = {
+    version: 1,
+    tickAt: now,
+    articles: report.articles,
+    pending: report.pending,
+    writes: report.writes + 1,
+    deletes: report.deletes,
+    reads: report.reads,
+    lists: report.lists,
+    fullPassComplete: report.fullPassComplete,
+  }
+  await kv.put(keys.status, encodeValue(status))
+}

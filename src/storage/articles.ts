@@ -1,0 +1,116 @@
+// Article records and their change markers: the only keys a publish writes (D1). Everything
+// shared is derived from these by the refresh job.
+import { type Article, parseStoredArticle, type Validated } from '../model/article'
+import { contentHash } from './content-hash'
+import { keys, slugOfArticleKey, slugOfChangeKey } from './keys'
+
+/** Metadata stored beside each article, so a key listing reveals changes without reading values. */
+export interface ArticleKeyMeta {
+  /** content hash of the stored JSON */
+  h: string
+}
+
+/** A KV entry as written: used by local writes and by the remote bulk import alike. */
+export interface KvEntry {
+  key: string
+  value: string
+  metadata?: ArticleKeyMeta
+}
+
+/** How a stored article reads back: absent, a corrupt record, or a valid article. */
+export type StoredArticle = null | Validated<Article>
+
+const BULK = 100
+
+/** The KV entries of one publish: the article record and a change marker for the refresh job. */
+export function articleEntries(article: Article, stamp: string): KvEntry[] {
+  const value = JSON.stringify(article)
+  return [
+    { key: keys.article(article.slug), value, metadata: { h: contentHash(value) } },
+    { key: keys.change(article.slug, stamp), value: '' },
+  ]
+}
+
+/** Writes one article and its change marker (2 KV writes; nothing shared). */
+export async function putArticle(kv: KVNamespace, article: Article, stamp: string): Promise<void> {
+  for (const entry of articleEntries(article, stamp)) {
+    await kv.put(entry.key, entry.value, entry.metadata ? { metadata: entry.metadata } : {})
+  }
+}
+
+/** Parses an article record's text as read from KV. */
+export function parseRecord(text: string | null): StoredArticle {
+  if (text === null) return null
+  try {
+    return parseStoredArticle(JSON.parse(text))
+  } catch (error) {
+    return { ok: false, errors: [{ field: '(record)', message: `not JSON: ${String(error)}` }] }
+  }
+}
+
+/** An article as read back, with the content hash of its stored bytes. */
+export interface ArticleRecord {
+  stored: StoredArticle
+  hash: string | null
+}
+
+/** Reads many articles, 100 keys per binding call. */
+export async function getArticles(
+  kv: KVNamespace,
+  slugs: readonly string[],
+): Promise<Map<string, ArticleRecord>> {
+  const out = new Map<string, ArticleRecord>()
+  for (let i = 0; i < slugs.length; i += BULK) {
+    const batch = slugs.slice(i, i + BULK)
+    const values = await kv.get(
+      batch.map((s) => keys.article(s)),
+      'text',
+    )
+    for (const slug of batch) {
+      const text = values.get(keys.article(slug)) ?? null
+      out.set(slug, { stored: parseRecord(text), hash: text === null ? null : contentHash(text) })
+    }
+  }
+  return out
+}
+
+/** Reads one article. */
+export async function getArticle(kv: KVNamespace, slug: string): Promise<StoredArticle> {
+  return parseRecord(await kv.get(keys.article(slug), 'text'))
+}
+
+/** One page of the article key listing, with each key's content hash from its metadata. */
+export interface ArticleListingPage {
+  entries: Array<{ slug: string; hash: string | null }>
+  cursor: string | null
+}
+
+/** Lists article keys (one list() call); only the refresh job and the export use it. */
+export async function listArticleKeys(
+  kv: KVNamespace,
+  cursor: string | null,
+  limit = 1000,
+): Promise<ArticleListingPage> {
+  const page = await kv.list<ArticleKeyMeta>({ prefix: keys.articlePrefix, cursor, limit })
+  const entries = page.keys.flatMap((k) => {
+    const slug = slugOfArticleKey(k.name)
+    return slug ? [{ slug, hash: k.metadata?.h ?? null }] : []
+  })
+  return { entries, cursor: page.list_complete ? null : page.cursor }
+}
+
+/** Pending change markers (one list() call): which slugs changed since the last tick. */
+export async function listChangeMarkers(
+  kv: KVNamespace,
+  limit = 1000,
+): Promise<{ keys: string[]; slugs: string[]; more: boolean }> {
+  const page = await kv.list({ prefix: keys.changePrefix, limit })
+  const names = page.keys.map((k) => k.name)
+  const slugs = [...new Set(names.map(slugOfChangeKey).filter((s): s is string => s !== null))]
+  return { keys: names, slugs, more: !page.list_complete }
+}
+
+/** Deletes processed change markers. */
+export async function deleteChangeMarkers(kv: KVNamespace, markerKeys: readonly string[]) {
+  for (const key of markerKeys) await kv.delete(key)
+}

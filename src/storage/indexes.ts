@@ -1,0 +1,149 @@
+// Derived values (story lists, theme index, related lists, status): written whole by the refresh
+// job only (D1), each carrying its own version and source hash (D3), validated when read back.
+import * as z from 'zod/mini'
+import { keys } from './keys'
+
+const theme = z.object({ slug: z.string(), name: z.string() })
+
+const listItem = z.object({
+  slug: z.string(),
+  title: z.string(),
+  summary: z.string(),
+  publishedAt: z.string(),
+  themes: z.array(theme),
+})
+
+const storyList = z.object({
+  version: z.literal(1),
+  source: z.string(),
+  total: z.int(),
+  items: z.array(listItem),
+  theme: z.optional(theme),
+  month: z.optional(z.string()),
+  /** months with stories, newest first: links to the archive pages */
+  months: z.array(z.string()),
+})
+
+const themeIndex = z.object({
+  version: z.literal(1),
+  source: z.string(),
+  themes: z.array(z.object({ slug: z.string(), name: z.string(), count: z.int() })),
+})
+
+const relatedList = z.object({
+  version: z.literal(1),
+  source: z.string(),
+  items: z.array(z.object({ slug: z.string(), title: z.string(), publishedAt: z.string() })),
+})
+
+const refreshStatus = z.object({
+  version: z.literal(1),
+  tickAt: z.string(),
+  articles: z.int(),
+  pending: z.int(),
+  writes: z.int(),
+  deletes: z.int(),
+  reads: z.int(),
+  lists: z.int(),
+  fullPassComplete: z.boolean(),
+})
+
+export type ListItem = z.output<typeof listItem>
+export type StoryList = z.output<typeof storyList>
+export type ThemeIndex = z.output<typeof themeIndex>
+export type RelatedList = z.output<typeof relatedList>
+export type RefreshStatus = z.output<typeof refreshStatus>
+
+/** A derived value that is present but unreadable: a bug or a corrupt write; the URL answers 500. */
+export class CorruptValueError extends Error {
+  constructor(
+    readonly key: string,
+    detail: string,
+  ) {
+    super(`corrupt KV value at ${key}: ${detail}`)
+  }
+}
+
+function decode<T>(schema: z.ZodMiniType<T>, key: string, text: string | null | undefined) {
+  if (text == null) return null
+  let raw: unknown
+  try {
+    raw = JSON.parse(text)
+  } catch {
+    throw new CorruptValueError(key, 'not JSON')
+  }
+  const parsed = schema.safeParse(raw)
+  if (!parsed.success)
+    throw new CorruptValueError(key, parsed.error.issues[0]?.message ?? 'invalid')
+  return parsed.data
+}
+
+/** A list page's data: the list and the theme index, in one binding call (D3). */
+export async function getStoryList(
+  kv: KVNamespace,
+  listKey: string,
+): Promise<{ list: StoryList | null; themes: ThemeIndex | null }> {
+  const values = await kv.get([listKey, keys.themes], 'text')
+  return {
+    list: decode(storyList, listKey, values.get(listKey)),
+    themes: decode(themeIndex, keys.themes, values.get(keys.themes)),
+  }
+}
+
+/** Reads an article record's text, its related list and the theme index in one binding call. */
+export async function getArticleWithRelated(
+  kv: KVNamespace,
+  slug: string,
+): Promise<{ articleText: string | null; related: RelatedList | null; themes: ThemeIndex | null }> {
+  const relatedKey = keys.related(slug)
+  const values = await kv.get([keys.article(slug), relatedKey, keys.themes], 'text')
+  // A broken related list or theme index must not take the article down: the page shows
+  // without them and the next refresh tick rewrites them.
+  const tolerant = <T>(read: () => T | null): T | null => {
+    try {
+      return read()
+    } catch (error) {
+      console.error(String(error))
+      return null
+    }
+  }
+  return {
+    articleText: values.get(keys.article(slug)) ?? null,
+    related: tolerant(() => decode(relatedList, relatedKey, values.get(relatedKey))),
+    themes: tolerant(() => decode(themeIndex, keys.themes, values.get(keys.themes))),
+  }
+}
+
+/** The status the last refresh tick wrote. */
+export async function getStatus(kv: KVNamespace): Promise<RefreshStatus | null> {
+  return decode(refreshStatus, keys.status, await kv.get(keys.status, 'text'))
+}
+
+/** Serialises a derived value exactly as stored (the job compares these bytes to skip writes). */
+export function encodeValue(value: StoryList | ThemeIndex | RelatedList | RefreshStatus): string {
+  return JSON.stringify(value)
+}
+
+/** Reads raw stored bytes of many derived keys (100 per call), for the job's compare-and-write. */
+export async function getRawValues(
+  kv: KVNamespace,
+  valueKeys: readonly string[],
+): Promise<Map<string, string | null>> {
+  const out = new Map<string, string | null>()
+  for (let i = 0; i < valueKeys.length; i += 100) {
+    const batch = valueKeys.slice(i, i + 100)
+    const values = await kv.get([...batch], 'text')
+    for (const key of batch) out.set(key, values.get(key) ?? null)
+  }
+  return out
+}
+
+/** Writes one derived value (the job's only write path for shared keys). */
+export async function putValue(kv: KVNamespace, key: string, bytes: string): Promise<void> {
+  await kv.put(key, bytes)
+}
+
+/** Removes a derived value that no longer has a source (a theme or month left empty). */
+export async function deleteValue(kv: KVNamespace, key: string): Promise<void> {
+  await kv.delete(key)
+}

@@ -1,0 +1,149 @@
+// The refresh job's own memory: a catalog of every article's list fields and the related
+// engine's vectors, sharded over a few KV values and read in one bulk get. Only the job touches
+// these keys; a lost or corrupt shard is rebuilt from the articles by the next full pass (D1).
+import type { Theme } from '../model/article'
+import { CATALOG_SHARDS, keys, shardOf } from './keys'
+
+/** What the job remembers of one article: enough to build every list without reading it. */
+export interface CatalogEntry {
+  slug: string
+  id: string
+  title: string
+  summary: string
+  publishedAt: string
+  updatedAt: string
+  themes: Theme[]
+  /** content hash of the stored article record */
+  hash: string
+  /** hash of the related list last written for it ('' when none yet) */
+  relatedHash: string
+}
+
+/** Cursor state of the job's rolling full pass over the article keys. */
+export interface JobCursor {
+  version: 1
+  /** list() cursor of the next slice of the full pass (null: start a new pass) */
+  cursor: string | null
+  /** last slug covered by the previous slice: bounds the key range checked for removals */
+  lastSlug: string | null
+  /** offset of the next related-list verification slice */
+  verifyOffset: number
+  /** set when job state was lost: derived lists wait until a full pass has rebuilt the catalog */
+  rebuilding: boolean
+}
+
+/** Everything the job loads at the start of a tick. */
+export interface JobState {
+  cursor: JobCursor
+  catalog: Map<string, CatalogEntry>
+  /** engine vectors by slug (opaque to storage) */
+  corpus: Map<string, unknown>
+  /** raw bytes as loaded, to write back only the shards that changed */
+  loaded: Map<string, string | null>
+  /** true when a shard was missing or unreadable: the job must do a full pass */
+  damaged: boolean
+}
+
+const EMPTY_CURSOR: JobCursor = {
+  version: 1,
+  cursor: null,
+  lastSlug: null,
+  verifyOffset: 0,
+  rebuilding: false,
+}
+
+function shardKeys(): string[] {
+  const out: string[] = []
+  for (let i = 0; i < CATALOG_SHARDS; i++) out.push(keys.catalog(i), keys.corpus(i))
+  return out
+}
+
+function parseShard(text: string | null | undefined): Record<string, unknown> | null {
+  if (text == null) return null
+  try {
+    const value = JSON.parse(text)
+    return value && typeof value === 'object' && !Array.isArray(value) ? value : null
+  } catch {
+    return null
+  }
+}
+
+function isCatalogEntry(v: unknown): v is CatalogEntry {
+  const e = v as CatalogEntry
+  return (
+    !!e &&
+    typeof e.slug === 'string' &&
+    typeof e.id === 'string' &&
+    typeof e.title === 'string' &&
+    typeof e.publishedAt === 'string' &&
+    typeof e.hash === 'string' &&
+    Array.isArray(e.themes)
+  )
+}
+
+/** Loads the job state in one binding call. */
+export async function loadJobState(kv: KVNamespace): Promise<JobState> {
+  const allKeys = [keys.jobState, keys.status, ...shardKeys()]
+  const values = await kv.get(allKeys, 'text')
+  const loaded = new Map<string, string | null>(allKeys.map((k) => [k, values.get(k) ?? null]))
+  const catalog = new Map<string, CatalogEntry>()
+  const corpus = new Map<string, unknown>()
+  let damaged = false
+  for (let i = 0; i < CATALOG_SHARDS; i++) {
+    const cat = parseShard(loaded.get(keys.catalog(i)))
+    const cor = parseShard(loaded.get(keys.corpus(i)))
+    if (!cat || !cor) damaged = true
+    for (const [slug, entry] of Object.entries(cat ?? {})) {
+      if (isCatalogEntry(entry) && shardOf(slug) === i) catalog.set(slug, entry)
+      else damaged = true
+    }
+    for (const [slug, vector] of Object.entries(cor ?? {})) corpus.set(slug, vector)
+  }
+  let cursor = EMPTY_CURSOR
+  const rawCursor = parseShard(loaded.get(keys.jobState)) as JobCursor | null
+  if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
+  else damaged = true
+  return { cursor, catalog, corpus, loaded, damaged }
+}
+
+/** The bytes each job key should hold for a given catalog, corpus and cursor. */
+export function encodeJobState(
+  cursor: JobCursor,
+  catalog: ReadonlyMap<string, CatalogEntry>,
+  corpus: ReadonlyMap<string, unknown>,
+): Map<string, string> {
+  const cats: Array<Record<string, CatalogEntry>> = []
+  const cors: Array<Record<string, unknown>> = []
+  for (let i = 0; i < CATALOG_SHARDS; i++) {
+    cats.push({})
+    cors.push({})
+  }
+  // Sorted so the same catalog always gives the same bytes (and no spurious writes).
+  for (const slug of [...catalog.keys()].sort()) {
+    const shard = shardOf(slug)
+    ;(cats[shard] as Record<string, CatalogEntry>)[slug] = catalog.get(slug) as CatalogEntry
+    if (corpus.has(slug)) (cors[shard] as Record<string, unknown>)[slug] = corpus.get(slug)
+  }
+  const out = new Map<string, string>([[keys.jobState, JSON.stringify(cursor)]])
+  for (let i = 0; i < CATALOG_SHARDS; i++) {
+    out.set(keys.catalog(i), JSON.stringify(cats[i]))
+    out.set(keys.corpus(i), JSON.stringify(cors[i]))
+  }
+  return out
+}
+
+/** Writes the job keys whose bytes changed; returns how many writes it made. */
+export async function saveJobState(
+  kv: KVNamespace,
+  state: JobState,
+  next: Map<string, string>,
+): Promise<number> {
+  let writes = 0
+  for (const [key, bytes] of next) {
+    if (state.loaded.get(key) === bytes) continue
+    await kv.put(key, bytes)
+    state.loaded.set(key, bytes)
+    writes++
+  }
+  return writes
+}

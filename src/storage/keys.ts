@@ -1,0 +1,56 @@
+// Every KV key the project uses, in one place. The `v1:` prefix lets a new layout live beside
+// this one during a migration (write v2, switch readers, delete v1).
+const P = 'v1'
+
+/** Number of catalog/corpus shards: each shard is one KV value, read together in one bulk get. */
+export const CATALOG_SHARDS = 16
+
+export const keys = {
+  /** One article record (JSON), with `{ h, u }` metadata so a listing shows changes unread. */
+  article: (slug: string) => `${P}:article:${slug}`,
+  articlePrefix: `${P}:article:`,
+  /** A per-write change marker; the refresh job lists, processes and deletes them. */
+  change: (slug: string, stamp: string) => `${P}:change:${slug}:${stamp}`,
+  changePrefix: `${P}:change:`,
+  /** The related list of one article (written by the refresh job only). */
+  related: (slug: string) => `${P}:related:${slug}`,
+  /** The capped latest-stories list behind `/` and `/page/N`. */
+  latest: `${P}:list:latest`,
+  /** The capped list of one theme. */
+  theme: (slug: string) => `${P}:list:theme:${slug}`,
+  /** Every story of one month (`2025-05`), for the archive pages. */
+  month: (month: string) => `${P}:list:month:${month}`,
+  /** Every theme with its display name and story count (site navigation). */
+  themes: `${P}:list:themes`,
+  /** What the last refresh tick did (served by /api/status). */
+  status: `${P}:status`,
+  /** The refresh job's own state: the listing cursor and when the last full pass ended. */
+  jobState: `${P}:job:state`,
+  /** Catalog shard n: the list-relevant fields of every article (refresh job only). */
+  catalog: (shard: number) => `${P}:job:catalog:${shard}`,
+  /** Corpus shard n: the related engine's vectors of every article (refresh job only). */
+  corpus: (shard: number) => `${P}:job:corpus:${shard}`,
+} as const
+
+/** The slug inside an article key, or null for any other key. */
+export function slugOfArticleKey(key: string): string | null {
+  return key.startsWith(keys.articlePrefix) ? key.slice(keys.articlePrefix.length) : null
+}
+
+/** The slug inside a change-marker key. */
+export function slugOfChangeKey(key: string): string | null {
+  if (!key.startsWith(keys.changePrefix)) return null
+  const rest = key.slice(keys.changePrefix.length)
+  const colon = rest.lastIndexOf(':')
+  return colon > 0 ? rest.slice(0, colon) : null
+}
+
+/** Which catalog shard holds a slug (FNV-1a, stable across runtimes). */
+export function shardOf(slug: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < slug.length; i++) {
+    h ^= slug.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return (h >>> 0) % CATALOG_SHARDS
+}

@@ -1,0 +1,76 @@
+// Test helpers inside workerd: write articles the way every writer does (validated, through
+// storage), fire the real scheduled handler, and fetch through the real Worker.
+import { createScheduledController, SELF } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import worker from '../../src/index'
+import { type ArticleInput, parseArticleInput } from '../../src/model/article'
+import { putArticle } from '../../src/storage/articles'
+import { getStatus } from '../../src/storage/indexes'
+
+export const BASE = 'https://news.test'
+let counter = 0
+
+/** Validates and stores articles as the import does (article key + change marker). */
+export async function publish(...inputs: ArticleInput[]): Promise<void> {
+  for (const input of inputs) {
+    const parsed = parseArticleInput(input, {
+      now: '2025-06-01T00:00:00Z',
+      newId: () => `01TEST${String(++counter).padStart(20, '0')}`,
+    })
+    if (!parsed.ok) throw new Error(`bad fixture ${input.slug}: ${JSON.stringify(parsed.errors)}`)
+    await putArticle(env.KV, parsed.value, `s${String(++counter).padStart(8, '0')}`)
+  }
+}
+
+/** Fires the Worker's scheduled handler once, as the cron would. */
+export async function tick(scheduledTime = Date.now()): Promise<void> {
+  const controller = createScheduledController({ scheduledTime, cron: '*/15 * * * *' })
+  await worker.scheduled(controller, env)
+}
+
+/** Ticks until the job reports nothing pending. */
+export async function settle(maxTicks = 20): Promise<number> {
+  for (let n = 1; n <= maxTicks; n++) {
+    await tick()
+    const status = await getStatus(env.KV)
+    if (status && status.pending === 0) return n
+  }
+  throw new Error('refresh did not settle')
+}
+
+/** Fetches a path from the Worker. */
+export function get(path: string, init?: RequestInit): Promise<Response> {
+  return SELF.fetch(`${BASE}${path}`, init)
+}
+
+/** One element as HTMLRewriter (workerd's own HTML parser) saw it. */
+export interface Found {
+  attrs: Record<string, string>
+  text: string
+}
+
+/** Every element matching a CSS selector, with its attributes and text. */
+export async function select(html: string, selector: string): Promise<Found[]> {
+  const found: Found[] = []
+  await new HTMLRewriter()
+    .on(selector, {
+      element(el) {
+        const item: Found = { attrs: Object.fromEntries(el.attributes), text: '' }
+        found.push(item)
+      },
+      text(chunk) {
+        const last = found.at(-1)
+        if (last) last.text += chunk.text
+      },
+    })
+    .transform(new Response(html))
+    .text()
+  for (const f of found) f.text = f.text.replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>')
+  return found
+}
+
+/** The slugs the More on theme list links to, in page order. */
+export async function relatedLinks(html: string): Promise<string[]> {
+  const links = await select(html, 'section.related li a')
+  return links.map((a) => (a.attrs.href ?? '').replace('/articles/', ''))
+}

@@ -1,0 +1,40 @@
+// Two projects (D8): "workers" runs routes, storage and the cron inside workerd with real,
+// per-test-isolated KV; "node" runs the pure engines and the CLIs. Test bindings are set here,
+// never read from .dev.vars.
+import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
+import { defineConfig } from 'vitest/config'
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: './wrangler.toml' },
+            miniflare: {
+              bindings: {
+                SITE_URL: 'https://news.test',
+                FEED_ID_AUTHORITY: 'news.test,2025',
+                TIME_ZONE: 'Europe/London',
+              },
+            },
+          }),
+        ],
+        test: {
+          name: 'workers',
+          include: ['tests/integration/**/*.test.{ts,tsx}'],
+          setupFiles: ['tests/integration/setup.ts'],
+        },
+      },
+      {
+        test: {
+          name: 'node',
+          environment: 'node',
+          include: ['tests/unit/**/*.test.ts', 'tests/node/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+})
