@@ -2,10 +2,10 @@
 // `wrangler dev` (D8): dev, import, export and the bench all start it through here, so they all
 // see the same state as `npm run dev`.
 import { spawnSync } from 'node:child_process'
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import { Miniflare } from 'miniflare'
-import { unstable_readConfig } from 'wrangler'
+import { parse as parseToml } from 'smol-toml'
 import { getStatus } from '../src/storage/indexes.ts'
 
 export const ROOT = path.resolve(import.meta.dirname, '..')
@@ -18,16 +18,18 @@ process.env.WRANGLER_SEND_METRICS = 'false'
 
 /** The KV namespace id, vars and compatibility date wrangler.toml gives the local Worker. */
 export function readLocalConfig() {
-  const config = unstable_readConfig(
-    { config: path.join(ROOT, 'wrangler.toml') },
-    { hideWarnings: true },
-  )
-  const kv = config.kv_namespaces.find((n: { binding: string; id?: string }) => n.binding === 'KV')
+  // smol-toml rather than wrangler's own reader: importing wrangler costs seconds per CLI run.
+  const config = parseToml(readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')) as {
+    compatibility_date?: string
+    kv_namespaces?: Array<{ binding: string; id?: string }>
+    vars?: Record<string, unknown>
+  }
+  const kv = config.kv_namespaces?.find((n) => n.binding === 'KV')
   if (!kv?.id) throw new Error('wrangler.toml declares no KV namespace with binding "KV"')
   return {
     namespaceId: kv.id,
     vars: Object.fromEntries(
-      Object.entries(config.vars ?? {}).map(([k, v]: [string, unknown]) => [
+      Object.entries(config.vars ?? {}).map(([k, v]) => [
         k,
         typeof v === 'string' ? v : JSON.stringify(v),
       ]),
@@ -41,8 +43,29 @@ export function kvPersistDir(persistTo = DEFAULT_PERSIST): string {
   return path.join(persistTo, 'v3', 'kv')
 }
 
+function newestSourceChange(): number {
+  let newest = 0
+  const visit = (dir: string) => {
+    for (const entry of readdirSync(dir, { withFileTypes: true })) {
+      const full = path.join(dir, entry.name)
+      if (entry.isDirectory()) visit(full)
+      else newest = Math.max(newest, statSync(full).mtimeMs)
+    }
+  }
+  visit(path.join(ROOT, 'src'))
+  for (const file of ['wrangler.toml', 'package-lock.json']) {
+    newest = Math.max(newest, statSync(path.join(ROOT, file)).mtimeMs)
+  }
+  return newest
+}
+
 /** Builds the Worker exactly as `wrangler deploy` would, into `outdir`; returns the script path. */
 export function buildWorker(outdir = path.join(ROOT, '.wrangler', 'build')): string {
+  const script = path.join(outdir, 'index.js')
+  // Reuse the last bundle while no source changed since it was built.
+  try {
+    if (statSync(script).mtimeMs > newestSourceChange()) return script
+  } catch {}
   mkdirSync(outdir, { recursive: true })
   const result = spawnSync(
     process.execPath,
@@ -58,7 +81,7 @@ export function buildWorker(outdir = path.join(ROOT, '.wrangler', 'build')): str
   if (result.status !== 0) {
     throw new Error(`wrangler deploy --dry-run failed:\n${result.stdout}\n${result.stderr}`)
   }
-  return path.join(outdir, 'index.js')
+  return script
 }
 
 export interface LocalWorker {

@@ -2,9 +2,9 @@
 // Publishing changes a bounded set of keys: the capped latest list, its themes' lists, one month.
 import { isPublished } from '../model/article'
 import { contentHash } from '../storage/content-hash'
+import type { ListItem, StoryList, ThemeIndex } from '../storage/indexes'
 import type { CatalogEntry } from '../storage/job-state'
 import { keys } from '../storage/keys'
-import type { ListItem, StoryList, ThemeIndex } from '../storage/indexes'
 
 /** How many stories the latest list and each theme list keep; older ones live in month archives. */
 export interface ListCaps {

@@ -9,8 +9,8 @@ import {
   buildIndex,
   DEFAULT_RELATED_CONFIG,
   type DocVector,
-  rankRelated,
   type RelatedConfig,
+  rankRelated,
   vectorize,
 } from '../related'
 import {

@@ -65,7 +65,13 @@ export async function select(html: string, selector: string): Promise<Found[]> {
     })
     .transform(new Response(html))
     .text()
-  for (const f of found) f.text = f.text.replace(/&amp;/g, '&').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>')
+  for (const f of found)
+    f.text = f.text
+      .replace(/&amp;/g, '&')
+      .replace(/&#39;/g, "'")
+      .replace(/&quot;/g, '"')
+      .replace(/&lt;/g, '<')
+      .replace(/&gt;/g, '>')
   return found
 }
 

@@ -33,7 +33,9 @@ describe('GET /articles/:slug', () => {
     expect(new Set(related).size).toBe(related.length)
     // The same story (prisoner exchange, drone attacks) is related; shown newest first.
     expect(related).toContain('prisoner-exchange-agreed')
-    const dates = (await select(html, 'section.related time')).map((t) => Date.parse(t.attrs.datetime ?? ''))
+    const dates = (await select(html, 'section.related time')).map((t) =>
+      Date.parse(t.attrs.datetime ?? ''),
+    )
     expect([...dates].sort((a, b) => b - a)).toEqual(dates)
   })
 
@@ -142,7 +144,10 @@ describe('GET / and /themes/:theme', () => {
     const html = await res.text()
     expect((await select(html, 'h1'))[0]?.text).toBe('Elections')
     const links = (await select(html, 'ol.stories h2 a')).map((a) => a.attrs.href)
-    expect(links).toEqual(['/articles/europe-welcomes-romania-result', '/articles/romania-elects-centrist-mayor'])
+    expect(links).toEqual([
+      '/articles/europe-welcomes-romania-result',
+      '/articles/romania-elects-centrist-mayor',
+    ])
     expect((await get('/themes/no-such-theme')).status).toBe(404)
     expect((await get('/themes/Not_A_Slug')).status).toBe(404)
   })

@@ -10,7 +10,9 @@ const MAIN = 'leaders-discuss-ceasefire-by-phone'
 
 async function homeSlugs(): Promise<string[]> {
   const html = await (await get('/')).text()
-  return (await select(html, 'ol.stories h2 a')).map((a) => (a.attrs.href ?? '').replace('/articles/', ''))
+  return (await select(html, 'ol.stories h2 a')).map((a) =>
+    (a.attrs.href ?? '').replace('/articles/', ''),
+  )
 }
 
 describe('the scheduled refresh', () => {
@@ -56,9 +58,13 @@ describe('the scheduled refresh', () => {
     await publish({ ...fixture('prisoner-exchange-agreed'), title: 'Prisoner swap confirmed' })
     await tick()
     const home = await (await get('/')).text()
-    expect((await select(home, 'ol.stories h2 a')).map((a) => a.text)).toContain('Prisoner swap confirmed')
+    expect((await select(home, 'ol.stories h2 a')).map((a) => a.text)).toContain(
+      'Prisoner swap confirmed',
+    )
     const page = await (await get(`/articles/${MAIN}`)).text()
-    expect((await select(page, 'section.related a')).map((a) => a.text)).toContain('Prisoner swap confirmed')
+    expect((await select(page, 'section.related a')).map((a) => a.text)).toContain(
+      'Prisoner swap confirmed',
+    )
   })
 
   it('picks up an article whose change marker was lost (full pass)', async () => {
