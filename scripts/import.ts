@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { ulid } from 'ulidx'
 import { articleEntries } from '../src/storage/articles.ts'
-import { writeArticles } from './write-articles.ts'
 import { flag, ROOT, startLocalWorker } from './local-worker.ts'
 import { formatLineErrors, readArticlesFile } from './read-jsonl.ts'
+import { writeArticles } from './write-articles.ts'
 
 const USAGE = 'usage: npm run import -- FILE.jsonl [--remote] [--persist-to DIR]'
 
