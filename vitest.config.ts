@@ -16,6 +16,7 @@ export default defineConfig({
                 SITE_URL: 'https://news.test',
                 FEED_ID_AUTHORITY: 'news.test,2025',
                 TIME_ZONE: 'Europe/London',
+                ADMIN_TOKEN: 'test-admin-token',
               },
             },
           }),

@@ -23,8 +23,8 @@ async function main(argv: string[]) {
         page.entries.map((e) => e.slug),
       )
       for (const [slug, record] of records) {
-        if (record.stored?.ok) lines.push(JSON.stringify(record.stored.value))
-        else if (record.stored) {
+        if (record.stored.state === 'live') lines.push(JSON.stringify(record.stored.article))
+        else if (record.stored.state === 'corrupt') {
           bad++
           console.error(`skipping corrupt record ${slug}`)
         }

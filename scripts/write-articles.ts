@@ -12,7 +12,7 @@ export async function writeArticles(
   let written = 0
   for (const { article, hadId } of articles) {
     const existing = await getArticle(kv, article.slug)
-    const previous = existing?.ok ? existing.value : null
+    const previous = existing.state === 'live' ? existing.article : null
     const next = previous && !hadId ? { ...article, id: previous.id } : article
     // Re-importing the same file writes nothing (and keeps updatedAt).
     if (previous && sameArticleContent(previous, next)) continue

@@ -1,5 +1,6 @@
 // The Hono app: middleware shared by every response, then one router per URL area.
 import { Hono } from 'hono'
+import { HTTPException } from 'hono/http-exception'
 import { secureHeaders } from 'hono/secure-headers'
 import type { AppEnv } from './app-env'
 import { readSiteConfig } from './config'
@@ -69,9 +70,21 @@ app.notFound((c) => {
   )
 })
 
+/** KV answers 429 when a key is written more than once a second, or a plan's quota is spent. */
+function isKvRateLimit(error: Error): boolean {
+  return /\b429\b|too many requests/i.test(error.message)
+}
+
 app.onError((error, c) => {
+  // Middleware such as bearerAuth signals its answer (401) by throwing an HTTPException.
+  if (error instanceof HTTPException) return error.getResponse()
   console.error(`${c.req.method} ${c.req.path} failed:`, error)
   c.header('Cache-Control', 'no-store')
+  if (isKvRateLimit(error)) {
+    // The write did not complete (the record write is the last one); the client retries.
+    c.header('Retry-After', '2')
+    return c.json({ error: 'storage is busy, retry shortly' }, 503)
+  }
   if (c.req.path.startsWith('/api/')) return c.json({ error: 'internal error' }, 500)
   const site = c.get('site') ?? readSiteConfig(c.env)
   return c.html(

@@ -19,6 +19,10 @@ export interface SiteConfig {
   feedIdAuthority: string
   writeBudget: number
   cronIntervalMinutes: number
+  /** largest write-API request body, in bytes */
+  maxBodyBytes: number
+  /** WebSub hub feeds advertise and the refresh job pings; null when none is configured */
+  websubHub: string | null
 }
 
 function positiveInt(value: string | undefined, name: string, fallback: number): number {
@@ -57,6 +61,11 @@ export function readSiteConfig(env: Env): SiteConfig {
     feedIdAuthority: env.FEED_ID_AUTHORITY,
     writeBudget: positiveInt(env.REFRESH_WRITE_BUDGET, 'REFRESH_WRITE_BUDGET', 500),
     cronIntervalMinutes: positiveInt(env.CRON_INTERVAL_MINUTES, 'CRON_INTERVAL_MINUTES', 15),
+    maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, 'MAX_BODY_BYTES', 1_000_000),
+    websubHub: env.WEBSUB_HUB ? env.WEBSUB_HUB : null,
+  }
+  if (config.websubHub && !isAbsoluteUrl(config.websubHub)) {
+    throw new Error(`WEBSUB_HUB must be an absolute URL, got "${config.websubHub}"`)
   }
   cache.set(env, config)
   return config

@@ -169,19 +169,19 @@ export async function runRefresh(
   let removed = 0
   for (const slug of toRead) {
     const record = records.get(slug)
-    if (!record || record.stored === null) {
+    if (!record || record.stored.state === 'missing' || record.stored.state === 'gone') {
       if (catalog.delete(slug)) removed++
       corpus.delete(slug)
       continue
     }
-    if (!record.stored.ok) {
+    if (record.stored.state === 'corrupt') {
       // Keep serving the last good version; the record is logged every tick until fixed.
       const detail = record.stored.errors.map((e) => `${e.field} ${e.message}`).join('; ')
       errors.push(`article ${slug}: ${detail}`)
       console.error(`refresh: skipping invalid article ${slug}: ${detail}`)
       continue
     }
-    const article = record.stored.value
+    const article = record.stored.article
     catalog.set(slug, catalogEntry(article, record.hash ?? '', catalog.get(slug)))
     corpus.set(slug, vectorize(relatedSource(article), relatedConfig))
   }

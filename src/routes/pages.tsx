@@ -6,6 +6,7 @@ import { parseRecord } from '../storage/articles'
 import { getArticleWithRelated, getStoryList, type StoryList } from '../storage/indexes'
 import { keys } from '../storage/keys'
 import { ArticlePage } from '../views/article-page'
+import { ErrorPage } from '../views/error-page'
 import { ListPage } from '../views/list-page'
 import { methodNotAllowed } from './method-not-allowed'
 
@@ -107,14 +108,20 @@ pages.get('/articles/:slug', async (c) => {
   if (!isValidSlug(slug)) return c.notFound()
   const { articleText, related, themes } = await getArticleWithRelated(c.env.KV, slug)
   const stored = parseRecord(articleText)
-  if (stored === null) return c.notFound()
-  if (!stored.ok) throw new Error(`corrupt article record ${slug}: ${stored.errors[0]?.message}`)
   const site = c.get('site')
-  if (!isPublished(stored.value, new Date().toISOString())) return c.notFound()
+  if (stored.state === 'gone') {
+    return c.html(<ErrorPage site={site} status={410} message="This story was removed." />, 410)
+  }
+  if (stored.state === 'corrupt') {
+    throw new Error(`corrupt article record ${slug}: ${stored.errors[0]?.message}`)
+  }
+  if (stored.state === 'missing' || !isPublished(stored.article, new Date().toISOString())) {
+    return c.notFound()
+  }
   return c.html(
     <ArticlePage
       site={site}
-      article={stored.value}
+      article={stored.article}
       related={newestFirst(related?.items ?? [], slug, site.relatedCount)}
       themes={themes}
     />,

@@ -1,6 +1,6 @@
 // Article records and their change markers: the only keys a publish writes (D1). Everything
 // shared is derived from these by the refresh job.
-import { type Article, parseStoredArticle, type Validated } from '../model/article'
+import { type Article, type FieldError, parseStoredArticle } from '../model/article'
 import { contentHash } from './content-hash'
 import { keys, slugOfArticleKey, slugOfChangeKey } from './keys'
 
@@ -17,35 +17,82 @@ export interface KvEntry {
   metadata?: ArticleKeyMeta
 }
 
-/** How a stored article reads back: absent, a corrupt record, or a valid article. */
-export type StoredArticle = null | Validated<Article>
+/** How an article key reads back. A deleted article leaves a tombstone, so its URL answers 410. */
+export type StoredArticle =
+  | { state: 'missing' }
+  | { state: 'live'; article: Article }
+  | { state: 'gone'; slug: string; id: string; deletedAt: string }
+  | { state: 'corrupt'; errors: FieldError[] }
+
+interface Tombstone {
+  deleted: true
+  slug: string
+  id: string
+  deletedAt: string
+}
 
 const BULK = 100
 
-/** The KV entries of one publish: the article record and a change marker for the refresh job. */
-export function articleEntries(article: Article, stamp: string): KvEntry[] {
+/**
+ * The KV entries of one publish: a change marker for the refresh job, then the article record.
+ * The marker goes first: if the record write then fails, a marker for an unchanged article is
+ * harmless, while a record without a marker would wait for the next full pass.
+ */
+export function articleEntries(article: Article | Tombstone, stamp: string): KvEntry[] {
   const value = JSON.stringify(article)
   return [
-    { key: keys.article(article.slug), value, metadata: { h: contentHash(value) } },
     { key: keys.change(article.slug, stamp), value: '' },
+    { key: keys.article(article.slug), value, metadata: { h: contentHash(value) } },
   ]
 }
 
-/** Writes one article and its change marker (2 KV writes; nothing shared). */
-export async function putArticle(kv: KVNamespace, article: Article, stamp: string): Promise<void> {
-  for (const entry of articleEntries(article, stamp)) {
+async function putEntries(kv: KVNamespace, entries: KvEntry[]) {
+  for (const entry of entries) {
     await kv.put(entry.key, entry.value, entry.metadata ? { metadata: entry.metadata } : {})
   }
 }
 
+/** Writes one article and its change marker (2 KV writes; nothing shared). */
+export async function putArticle(kv: KVNamespace, article: Article, stamp: string): Promise<void> {
+  await putEntries(kv, articleEntries(article, stamp))
+}
+
+/** Replaces an article with a tombstone (2 KV writes): its URLs answer 410, the job drops it. */
+export async function putTombstone(
+  kv: KVNamespace,
+  article: Pick<Article, 'slug' | 'id'>,
+  deletedAt: string,
+  stamp: string,
+): Promise<void> {
+  const tombstone: Tombstone = { deleted: true, slug: article.slug, id: article.id, deletedAt }
+  await putEntries(kv, articleEntries(tombstone, stamp))
+}
+
+/** The ETag of an article record: the hash of its stored bytes (If-Match compares it). */
+export function recordEtag(text: string): string {
+  return `"${contentHash(text)}"`
+}
+
 /** Parses an article record's text as read from KV. */
-export function parseRecord(text: string | null): StoredArticle {
-  if (text === null) return null
+export function parseRecord(text: string | null | undefined): StoredArticle {
+  if (text == null) return { state: 'missing' }
+  let raw: unknown
   try {
-    return parseStoredArticle(JSON.parse(text))
+    raw = JSON.parse(text)
   } catch (error) {
-    return { ok: false, errors: [{ field: '(record)', message: `not JSON: ${String(error)}` }] }
+    return {
+      state: 'corrupt',
+      errors: [{ field: '(record)', message: `not JSON: ${String(error)}` }],
+    }
   }
+  const t = raw as Partial<Tombstone>
+  if (t && t.deleted === true && typeof t.slug === 'string' && typeof t.id === 'string') {
+    return { state: 'gone', slug: t.slug, id: t.id, deletedAt: String(t.deletedAt) }
+  }
+  const parsed = parseStoredArticle(raw)
+  return parsed.ok
+    ? { state: 'live', article: parsed.value }
+    : { state: 'corrupt', errors: parsed.errors }
 }
 
 /** An article as read back, with the content hash of its stored bytes. */
@@ -77,6 +124,15 @@ export async function getArticles(
 /** Reads one article. */
 export async function getArticle(kv: KVNamespace, slug: string): Promise<StoredArticle> {
   return parseRecord(await kv.get(keys.article(slug), 'text'))
+}
+
+/** Reads one article with its stored text (for ETags). */
+export async function getArticleRecord(
+  kv: KVNamespace,
+  slug: string,
+): Promise<{ stored: StoredArticle; text: string | null }> {
+  const text = await kv.get(keys.article(slug), 'text')
+  return { stored: parseRecord(text), text }
 }
 
 /** One page of the article key listing, with each key's content hash from its metadata. */

@@ -147,3 +147,49 @@ export async function saveJobState(
   }
   return writes
 }
+
+/** One page of the article listing served by GET /api/articles, read from the job's catalog. */
+export interface ArticleListingPage {
+  entries: CatalogEntry[]
+  cursor: string | null
+}
+
+const SHARDS_PER_PAGE = 4
+
+/**
+ * Pages through the catalog (current within one refresh tick, D2) without list(): the cursor
+ * is `<shard>.<offset>`, and one page reads at most four shards in one bulk get.
+ */
+export async function getArticleListing(
+  kv: KVNamespace,
+  cursor: string | null,
+  limit: number,
+): Promise<ArticleListingPage | null> {
+  const match = /^(\d{1,3})\.(\d{1,7})$/.exec(cursor ?? '0.0')
+  if (!match) return null
+  let shard = Number(match[1])
+  let offset = Number(match[2])
+  if (shard >= CATALOG_SHARDS) return null
+  const span = Array.from({ length: SHARDS_PER_PAGE }, (_, i) => shard + i).filter(
+    (s) => s < CATALOG_SHARDS,
+  )
+  const values = await kv.get(
+    span.map((s) => keys.catalog(s)),
+    'text',
+  )
+  const entries: CatalogEntry[] = []
+  for (const s of span) {
+    const shardEntries = Object.values(parseShard(values.get(keys.catalog(s))) ?? {})
+      .filter(isCatalogEntry)
+      .sort((a, b) => (a.slug < b.slug ? -1 : 1))
+    const take = shardEntries.slice(offset, offset + limit - entries.length)
+    entries.push(...take)
+    if (offset + take.length < shardEntries.length) {
+      return { entries, cursor: `${s}.${offset + take.length}` }
+    }
+    shard = s + 1
+    offset = 0
+    if (entries.length >= limit) break
+  }
+  return { entries, cursor: shard < CATALOG_SHARDS ? `${shard}.0` : null }
+}
