@@ -1,0 +1,6 @@
+// The related-story engine's public surface: the refresh job and the CLI use only this.
+export { DEFAULT_RELATED_CONFIG, type RelatedConfig, resolveConfig } from './config.ts'
+export { type DocVector, type RelatedSource, vectorize } from './doc-vector.ts'
+export { type EvalRecord, evalRecordToSource, evalSlug } from './eval-record.ts'
+export { affectedBy, type RelatedItem, rankRelated } from './rank-related.ts'
+export { buildIndex, type RelatedIndex, updateIndex } from './related-index.ts'

@@ -1,0 +1,200 @@
+// Ranking one article's related stories from the index: text cosine, themes, recency, copies.
+import { type RelatedConfig, resolveConfig } from './config.ts'
+import { resemblance } from './doc-vector.ts'
+import type { RelatedIndex } from './related-index.ts'
+
+/** One entry of a related list. */
+export interface RelatedItem {
+  slug: string
+  score: number
+}
+
+/** Recency factor between two publication days: 1 when together, falling to the floor. */
+export function recencyFactor(a: number, b: number, config: RelatedConfig): number {
+  const gap = Math.abs(a - b)
+  if (!Number.isFinite(gap)) return 1
+  const floor = config.recencyFloor
+  return floor + (1 - floor) * 2 ** (-gap / config.recencyHalfLifeDays)
+}
+
+function sharedThemes(a: readonly string[], b: readonly string[]): number {
+  if (a.length === 0 || b.length === 0) return 0
+  let shared = 0
+  for (const theme of a) if (b.includes(theme)) shared++
+  return shared / Math.max(a.length, b.length)
+}
+
+/** Candidates of one document as parallel arrays of document numbers and scores. */
+export interface Candidates {
+  docs: number[]
+  scores: number[]
+}
+
+/** Scores every document sharing a term with `q`; the score is symmetric in the two documents. */
+export function scoreCandidates(index: RelatedIndex, q: number, cfg: RelatedConfig): Candidates {
+  if (index.scratch.length < index.slugs.length) {
+    index.scratch = new Float64Array(index.slugs.length * 2)
+  }
+  const acc = index.scratch
+  const touched: number[] = []
+  const visit = (t: number, w: number) => {
+    const base = t < index.vocab.length
+    if (base && (index.df[t] as number) > index.maxDf) return
+    if (base) {
+      const end = index.iStart[t + 1] as number
+      for (let j = index.iStart[t] as number; j < end; j++) {
+        const d = index.iDoc[j] as number
+        if (acc[d] === 0) touched.push(d)
+        acc[d] = (acc[d] as number) + w * (index.iWeight[j] as number)
+      }
+    }
+    const extra = index.addedPostings.get(t)
+    if (!extra) return
+    for (let j = 0; j < extra.length; j += 2) {
+      const d = extra[j] as number
+      if (acc[d] === 0) touched.push(d)
+      acc[d] = (acc[d] as number) + w * (extra[j + 1] as number)
+    }
+  }
+  const added = index.added.get(q)
+  if (added) {
+    for (let i = 0; i < added.terms.length; i++)
+      visit(added.terms[i] as number, added.weights[i] as number)
+  } else {
+    const end = index.fStart[q + 1] as number
+    for (let i = index.fStart[q] as number; i < end; i++) {
+      visit(index.fTerm[i] as number, index.fWeight[i] as number)
+    }
+  }
+  const docs: number[] = []
+  const scores: number[] = []
+  const qDay = index.days[q] as number
+  const qThemes = index.themes[q] as readonly string[]
+  for (const d of touched) {
+    const text = acc[d] as number
+    acc[d] = 0
+    if (d === q || index.removed.has(d)) continue
+    const themed =
+      text + cfg.themeBoost * sharedThemes(qThemes, index.themes[d] as readonly string[])
+    docs.push(d)
+    scores.push(themed * recencyFactor(qDay, index.days[d] as number, cfg))
+  }
+  return { docs, scores }
+}
+
+/** True when two documents are near-identical copies by their shingle sketches. */
+export function isCopy(index: RelatedIndex, a: number, b: number, cfg: RelatedConfig): boolean {
+  const sa = index.sketches[a] as Uint32Array
+  const sb = index.sketches[b] as Uint32Array
+  return resemblance(sa, sb, cfg.sketchSize) >= cfg.nearDuplicateThreshold
+}
+
+// Candidate order: higher score first, then slug ascending (D5: ties break by slug).
+function before(index: RelatedIndex, c: Candidates, x: number, y: number): boolean {
+  const sx = c.scores[x] as number
+  const sy = c.scores[y] as number
+  if (sx !== sy) return sx > sy
+  return (index.slugs[c.docs[x] as number] as string) < (index.slugs[c.docs[y] as number] as string)
+}
+
+// Positions of the best `m` candidates in ranking order, via a bounded heap (no full sort).
+function topPositions(index: RelatedIndex, c: Candidates, m: number, minScore: number): number[] {
+  const heap: number[] = []
+  const worse = (x: number, y: number) => before(index, c, y, x)
+  for (let i = 0; i < c.docs.length; i++) {
+    if (!((c.scores[i] as number) > minScore)) continue
+    if (heap.length < m) {
+      heap.push(i)
+      for (let k = heap.length - 1; k > 0; ) {
+        const p = (k - 1) >> 1
+        if (!worse(heap[k] as number, heap[p] as number)) break
+        ;[heap[k], heap[p]] = [heap[p] as number, heap[k] as number]
+        k = p
+      }
+    } else if (before(index, c, i, heap[0] as number)) {
+      heap[0] = i
+      for (let k = 0; ; ) {
+        const l = 2 * k + 1
+        const r = l + 1
+        let w = k
+        if (l < heap.length && worse(heap[l] as number, heap[w] as number)) w = l
+        if (r < heap.length && worse(heap[r] as number, heap[w] as number)) w = r
+        if (w === k) break
+        ;[heap[k], heap[w]] = [heap[w] as number, heap[k] as number]
+        k = w
+      }
+    }
+  }
+  return heap.sort((x, y) => (before(index, c, x, y) ? -1 : 1))
+}
+
+/**
+ * The top `limit` related stories of `slug` in relevance order: never the article itself,
+ * at most one of a set of near-identical copies, ties broken by slug. Unknown slug: empty.
+ */
+export function rankRelated(
+  index: RelatedIndex,
+  slug: string,
+  config?: Partial<RelatedConfig>,
+): RelatedItem[] {
+  const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
+  const q = index.position.get(slug)
+  if (q === undefined) return []
+  const candidates = scoreCandidates(index, q, cfg)
+  for (let m = cfg.limit * 4 + 8; ; m *= 4) {
+    const kept: number[] = []
+    const order = topPositions(index, candidates, m, cfg.minScore)
+    for (const i of order) {
+      if (kept.length >= cfg.limit) break
+      const d = candidates.docs[i] as number
+      if (cfg.collapseSourceCopies && isCopy(index, q, d, cfg)) continue
+      if (kept.some((k) => isCopy(index, candidates.docs[k] as number, d, cfg))) continue
+      kept.push(i)
+    }
+    // Copies may have used up the window: widen it unless every candidate was already seen.
+    if (kept.length >= cfg.limit || order.length < m) {
+      return kept.map((i) => ({
+        slug: index.slugs[candidates.docs[i] as number] as string,
+        score: candidates.scores[i] as number,
+      }))
+    }
+  }
+}
+
+/**
+ * Slugs whose related lists may change once `slugs` were added, changed or removed (the index
+ * already updated): the changed documents themselves, lists that held them, and lists they now
+ * enter. Without the current lists every document sharing a term with a changed one is returned.
+ */
+export function affectedBy(
+  index: RelatedIndex,
+  slugs: ReadonlyArray<string>,
+  current?: ReadonlyMap<string, ReadonlyArray<RelatedItem>>,
+  config?: Partial<RelatedConfig>,
+): string[] {
+  const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
+  const changed = new Set(slugs)
+  const out = new Set<string>()
+  if (current) {
+    for (const [owner, list] of current) {
+      if (index.position.has(owner) && list.some((item) => changed.has(item.slug))) out.add(owner)
+    }
+  }
+  for (const slug of changed) {
+    const x = index.position.get(slug)
+    if (x === undefined) continue
+    out.add(slug)
+    const { docs, scores } = scoreCandidates(index, x, cfg)
+    for (let i = 0; i < docs.length; i++) {
+      const peer = index.slugs[docs[i] as number] as string
+      const list = current?.get(peer)
+      const last =
+        list && list.length >= cfg.limit ? (list[list.length - 1] as RelatedItem).score : -1
+      // Scores are symmetric, so x enters the peer's list exactly when it beats the peer's last.
+      if (!list || ((scores[i] as number) > cfg.minScore && (scores[i] as number) >= last - 1e-9)) {
+        out.add(peer)
+      }
+    }
+  }
+  return [...out].sort()
+}

@@ -1,0 +1,65 @@
+// Unicode-aware tokenising for ranking (stemmed terms) and for copy detection (plain words).
+import { stemmer } from 'stemmer'
+
+/** English function words plus news boilerplate that says nothing about the story. */
+export const STOP_WORDS: ReadonlySet<string> = new Set(
+  (
+    'a about above after again against ago all almost also although am among an and another any ' +
+    'are around as at be because been before being below between both but by can cannot could ' +
+    'did do does doing done down during each either else ever every few for from further get gets ' +
+    'got had has have having he her here hers herself him himself his how however i if in into ' +
+    'is it its itself just least less like made make many may me might more most much must my ' +
+    'myself neither no nor not now of off often on once one only or other others our ours ' +
+    'ourselves out over own per perhaps quite rather really said same say saying says see seen ' +
+    'shall she should since so some still such than that the their theirs them themselves then ' +
+    'there these they this those though through thus to too toward towards under until up upon ' +
+    'us very via was we were what whatever when whenever where whether which while who whom whose ' +
+    'why will with within without would yet you your yours yourself yourselves told tell tells ' +
+    'according also dont doesnt didnt isnt wasnt wont cant couldnt wouldnt shouldnt arent werent ' +
+    'hasnt havent hadnt im ive youre theyre thats theres whats lets http https www com html htm ' +
+    'mr mrs ms dr st'
+  ).split(' '),
+)
+
+/** One token of a text: the ranking term, or null for stop words. */
+export interface Token {
+  /** Lowercased word as written (copy detection uses these, stop words included). */
+  word: string
+  /** Stemmed term for ranking, or null when the word is a stop word or too short. */
+  term: string | null
+  /** Capitalised inside a sentence: most likely part of a name. */
+  name: boolean
+}
+
+const WORD = /[\p{L}\p{N}]+(?:['’\u2019][\p{L}\p{N}]+)*/gu
+const SENTENCE_GAP = /[.!?:;\n"“”]/
+const UPPER = /^\p{Lu}/u
+const ASCII_WORD = /^[a-z]+$/
+const MARKDOWN_LINK_TARGET = /\]\([^)\s]*\)/g
+const BARE_URL = /\bhttps?:\/\/\S+/gi
+
+/** Splits text into tokens; the same input gives the same tokens in every runtime. */
+export function tokenize(text: string): Token[] {
+  const clean = text.normalize('NFKC').replace(MARKDOWN_LINK_TARGET, ']').replace(BARE_URL, ' ')
+  const tokens: Token[] = []
+  let last = 0
+  for (const match of clean.matchAll(WORD)) {
+    const start = match.index ?? 0
+    const raw = match[0]
+    const sentenceStart = tokens.length === 0 || SENTENCE_GAP.test(clean.slice(last, start))
+    last = start + raw.length
+    const word = raw
+      .toLowerCase()
+      .replace(/['’\u2019]s$/u, '')
+      .replace(/['’\u2019]/gu, '')
+    tokens.push({ word, term: toTerm(word), name: !sentenceStart && UPPER.test(raw) })
+  }
+  return tokens
+}
+
+function toTerm(word: string): string | null {
+  if (STOP_WORDS.has(word)) return null
+  if (word.length < 2 && !/\p{N}/u.test(word)) return null
+  // Porter stemming only understands English letters; other scripts are kept whole.
+  return ASCII_WORD.test(word) ? stemmer(word) : word
+}

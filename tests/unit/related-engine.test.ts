@@ -1,0 +1,246 @@
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import {
+  affectedBy,
+  buildIndex,
+  evalRecordToSource,
+  type RelatedItem,
+  type RelatedSource,
+  rankRelated,
+  updateIndex,
+  vectorize,
+} from '../../src/related/index.ts'
+
+const day = (iso: string) => `${iso}T12:00:00Z`
+
+function article(
+  slug: string,
+  title: string,
+  summary: string,
+  body: string,
+  date = '2013-09-14',
+): RelatedSource {
+  return { slug, title, summary, body, themes: [], publishedAt: day(date) }
+}
+
+const williams = article(
+  'chargers-williams-dui',
+  'Chargers lineman Jamal Williams arrested on suspicion of DUI',
+  'San Diego Chargers nose tackle Jamal Williams was arrested early Wednesday on suspicion of drunk driving.',
+  'Police stopped Jamal Williams on Interstate 15 near Miramar Road. The Chargers said they were aware of the arrest of Williams and would not comment further. Williams, a three-time Pro Bowl pick, was released on bail.',
+  '2009-02-04',
+)
+const williamsOther = article(
+  'williams-faces-dui-charge',
+  'Jamal Williams faces DUI charge after Miramar stop',
+  'Chargers defensive lineman Jamal Williams was booked on suspicion of driving under the influence.',
+  'The California Highway Patrol said Williams was pulled over near Miramar Road on Interstate 15. Williams posted bail. The Chargers declined to comment on the Pro Bowl nose tackle.',
+  '2009-02-05',
+)
+const jackson = article(
+  'chargers-jackson-dui',
+  'Chargers receiver Vincent Jackson arrested on suspicion of DUI',
+  'San Diego Chargers wide receiver Vincent Jackson was arrested on suspicion of drunk driving.',
+  'Police stopped Vincent Jackson in Pacific Beach. The Chargers said they were aware of the arrest of Jackson. Jackson was released on bail before the playoff game against the Steelers.',
+  '2009-01-06',
+)
+const quake = article(
+  'iran-quake-qeshm',
+  'Earthquake shakes Qeshm island in southern Iran',
+  'A magnitude 5.9 earthquake struck Qeshm island in the Gulf, killing several villagers.',
+  'Rescue teams reached villages on Qeshm island after the quake destroyed homes. Iranian state television said the death toll was rising.',
+  '2005-11-27',
+)
+const budget = article(
+  'city-budget-vote',
+  'City council approves budget after long debate',
+  'The council voted seven to two to approve the spending plan for next year.',
+  'Council members debated library hours and road repairs before the vote on the budget.',
+  '2013-05-02',
+)
+
+const corpus = [williams, williamsOther, jackson, quake, budget]
+const slugs = (items: RelatedItem[]) => items.map((item) => item.slug)
+
+describe('rankRelated()', () => {
+  afterEach(() => {
+    vi.useRealTimers()
+  })
+
+  it('puts the same story from another outlet first, above a look-alike event', () => {
+    const index = buildIndex(corpus.map((doc) => vectorize(doc)))
+    const related = rankRelated(index, williams.slug)
+    expect(related[0]?.slug).toBe(williamsOther.slug)
+    const lookAlike = related.find((item) => item.slug === jackson.slug)
+    expect(lookAlike === undefined || lookAlike.score < (related[0] as RelatedItem).score).toBe(
+      true,
+    )
+  })
+
+  it('never returns the article itself', () => {
+    const index = buildIndex(corpus.map((doc) => vectorize(doc)))
+    for (const doc of corpus) expect(slugs(rankRelated(index, doc.slug))).not.toContain(doc.slug)
+  })
+
+  it('returns an empty list for an unknown slug', () => {
+    const index = buildIndex(corpus.map((doc) => vectorize(doc)))
+    expect(rankRelated(index, 'no-such-story')).toEqual([])
+  })
+
+  it('keeps a near-identical copy from filling the list', () => {
+    const wire = williams.body.repeat(2)
+    const copies = [1, 2, 3, 4, 5].map((i) =>
+      article(
+        `wire-copy-${i}`,
+        williams.title,
+        williams.summary,
+        `${wire} Updated at ${i} pm.`,
+        '2009-02-04',
+      ),
+    )
+    const index = buildIndex([...corpus, ...copies].map((doc) => vectorize(doc)))
+    const related = slugs(rankRelated(index, williamsOther.slug, { limit: 4 }))
+    // The copies and the original they copy are one story: together they take one place.
+    const group = related.filter((slug) => slug.startsWith('wire-copy-') || slug === williams.slug)
+    expect(group.length).toBe(1)
+    expect(related.length).toBeGreaterThan(1)
+  })
+
+  it('measures recency from the source article, whatever the clock says', () => {
+    const twin = (slug: string, date: string) =>
+      article(
+        slug,
+        'Storm floods the harbour district',
+        'Heavy rain flooded the harbour.',
+        '',
+        date,
+      )
+    const docs = [
+      twin('storm-source', '2010-03-01'),
+      twin('storm-near', '2010-03-03'),
+      twin('storm-far', '2012-03-01'),
+    ]
+    const run = () =>
+      rankRelated(
+        buildIndex(
+          docs.map((doc) => vectorize(doc)),
+          { nearDuplicateThreshold: 2 },
+        ),
+        'storm-source',
+      )
+    vi.useFakeTimers()
+    vi.setSystemTime(new Date('2010-03-02T00:00:00Z'))
+    const then = run()
+    vi.setSystemTime(new Date('2031-01-01T00:00:00Z'))
+    const later = run()
+    expect(later).toEqual(then)
+    expect(slugs(then)).toEqual(['storm-near', 'storm-far'])
+  })
+
+  it('breaks score ties by slug, whatever the input order', () => {
+    const same = (slug: string) =>
+      article(slug, 'Harbour bridge reopens', 'The harbour bridge reopened.', '', '2011-01-01')
+    const docs = [
+      same('zeta-bridge'),
+      same('alpha-bridge'),
+      same('mid-bridge'),
+      same('beta-bridge'),
+    ]
+    const config = { nearDuplicateThreshold: 2 }
+    const forward = rankRelated(
+      buildIndex(
+        docs.map((doc) => vectorize(doc)),
+        config,
+      ),
+      'mid-bridge',
+    )
+    const reverse = rankRelated(
+      buildIndex(
+        [...docs].reverse().map((doc) => vectorize(doc)),
+        config,
+      ),
+      'mid-bridge',
+    )
+    expect(slugs(forward)).toEqual(['alpha-bridge', 'beta-bridge', 'zeta-bridge'])
+    expect(reverse).toEqual(forward)
+  })
+
+  it('works on headline and lede alone', () => {
+    const short = corpus.map((doc) => ({ ...doc, body: '' }))
+    const index = buildIndex(short.map((doc) => vectorize(doc)))
+    expect(rankRelated(index, williams.slug)[0]?.slug).toBe(williamsOther.slug)
+  })
+
+  it('ranks the same from vectors that went through JSON', () => {
+    const vectors = corpus.map((doc) => vectorize(doc))
+    const stored = JSON.parse(JSON.stringify(vectors))
+    expect(rankRelated(buildIndex(stored), williams.slug)).toEqual(
+      rankRelated(buildIndex(vectors), williams.slug),
+    )
+  })
+
+  it('boosts stories that share a theme', () => {
+    const themed = corpus.map((doc) => ({
+      ...doc,
+      themes: doc.slug === williams.slug || doc.slug === jackson.slug ? ['nfl'] : [],
+    }))
+    const plain = rankRelated(buildIndex(corpus.map((doc) => vectorize(doc))), williams.slug)
+    const boosted = rankRelated(buildIndex(themed.map((doc) => vectorize(doc))), williams.slug)
+    const score = (items: RelatedItem[]) =>
+      items.find((item) => item.slug === jackson.slug)?.score ?? 0
+    expect(score(boosted)).toBeGreaterThan(score(plain))
+  })
+})
+
+describe('updateIndex() and affectedBy()', () => {
+  it('adds a story to the lists it enters, as a full rebuild would', () => {
+    const base = [williams, jackson, quake, budget]
+    // Lists of one, so every list is full and only a better story gets in.
+    const index = buildIndex(
+      base.map((doc) => vectorize(doc)),
+      { limit: 1 },
+    )
+    const current = new Map(base.map((doc) => [doc.slug, rankRelated(index, doc.slug)]))
+    updateIndex(index, [vectorize(williamsOther)])
+    const affected = affectedBy(index, [williamsOther.slug], current)
+    expect(affected).toContain(williamsOther.slug)
+    expect(affected).toContain(williams.slug)
+    expect(affected).not.toContain(budget.slug)
+    const full = buildIndex(
+      corpus.map((doc) => vectorize(doc)),
+      { limit: 1 },
+    )
+    expect(slugs(rankRelated(index, williams.slug))[0]).toBe(
+      slugs(rankRelated(full, williams.slug))[0],
+    )
+  })
+
+  it('drops a removed story from every list', () => {
+    const index = buildIndex(corpus.map((doc) => vectorize(doc)))
+    updateIndex(index, [], [williamsOther.slug])
+    expect(slugs(rankRelated(index, williams.slug))).not.toContain(williamsOther.slug)
+    expect(rankRelated(index, williamsOther.slug)).toEqual([])
+  })
+})
+
+describe('evalRecordToSource()', () => {
+  it('derives the slug from the id and pins missing and date-only dates at noon UTC', () => {
+    const undated = evalRecordToSource({
+      id: 'ecbplus-10_13ECB+',
+      title: 'T',
+      summary: 'S',
+      body: 'B',
+      published: null,
+    })
+    expect(undated.slug).toBe('ecbplus-10-13ecb')
+    expect(undated.publishedAt).toBe('2020-01-01T12:00:00Z')
+    expect(undated.themes).toEqual([])
+    const dated = evalRecordToSource({
+      id: '_x_',
+      title: 'T',
+      summary: 'S',
+      body: 'B',
+      published: '2008-12-15',
+    })
+    expect(dated.publishedAt).toBe('2008-12-15T12:00:00Z')
+  })
+})
