@@ -6,6 +6,7 @@ import type { AppEnv } from './app-env'
 import { readSiteConfig } from './config'
 import { api } from './routes/api'
 import { assets } from './routes/assets'
+import { feeds } from './routes/feeds'
 import { pages } from './routes/pages'
 import { ErrorPage } from './views/error-page'
 
@@ -56,6 +57,7 @@ app.use(async (c, next) => {
 
 app.route('/api', api)
 app.route('/', assets)
+app.route('/', feeds)
 app.route('/', pages)
 
 app.notFound((c) => {

@@ -19,6 +19,8 @@ export interface SiteConfig {
   feedIdAuthority: string
   writeBudget: number
   cronIntervalMinutes: number
+  /** items per subscription feed document */
+  feedItems: number
   /** largest write-API request body, in bytes */
   maxBodyBytes: number
   /** WebSub hub feeds advertise and the refresh job pings; null when none is configured */
@@ -61,9 +63,12 @@ export function readSiteConfig(env: Env): SiteConfig {
     feedIdAuthority: env.FEED_ID_AUTHORITY,
     writeBudget: positiveInt(env.REFRESH_WRITE_BUDGET, 'REFRESH_WRITE_BUDGET', 500),
     cronIntervalMinutes: positiveInt(env.CRON_INTERVAL_MINUTES, 'CRON_INTERVAL_MINUTES', 15),
+    feedItems: positiveInt(env.FEED_ITEMS, 'FEED_ITEMS', 50),
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, 'MAX_BODY_BYTES', 1_000_000),
     websubHub: env.WEBSUB_HUB ? env.WEBSUB_HUB : null,
   }
+  // A feed's three documents are written together, two codings each.
+  if (config.writeBudget < 6) throw new Error('REFRESH_WRITE_BUDGET must be at least 6')
   if (config.websubHub && !isAbsoluteUrl(config.websubHub)) {
     throw new Error(`WEBSUB_HUB must be an absolute URL, got "${config.websubHub}"`)
   }

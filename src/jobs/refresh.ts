@@ -4,6 +4,8 @@
 //   -> compute (catalog, story lists, related lists: pure)
 //   -> save (only the values whose bytes changed, within the write budget; then the job state).
 // A tick that fails part-way leaves its markers and cursor unsaved, so the next tick redoes it.
+import type { SiteConfig } from '../config'
+import type { FeedSite } from '../feeds/build-feeds'
 import { type Article, isPublished } from '../model/article'
 import {
   buildIndex,
@@ -46,15 +48,33 @@ import {
   impliedListKeys,
   type ListCaps,
 } from './build-lists'
+import { planFeeds } from './plan-feeds'
+import { type DocumentStepResult, refreshDocuments } from './refresh-documents'
+import { pingHub } from './websub-ping'
+
+/** The feed builders' view of the site settings. */
+export function feedSite(site: SiteConfig): FeedSite {
+  return {
+    siteUrl: site.siteUrl,
+    title: site.name,
+    description: site.description,
+    language: site.language,
+    copyright: site.copyright,
+    feedIdAuthority: site.feedIdAuthority,
+    ...(site.websubHub ? { hub: site.websubHub } : {}),
+  }
+}
 
 /** Tuning of one tick; the defaults suit a site of up to tens of thousands of articles. */
 export interface RefreshOptions {
   /** the tick's time: decides embargoes; never read from the clock inside the job */
   now: Date
-  /** related stories per article */
-  relatedCount: number
-  /** most KV writes + deletes this tick may make; the rest stays pending for the next tick */
-  writeBudget: number
+  /** site settings: related count, write budget, feed settings */
+  site: SiteConfig
+  /** most KV writes + deletes this tick may make (default: the site's REFRESH_WRITE_BUDGET) */
+  writeBudget?: number
+  /** pings the WebSub hub; tests pass their own */
+  fetcher?: typeof fetch
   /** article-listing pages (1,000 keys each) the rolling full pass reads per tick */
   listPagesPerTick?: number
   /** most changed articles read per tick */
@@ -72,6 +92,7 @@ export interface RefreshReport extends KvCounts {
   removed: number
   listsWritten: number
   relatedWritten: number
+  documentsWritten: number
   /** work left for later ticks (unprocessed changes, deferred writes) */
   pending: number
   fullPassComplete: boolean
@@ -117,10 +138,11 @@ export async function runRefresh(
   const relatedConfig: RelatedConfig = {
     ...DEFAULT_RELATED_CONFIG,
     ...options.related,
-    limit: options.relatedCount,
+    limit: options.site.relatedCount,
   }
+  const writeBudget = options.writeBudget ?? options.site.writeBudget
   const errors: string[] = []
-  const canWrite = () => counts.writes + counts.deletes < options.writeBudget
+  const canWrite = () => counts.writes + counts.deletes < writeBudget
   let deferred = 0
 
   // Load.
@@ -270,6 +292,28 @@ export async function runRefresh(
     }
   }
 
+  // Feeds: re-render the documents whose source changed; ping the hub for changed subscriptions.
+  let documents: DocumentStepResult | null = null
+  if (!cursor.rebuilding) {
+    const published = [...catalog.values()].filter((e) => isPublished(e, now)).sort(byNewest)
+    const groups = planFeeds(published, feedSite(options.site), now, {
+      maxItems: options.site.feedItems,
+      cacheSeconds: options.site.cronIntervalMinutes * 60,
+    })
+    documents = await refreshDocuments(
+      kv,
+      groups,
+      now,
+      () => writeBudget - counts.writes - counts.deletes,
+    )
+    deferred += documents.deferred
+    const hub = options.site.websubHub
+    if (hub && documents.changedSubscriptions.length > 0) {
+      const urls = documents.changedSubscriptions.map((p) => `${options.site.siteUrl}${p}`)
+      await pingHub(hub, urls, options.fetcher ? { fetcher: options.fetcher } : {})
+    }
+  }
+
   // Save the job state, then drop the markers it now covers (a crash before here redoes the tick).
   await saveJobState(kv, state, encodeJobState(cursor, catalog, corpus))
   const readSet = new Set(toRead)
@@ -284,6 +328,7 @@ export async function runRefresh(
     removed,
     listsWritten,
     relatedWritten,
+    documentsWritten: documents?.written ?? 0,
     pending,
     fullPassComplete,
     errors,

@@ -6,11 +6,7 @@ import { type RefreshReport, runRefresh } from './refresh'
 /** Runs one refresh tick with the site's settings and logs what it did. */
 export async function refreshFromEnv(env: Env, now: Date, cron = ''): Promise<RefreshReport> {
   const site = readSiteConfig(env)
-  const report = await runRefresh(env.KV, {
-    now,
-    relatedCount: site.relatedCount,
-    writeBudget: site.writeBudget,
-  })
+  const report = await runRefresh(env.KV, { now, site })
   const { errors, ...figures } = report
   console.log(`refresh tick${cron ? ` (${cron})` : ''}: ${JSON.stringify(figures)}`)
   return report

@@ -138,14 +138,21 @@ function toFieldErrors(error: z.core.$ZodError): FieldError[] {
 
 /** Normalises a headline: drops stray Markdown emphasis and heading marks, collapses whitespace. */
 export function normalizeHeadline(title: string): string {
-  return title
-    .replace(/[\u0000-\u001f\u007f\s]+/g, ' ')
-    .replace(/\*{2,}|_{2,}|~{2,}/g, '')
-    .trim()
-    .replace(/^#{1,6}\s+/, '')
-    .replace(/^[*_]+(?=\S)|(?<=\S)[*_]+$/g, '')
-    .replace(/\s+/g, ' ')
-    .trim()
+  return (
+    title
+      // Control characters, noncharacters and lone surrogates cannot be shown or put in XML.
+      .replace(/[\u0000-\u001f\u007f\s]+/g, ' ')
+      .replace(
+        /[\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g,
+        ' ',
+      )
+      .replace(/\*{2,}|_{2,}|~{2,}/g, '')
+      .trim()
+      .replace(/^#{1,6}\s+/, '')
+      .replace(/^[*_]+(?=\S)|(?<=\S)[*_]+$/g, '')
+      .replace(/\s+/g, ' ')
+      .trim()
+  )
 }
 
 /** RFC 3339 in, canonical UTC out (`2025-05-20T10:40:15Z`, milliseconds only when present). */

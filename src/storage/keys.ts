@@ -22,6 +22,9 @@ export const keys = {
   month: (month: string) => `${P}:list:month:${month}`,
   /** Every theme with its display name and story count (site navigation). */
   themes: `${P}:list:themes`,
+  /** A pre-rendered document (feed, sitemap) at a site path, identity or gzip coding. */
+  document: (coding: 'identity' | 'gzip', path: string) => `${P}:doc:${coding}:${path}`,
+  documentPrefix: (coding: 'identity' | 'gzip') => `${P}:doc:${coding}:`,
   /** What the last refresh tick did (served by /api/status). */
   status: `${P}:status`,
   /** The refresh job's own state: the listing cursor and when the last full pass ended. */

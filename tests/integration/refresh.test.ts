@@ -1,5 +1,6 @@
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
+import { readSiteConfig } from '../../src/config'
 import { runRefresh } from '../../src/jobs/refresh'
 import { putArticle } from '../../src/storage/articles'
 import { keys } from '../../src/storage/keys'
@@ -21,7 +22,11 @@ describe('the scheduled refresh', () => {
     expect(await homeSlugs()).toEqual([])
     await tick()
     expect(await homeSlugs()).toHaveLength(FIXTURE_ARTICLES.length)
-    const idle = await runRefresh(env.KV, { now: new Date(), relatedCount: 10, writeBudget: 1000 })
+    const idle = await runRefresh(env.KV, {
+      now: new Date(),
+      site: readSiteConfig(env),
+      writeBudget: 1000,
+    })
     expect(idle.writes + idle.deletes).toBe(0)
     expect(idle.pending).toBe(0)
   })
@@ -109,12 +114,20 @@ describe('the scheduled refresh', () => {
 
   it('keeps to its write budget and finishes the rest on later ticks', async () => {
     await publish(...FIXTURE_ARTICLES)
-    const first = await runRefresh(env.KV, { now: new Date(), relatedCount: 10, writeBudget: 4 })
+    const first = await runRefresh(env.KV, {
+      now: new Date(),
+      site: readSiteConfig(env),
+      writeBudget: 8,
+    })
     expect(first.pending).toBeGreaterThan(0)
     let ticks = 1
     let report = first
     while (report.pending > 0 && ticks < 30) {
-      report = await runRefresh(env.KV, { now: new Date(), relatedCount: 10, writeBudget: 4 })
+      report = await runRefresh(env.KV, {
+        now: new Date(),
+        site: readSiteConfig(env),
+        writeBudget: 8,
+      })
       ticks++
     }
     expect(report.pending).toBe(0)
@@ -138,7 +151,7 @@ describe('the scheduled refresh', () => {
       },
     })
     await expect(
-      runRefresh(failing, { now: new Date(), relatedCount: 10, writeBudget: 1000 }),
+      runRefresh(failing, { now: new Date(), site: readSiteConfig(env), writeBudget: 1000 }),
     ).rejects.toThrow('simulated KV failure')
     await settle()
     expect(await homeSlugs()).toHaveLength(FIXTURE_ARTICLES.length)

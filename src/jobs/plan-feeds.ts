@@ -1,0 +1,186 @@
+// Pure: which feed documents the site should have at `now`, and a hash of what each is built
+// from, so the job re-renders only the feeds whose content changed (D1, issue: feeds).
+// Subscription feeds hold the newest items; RFC 5005 archives are fixed monthly buckets of the
+// months before the current one, linked by prev-archive.
+import { buildFeeds, type FeedPaths, type FeedScope, type FeedSite } from '../feeds/build-feeds'
+import type { Article, Theme } from '../model/article'
+import { contentHash } from '../storage/content-hash'
+import type { CatalogEntry } from '../storage/job-state'
+import { monthOf } from './build-lists'
+
+/** Bump when the rendering code changes, so every stored document is rendered again. */
+export const FEED_FORMAT_VERSION = 1
+
+/** A set of documents rendered together from the same articles. */
+export interface DocumentGroup {
+  /** every path this group writes, with its media type */
+  documents: Array<{ path: string; type: string }>
+  /** hash of everything the documents are built from */
+  src: string
+  cacheControl: string
+  /** the articles (by slug, in order) the render needs */
+  slugs: string[]
+  /** subscription documents are pinged to the WebSub hub when they change */
+  subscription: boolean
+  render: (articles: ReadonlyMap<string, Article>) => Map<string, string>
+}
+
+const TYPES = {
+  rss: 'application/rss+xml; charset=utf-8',
+  atom: 'application/atom+xml; charset=utf-8',
+  json: 'application/feed+json; charset=utf-8',
+} as const
+
+export interface FeedPlanOptions {
+  maxItems: number
+  /** max-age of subscription feeds: the cron cadence */
+  cacheSeconds: number
+}
+
+/** The three feed paths under a base (`''` for the site, `/themes/x` for a theme). */
+export function feedPaths(base: string, html: string): FeedPaths {
+  return { html, rss: `${base}/feed.xml`, atom: `${base}/atom.xml`, json: `${base}/feed.json` }
+}
+
+const archiveBase = (base: string, month: string) => `${base}/archive/${month.replace('-', '/')}`
+
+function group(
+  site: FeedSite,
+  scope: FeedScope,
+  paths: FeedPaths,
+  entries: CatalogEntry[],
+  archive: { isArchive: boolean; prevArchive?: FeedPaths; current?: FeedPaths },
+  maxItems: number,
+  cacheControl: string,
+): DocumentGroup {
+  const items = entries.slice(0, maxItems)
+  const src = contentHash(
+    JSON.stringify([
+      FEED_FORMAT_VERSION,
+      site,
+      scope,
+      paths,
+      archive,
+      maxItems,
+      items.map((e) => [e.slug, e.hash]),
+    ]),
+  )
+  return {
+    documents: [
+      { path: paths.rss, type: TYPES.rss },
+      { path: paths.atom, type: TYPES.atom },
+      { path: paths.json, type: TYPES.json },
+    ],
+    src,
+    cacheControl,
+    slugs: items.map((e) => e.slug),
+    subscription: !archive.isArchive,
+    render(articles) {
+      const list = items
+        .map((e) => articles.get(e.slug))
+        .filter((a): a is Article => a !== undefined)
+      const docs = buildFeeds({
+        site,
+        scope,
+        articles: list,
+        paths,
+        archive: {
+          isArchive: archive.isArchive,
+          ...(archive.prevArchive ? { prevArchive: archive.prevArchive } : {}),
+          ...(archive.current ? { current: archive.current } : {}),
+        },
+        maxItems,
+      })
+      return new Map([
+        [paths.rss, docs.rss],
+        [paths.atom, docs.atom],
+        [paths.json, docs.json],
+      ])
+    },
+  }
+}
+
+/** One logical feed (site or theme) with its monthly archives. */
+function feedFamily(
+  site: FeedSite,
+  scope: FeedScope,
+  base: string,
+  html: string,
+  entries: CatalogEntry[],
+  now: string,
+  opts: FeedPlanOptions,
+): DocumentGroup[] {
+  const current = monthOf(now)
+  const byMonth = new Map<string, CatalogEntry[]>()
+  for (const e of entries) {
+    const month = monthOf(e.publishedAt)
+    if (month >= current) continue
+    const list = byMonth.get(month)
+    if (list) list.push(e)
+    else byMonth.set(month, [e])
+  }
+  const months = [...byMonth.keys()].sort().reverse()
+  const subscription = feedPaths(base, html)
+  // The site has month archive pages; a theme's archive feeds link back to the theme page.
+  const archivePaths = (m: string) =>
+    feedPaths(archiveBase(base, m), scope.kind === 'site' ? archiveBase('', m) : html)
+  const live = `public, max-age=${opts.cacheSeconds}`
+  const groups = [
+    group(
+      site,
+      scope,
+      subscription,
+      entries,
+      { isArchive: false, ...(months[0] ? { prevArchive: archivePaths(months[0]) } : {}) },
+      opts.maxItems,
+      live,
+    ),
+  ]
+  months.forEach((month, i) => {
+    const prev = months[i + 1]
+    groups.push(
+      group(
+        site,
+        scope,
+        archivePaths(month),
+        byMonth.get(month) ?? [],
+        {
+          isArchive: true,
+          current: subscription,
+          ...(prev ? { prevArchive: archivePaths(prev) } : {}),
+        },
+        Number.MAX_SAFE_INTEGER,
+        // Archives change only when an old story is edited or removed.
+        'public, max-age=2592000',
+      ),
+    )
+  })
+  return groups
+}
+
+/**
+ * Every feed document group for the published entries (newest first): the site feed and one
+ * feed per theme, each with its monthly archives.
+ */
+export function planFeeds(
+  published: CatalogEntry[],
+  site: FeedSite,
+  now: string,
+  opts: FeedPlanOptions,
+): DocumentGroup[] {
+  const groups = feedFamily(site, { kind: 'site' }, '', '/', published, now, opts)
+  const themes = new Map<string, { theme: Theme; entries: CatalogEntry[] }>()
+  for (const e of published) {
+    for (const t of e.themes) {
+      const slot = themes.get(t.slug) ?? { theme: t, entries: [] }
+      slot.entries.push(e)
+      themes.set(t.slug, slot)
+    }
+  }
+  for (const slug of [...themes.keys()].sort()) {
+    const { theme, entries } = themes.get(slug) as { theme: Theme; entries: CatalogEntry[] }
+    const base = `/themes/${slug}`
+    groups.push(...feedFamily(site, { kind: 'theme', theme }, base, base, entries, now, opts))
+  }
+  return groups
+}

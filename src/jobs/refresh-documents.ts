@@ -1,0 +1,87 @@
+// The refresh job's document step: render the groups whose source changed, store both codings
+// with HTTP metadata, and delete documents no group produces any more. Returns the subscription
+// URLs that changed, for the WebSub ping.
+import type { Article } from '../model/article'
+import { getArticles } from '../storage/articles'
+import { contentHash } from '../storage/content-hash'
+import {
+  type DocumentMeta,
+  deleteDocument,
+  listDocumentMetas,
+  putDocument,
+} from '../storage/documents'
+import type { DocumentGroup } from './plan-feeds'
+
+export interface DocumentStepResult {
+  written: number
+  deleted: number
+  deferred: number
+  /** site paths of subscription documents whose bytes changed */
+  changedSubscriptions: string[]
+}
+
+/** `modified` for new bytes: the tick's time, but always after the previous value (D7). */
+function nextModified(now: string, previous?: DocumentMeta): string {
+  const at = Math.floor(Date.parse(now) / 1000) * 1000
+  const floor = previous ? Math.floor(Date.parse(previous.modified) / 1000) * 1000 + 1000 : 0
+  return new Date(Math.max(at, floor)).toISOString()
+}
+
+/** Brings the stored documents in line with the planned groups, within the write budget. */
+export async function refreshDocuments(
+  kv: KVNamespace,
+  groups: DocumentGroup[],
+  now: string,
+  writesLeft: () => number,
+): Promise<DocumentStepResult> {
+  const metas = await listDocumentMetas(kv)
+  const stale = groups.filter((g) => g.documents.some((d) => metas.get(d.path)?.src !== g.src))
+  const result: DocumentStepResult = {
+    written: 0,
+    deleted: 0,
+    deferred: 0,
+    changedSubscriptions: [],
+  }
+
+  const slugs = [...new Set(stale.flatMap((g) => g.slugs))]
+  const records = await getArticles(kv, slugs)
+  const articles = new Map<string, Article>()
+  for (const [slug, record] of records) {
+    if (record.stored.state === 'live') articles.set(slug, record.stored.article)
+  }
+
+  for (const g of stale) {
+    if (writesLeft() < g.documents.length * 2) {
+      result.deferred += g.documents.length
+      continue
+    }
+    const rendered = g.render(articles)
+    for (const doc of g.documents) {
+      const text = rendered.get(doc.path) ?? ''
+      const etag = `"${contentHash(text)}"`
+      const previous = metas.get(doc.path)
+      const sameBytes = previous?.etag === etag
+      await putDocument(kv, doc.path, text, {
+        src: g.src,
+        etag,
+        modified: sameBytes && previous ? previous.modified : nextModified(now, previous),
+        type: doc.type,
+        cacheControl: g.cacheControl,
+      })
+      result.written++
+      if (!sameBytes && g.subscription) result.changedSubscriptions.push(doc.path)
+    }
+  }
+
+  const planned = new Set(groups.flatMap((g) => g.documents.map((d) => d.path)))
+  for (const path of metas.keys()) {
+    if (planned.has(path)) continue
+    if (writesLeft() < 2) {
+      result.deferred++
+      continue
+    }
+    await deleteDocument(kv, path)
+    result.deleted++
+  }
+  return result
+}

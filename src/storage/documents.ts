@@ -1,0 +1,93 @@
+// Pre-rendered documents (feeds, sitemaps): bytes rendered by the refresh job, stored twice
+// (identity and gzip) with everything HTTP needs in the value's metadata, so a request is one
+// getWithMetadata and no serialisation.
+import { keys } from './keys'
+
+export type Coding = 'identity' | 'gzip'
+
+/** Stored beside each document's bytes (KV metadata, at most 1 KiB). */
+export interface DocumentMeta {
+  /** hash of everything the document was rendered from: unchanged source, no re-render */
+  src: string
+  /** strong ETag of these bytes (the gzip copy has its own) */
+  etag: string
+  /** when the bytes last changed, RFC 3339; never moves backwards */
+  modified: string
+  type: string
+  length: number
+  cacheControl: string
+}
+
+/** A document as the request path reads it. */
+export interface StoredDocument {
+  body: ArrayBuffer
+  meta: DocumentMeta
+}
+
+/** Reads one document in one binding call. */
+export async function getDocument(
+  kv: KVNamespace,
+  path: string,
+  coding: Coding,
+): Promise<StoredDocument | null> {
+  const { value, metadata } = await kv.getWithMetadata<DocumentMeta>(
+    keys.document(coding, path),
+    'arrayBuffer',
+  )
+  if (value === null || !metadata) return null
+  return { body: value, meta: metadata }
+}
+
+/** Every stored document's metadata, by path, from key listings (the job's view; no values read). */
+export async function listDocumentMetas(kv: KVNamespace): Promise<Map<string, DocumentMeta>> {
+  const out = new Map<string, DocumentMeta>()
+  const prefix = keys.documentPrefix('identity')
+  const gzipped = new Set<string>()
+  for (const coding of ['identity', 'gzip'] as const) {
+    let cursor: string | null = null
+    do {
+      const page: KVNamespaceListResult<DocumentMeta, string> = await kv.list<DocumentMeta>({
+        prefix: keys.documentPrefix(coding),
+        cursor,
+      })
+      for (const k of page.keys) {
+        const path = k.name.slice(keys.documentPrefix(coding).length)
+        if (coding === 'gzip') gzipped.add(path)
+        else if (k.metadata && k.name.startsWith(prefix)) out.set(path, k.metadata)
+      }
+      cursor = page.list_complete ? null : page.cursor
+    } while (cursor)
+  }
+  // A document missing its gzip copy counts as absent, so the job writes both again.
+  for (const path of [...out.keys()]) if (!gzipped.has(path)) out.delete(path)
+  return out
+}
+
+async function gzip(text: string): Promise<ArrayBuffer> {
+  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'))
+  return new Response(stream).arrayBuffer()
+}
+
+/** Writes a document in both codings (2 KV writes). */
+export async function putDocument(
+  kv: KVNamespace,
+  path: string,
+  text: string,
+  meta: Omit<DocumentMeta, 'length'>,
+): Promise<void> {
+  const identity = new TextEncoder().encode(text)
+  const zipped = await gzip(text)
+  // The gzip copy goes first: a reader finding the identity copy can rely on both.
+  await kv.put(keys.document('gzip', path), zipped, {
+    metadata: { ...meta, etag: meta.etag.replace(/"$/, '-gz"'), length: zipped.byteLength },
+  })
+  await kv.put(keys.document('identity', path), identity, {
+    metadata: { ...meta, length: identity.byteLength },
+  })
+}
+
+/** Removes a document (2 KV deletes). */
+export async function deleteDocument(kv: KVNamespace, path: string): Promise<void> {
+  await kv.delete(keys.document('identity', path))
+  await kv.delete(keys.document('gzip', path))
+}
