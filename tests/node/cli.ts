@@ -14,7 +14,10 @@ export function scratch(prefix = 'edgewire-test-'): string {
 
 /** Writes JSON Lines (strings are written as given, objects as JSON). */
 export function writeJsonl(file: string, lines: unknown[]): string {
-  writeFileSync(file, lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n') + '\n')
+  writeFileSync(
+    file,
+    `${lines.map((l) => (typeof l === 'string' ? l : JSON.stringify(l))).join('\n')}\n`,
+  )
   return file
 }
 
@@ -22,7 +25,11 @@ export function writeJsonl(file: string, lines: unknown[]): string {
 export function runScript(script: string, args: string[]) {
   const result = spawnSync(
     process.execPath,
-    [path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'), path.join(ROOT, 'scripts', script), ...args],
+    [
+      path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+      path.join(ROOT, 'scripts', script),
+      ...args,
+    ],
     {
       cwd: ROOT,
       encoding: 'utf8',

@@ -10,12 +10,16 @@ function freePort(): Promise<number> {
     const server = createServer()
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject()))
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(),
+      )
     })
   })
 }
 
-const seedMain = JSON.parse(readFileSync(path.join(ROOT, 'data', 'articles.jsonl'), 'utf8').split('\n')[0] as string)
+const seedMain = JSON.parse(
+  readFileSync(path.join(ROOT, 'data', 'articles.jsonl'), 'utf8').split('\n')[0] as string,
+)
 
 describe('npm run dev', () => {
   const children: Array<ReturnType<typeof spawn>> = []
@@ -25,12 +29,20 @@ describe('npm run dev', () => {
 
   it('seeds local KV on first start and serves the article with its More on theme list', async () => {
     const port = await freePort()
-    const child = spawn('npm', ['run', 'dev', '--', '--port', String(port), '--persist-to', scratch()], {
-      cwd: ROOT,
-      detached: true,
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_SEND_METRICS: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      'npm',
+      ['run', 'dev', '--', '--port', String(port), '--persist-to', scratch()],
+      {
+        cwd: ROOT,
+        detached: true,
+        env: {
+          ...process.env,
+          CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+          WRANGLER_SEND_METRICS: 'false',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     children.push(child)
     let output = ''
     await new Promise<void>((resolve, reject) => {
@@ -56,7 +68,9 @@ describe('npm run dev', () => {
     const links = related.match(/<li>/g) ?? []
     expect(links.length).toBeGreaterThanOrEqual(5)
     // The page's absolute links use the port the dev server serves on.
-    expect(html).toContain(`<link rel="canonical" href="http://localhost:${port}/articles/${seedMain.slug}"`)
+    expect(html).toContain(
+      `<link rel="canonical" href="http://localhost:${port}/articles/${seedMain.slug}"`,
+    )
 
     const scheduled = await fetch(`${base}/__scheduled`)
     expect(scheduled.status).toBe(200)
