@@ -8,6 +8,7 @@ import { api } from './routes/api'
 import { assets } from './routes/assets'
 import { feeds } from './routes/feeds'
 import { pages } from './routes/pages'
+import { sitemaps } from './routes/sitemaps'
 import { ErrorPage } from './views/error-page'
 
 export const app = new Hono<AppEnv>()
@@ -58,6 +59,7 @@ app.use(async (c, next) => {
 app.route('/api', api)
 app.route('/', assets)
 app.route('/', feeds)
+app.route('/', sitemaps)
 app.route('/', pages)
 
 app.notFound((c) => {

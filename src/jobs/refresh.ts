@@ -49,6 +49,7 @@ import {
   type ListCaps,
 } from './build-lists'
 import { planFeeds } from './plan-feeds'
+import { planSitemaps } from './plan-sitemaps'
 import { type DocumentStepResult, refreshDocuments } from './refresh-documents'
 import { pingHub } from './websub-ping'
 
@@ -300,6 +301,12 @@ export async function runRefresh(
       maxItems: options.site.feedItems,
       cacheSeconds: options.site.cronIntervalMinutes * 60,
     })
+    // Sitemaps ride the same document step: rendered when their source changes, stored with ETags.
+    groups.push(
+      ...planSitemaps(published, options.site, now, {
+        cacheSeconds: options.site.cronIntervalMinutes * 60,
+      }),
+    )
     documents = await refreshDocuments(
       kv,
       groups,

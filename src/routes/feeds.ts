@@ -34,8 +34,8 @@ function clientAcceptEncoding(c: Context<AppEnv>): string | undefined {
   return typeof original === 'string' ? original : c.req.header('Accept-Encoding')
 }
 
-/** Serves the pre-rendered document at the request path. */
-async function serveDocument(c: Context<AppEnv>) {
+/** Serves the pre-rendered document at the request path (feeds and sitemaps). */
+export async function serveDocument(c: Context<AppEnv>) {
   c.header('Vary', 'Accept-Encoding')
   if (!validParams(c)) return c.notFound()
   const path = c.req.path

@@ -1,0 +1,156 @@
+// Pure: which sitemap documents the site should have at `now`, each with a hash of what it is
+// built from, so the refresh job renders and stores them exactly like feeds (D1). Monthly url
+// sets mean a publish re-renders only the current month, the pages sitemap and the index; the
+// News sitemap depends on the clock, so its hash carries the hour and it re-renders hourly.
+import {
+  type NewsEntry,
+  type SitemapEntry,
+  writeNewsSitemap,
+  writeSitemapIndex,
+  writeUrlSet,
+} from '../feeds/write-sitemaps'
+import { contentHash } from '../storage/content-hash'
+import type { CatalogEntry } from '../storage/job-state'
+import { byNewest, monthOf } from './build-lists'
+import type { DocumentGroup } from './plan-feeds'
+
+/** Bump when the sitemap rendering changes, so every stored sitemap is rendered again. */
+export const SITEMAP_FORMAT_VERSION = 1
+
+/** Google News: only stories from the last two days, at most 1,000 per sitemap. */
+export const NEWS_WINDOW_MS = 2 * 24 * 60 * 60 * 1000
+export const NEWS_MAX_ENTRIES = 1000
+
+/** sitemaps.org: at most 50,000 URLs per url set. */
+const MAX_URLS = 50_000
+
+const XML = 'application/xml; charset=utf-8'
+
+/** The site settings sitemaps are built from. */
+export interface SitemapSite {
+  siteUrl: string
+  name: string
+  language: string
+}
+
+export interface SitemapPlanOptions {
+  /** max-age of the documents that change with each publish: the cron cadence */
+  cacheSeconds: number
+}
+
+/** Site paths of the sitemap documents. */
+export const SITEMAP_PATHS = {
+  index: '/sitemap.xml',
+  news: '/news-sitemap.xml',
+  pages: '/sitemaps/pages.xml',
+  month: (month: string) => `/sitemaps/${month}.xml`,
+} as const
+
+/** When a story last changed for a crawler: an embargoed story written early changed on release. */
+const changedAt = (e: CatalogEntry) => later(e.updatedAt, e.publishedAt)
+
+const newest = (entries: CatalogEntry[]) =>
+  entries.reduce<string | undefined>(
+    (m, e) => (m ? later(m, changedAt(e)) : changedAt(e)),
+    undefined,
+  )
+
+/** The later of two RFC 3339 times, compared as instants (`15Z` and `15.5Z` sort wrongly as text). */
+function later(a: string, b: string): string {
+  return Date.parse(a) >= Date.parse(b) ? a : b
+}
+
+function single(
+  path: string,
+  srcParts: unknown[],
+  cacheControl: string,
+  render: () => string,
+): DocumentGroup {
+  return {
+    documents: [{ path, type: XML }],
+    src: contentHash(JSON.stringify([SITEMAP_FORMAT_VERSION, path, ...srcParts])),
+    cacheControl,
+    // Sitemaps are built from the catalog alone: no article reads.
+    slugs: [],
+    subscription: false,
+    render: () => new Map([[path, render()]]),
+  }
+}
+
+/**
+ * Every sitemap document group for the published entries: the index, the pages sitemap (home
+ * and themes), one url set per month of publication, and the News sitemap of the last two days.
+ */
+export function planSitemaps(
+  published: CatalogEntry[],
+  site: SitemapSite,
+  now: string,
+  opts: SitemapPlanOptions,
+): DocumentGroup[] {
+  const abs = (p: string) => `${site.siteUrl}${p}`
+  const live = `public, max-age=${opts.cacheSeconds}`
+  const entries = [...published].sort(byNewest)
+  const current = monthOf(now)
+
+  const byMonth = new Map<string, CatalogEntry[]>()
+  for (const e of entries) {
+    const month = monthOf(e.publishedAt)
+    const list = byMonth.get(month)
+    if (list) list.push(e)
+    else byMonth.set(month, [e])
+  }
+  const months = [...byMonth.keys()].sort().reverse()
+  const monthGroups = months.map((month) => {
+    const items = (byMonth.get(month) ?? []).slice(0, MAX_URLS)
+    const urls: SitemapEntry[] = items.map((e) => ({
+      loc: abs(`/articles/${e.slug}`),
+      lastmod: changedAt(e),
+    }))
+    // Past months change only when an old story is edited or removed.
+    const cache = month >= current ? live : 'public, max-age=86400'
+    return single(SITEMAP_PATHS.month(month), [site.siteUrl, urls], cache, () => writeUrlSet(urls))
+  })
+
+  const themes = new Map<string, CatalogEntry[]>()
+  for (const e of entries) {
+    for (const t of e.themes) themes.set(t.slug, [...(themes.get(t.slug) ?? []), e])
+  }
+  const pageUrls: SitemapEntry[] = [
+    { loc: abs('/'), ...optional(newest(entries)) },
+    ...[...themes.keys()].sort().map((slug) => ({
+      loc: abs(`/themes/${slug}`),
+      ...optional(newest(themes.get(slug) ?? [])),
+    })),
+  ]
+  const pagesGroup = single(SITEMAP_PATHS.pages, [site.siteUrl, pageUrls], live, () =>
+    writeUrlSet(pageUrls),
+  )
+
+  const indexEntries: SitemapEntry[] = [
+    { loc: abs(SITEMAP_PATHS.pages), ...optional(pageUrls[0]?.lastmod) },
+    ...months.map((m) => ({
+      loc: abs(SITEMAP_PATHS.month(m)),
+      ...optional(newest(byMonth.get(m) ?? [])),
+    })),
+  ]
+  const indexGroup = single(SITEMAP_PATHS.index, [site.siteUrl, indexEntries], live, () =>
+    writeSitemapIndex(indexEntries),
+  )
+
+  const since = Date.parse(now) - NEWS_WINDOW_MS
+  const news: NewsEntry[] = entries
+    .filter((e) => Date.parse(e.publishedAt) > since)
+    .slice(0, NEWS_MAX_ENTRIES)
+    .map((e) => ({ loc: abs(`/articles/${e.slug}`), title: e.title, publishedAt: e.publishedAt }))
+  const publication = { name: site.name, language: site.language }
+  // The hour bucket forces a render at least hourly even when no story joins or leaves.
+  const newsGroup = single(SITEMAP_PATHS.news, [now.slice(0, 13), publication, news], live, () =>
+    writeNewsSitemap(publication, news),
+  )
+
+  return [indexGroup, pagesGroup, ...monthGroups, newsGroup]
+}
+
+function optional(lastmod: string | undefined): { lastmod?: string } {
+  return lastmod ? { lastmod } : {}
+}

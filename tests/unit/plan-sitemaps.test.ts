@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest'
+import { NEWS_MAX_ENTRIES, planSitemaps } from '../../src/jobs/plan-sitemaps'
+import type { CatalogEntry } from '../../src/storage/job-state'
+
+const SITE = { siteUrl: 'https://news.test', name: 'Edgewire', language: 'en-GB' }
+
+function entry(slug: string, publishedAt: string, updatedAt = publishedAt): CatalogEntry {
+  return {
+    slug,
+    id: slug,
+    title: `Title of ${slug}`,
+    summary: 'A summary.',
+    publishedAt,
+    updatedAt,
+    themes: [{ slug: 'europe', name: 'Europe' }],
+    hash: `h-${slug}`,
+    relatedHash: '',
+  }
+}
+
+function render(entries: CatalogEntry[], now: string) {
+  const out = new Map<string, { src: string; text: string }>()
+  for (const g of planSitemaps(entries, SITE, now, { cacheSeconds: 900 })) {
+    const docs = g.render(new Map())
+    for (const d of g.documents) out.set(d.path, { src: g.src, text: docs.get(d.path) ?? '' })
+  }
+  return out
+}
+
+describe('planSitemaps()', () => {
+  it('keeps at most 1,000 News entries, the newest', () => {
+    const start = Date.parse('2025-05-21T00:00:00Z')
+    const entries = Array.from({ length: 1005 }, (_, i) =>
+      entry(`story-${i}`, new Date(start + i * 1000).toISOString()),
+    )
+    const news = render(entries, '2025-05-21T12:00:00Z').get('/news-sitemap.xml')?.text ?? ''
+    expect(news.match(/<url>/g)).toHaveLength(NEWS_MAX_ENTRIES)
+    expect(news).toContain('/articles/story-1004<')
+    expect(news).not.toContain('/articles/story-4<')
+    expect(news).toContain('<news:language>en</news:language>')
+  })
+
+  it('changes the News hash with the hour and nothing else when the clock moves', () => {
+    const entries = [entry('a', '2025-05-20T10:00:00Z'), entry('b', '2025-04-02T10:00:00Z')]
+    const at = render(entries, '2025-05-21T12:00:00Z')
+    const sameHour = render(entries, '2025-05-21T12:59:59Z')
+    const nextHour = render(entries, '2025-05-21T13:00:00Z')
+    for (const [path, doc] of at) expect(sameHour.get(path)?.src, path).toBe(doc.src)
+    for (const [path, doc] of at) {
+      if (path === '/news-sitemap.xml') expect(nextHour.get(path)?.src).not.toBe(doc.src)
+      else expect(nextHour.get(path)?.src, path).toBe(doc.src)
+    }
+  })
+
+  it('uses the later of published and updated as lastmod, compared as instants', () => {
+    const docs = render(
+      [entry('a', '2025-05-20T10:00:00.500Z', '2025-05-20T10:00:00Z')],
+      '2025-05-21T12:00:00Z',
+    )
+    expect(docs.get('/sitemaps/2025-05.xml')?.text).toContain(
+      '<lastmod>2025-05-20T10:00:00.500Z</lastmod>',
+    )
+  })
+
+  it('escapes hostile titles in the News sitemap', () => {
+    const hostile = { ...entry('a', '2025-05-21T10:00:00Z'), title: 'A & B <x> \u0008 ]]>' }
+    const news = render([hostile], '2025-05-21T12:00:00Z').get('/news-sitemap.xml')?.text
+    expect(news).toContain('<news:title>A &amp; B &lt;x&gt;  ]]&gt;</news:title>')
+  })
+})
