@@ -25,6 +25,8 @@ export interface SiteConfig {
   maxBodyBytes: number
   /** WebSub hub feeds advertise and the refresh job pings; null when none is configured */
   websubHub: string | null
+  /** absolute URL of the publisher logo named in structured data */
+  logoUrl: string
 }
 
 function positiveInt(value: string | undefined, name: string, fallback: number): number {
@@ -66,6 +68,8 @@ export function readSiteConfig(env: Env): SiteConfig {
     feedItems: positiveInt(env.FEED_ITEMS, 'FEED_ITEMS', 50),
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, 'MAX_BODY_BYTES', 1_000_000),
     websubHub: env.WEBSUB_HUB ? env.WEBSUB_HUB : null,
+    // A site path follows SITE_URL, so the dev server's port and production both work.
+    logoUrl: new URL(env.LOGO_URL || '/favicon.svg', `${siteUrl}/`).href,
   }
   // A feed's three documents are written together, two codings each.
   if (config.writeBudget < 6) throw new Error('REFRESH_WRITE_BUDGET must be at least 6')

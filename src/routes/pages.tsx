@@ -7,6 +7,7 @@ import { getArticleWithRelated, getStoryList, type StoryList } from '../storage/
 import { keys } from '../storage/keys'
 import { ArticlePage } from '../views/article-page'
 import { ErrorPage } from '../views/error-page'
+import { FeedsPage } from '../views/feeds-page'
 import { ListPage } from '../views/list-page'
 import { methodNotAllowed } from './method-not-allowed'
 
@@ -46,6 +47,7 @@ async function renderHome(c: import('hono').Context<AppEnv>, page: number | null
       items={shown.items}
       months={list?.months ?? []}
       themes={themes}
+      describeSite
     />,
   )
 }
@@ -71,6 +73,7 @@ async function renderTheme(c: import('hono').Context<AppEnv>, page: number | nul
       items={shown.items}
       months={list.months}
       themes={themes}
+      describeSite
       feeds={{
         title: `${site.name}: ${list.theme.name}`,
         rss: `${base}/feed.xml`,
@@ -81,10 +84,18 @@ async function renderTheme(c: import('hono').Context<AppEnv>, page: number | nul
   )
 }
 
-pages.get('/archive/:year/:month', async (c) => {
+pages.get('/archive/:year/:month', (c) => renderArchive(c, c.req.query('page')))
+// The pager links archive pages as /page/N, like the home and theme lists.
+pages.get('/archive/:year/:month/page/:n', (c) => renderArchive(c, undefined, c.req.param('n')))
+
+async function renderArchive(
+  c: import('hono').Context<AppEnv>,
+  fromQuery: string | undefined,
+  fromPath?: string,
+) {
   const month = `${c.req.param('year')}-${c.req.param('month')}`
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) return c.notFound()
-  const page = pageNumber(undefined, c.req.query('page'))
+  const page = pageNumber(fromPath, fromQuery)
   const site = c.get('site')
   const { list, themes } = await getStoryList(c.env.KV, keys.month(month))
   const shown = list && page !== null && slice(list, page, site.itemsPerPage)
@@ -101,6 +112,11 @@ pages.get('/archive/:year/:month', async (c) => {
       themes={themes}
     />,
   )
+}
+
+pages.get('/feeds', async (c) => {
+  const { themes } = await getStoryList(c.env.KV, keys.latest)
+  return c.html(<FeedsPage site={c.get('site')} themes={themes} />)
 })
 
 pages.get('/articles/:slug', async (c) => {
@@ -151,6 +167,8 @@ for (const path of [
   '/themes/:theme',
   '/themes/:theme/page/:n',
   '/archive/:year/:month',
+  '/archive/:year/:month/page/:n',
+  '/feeds',
   '/articles/:slug',
 ]) {
   pages.all(path, methodNotAllowed(GET))

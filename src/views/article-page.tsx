@@ -7,6 +7,7 @@ import type { Article } from '../model/article'
 import type { RelatedList, ThemeIndex } from '../storage/indexes'
 import { formatDate, formatDateTime } from './format-date'
 import { Layout } from './layout'
+import { modifiedAt, newsArticleData } from './page-meta'
 
 export interface ArticlePageProps {
   site: SiteConfig
@@ -26,13 +27,37 @@ export function ArticlePage({ site, article, related, themes }: ArticlePageProps
         json: `/themes/${article.themes[0].slug}/feed.json`,
       }
     : undefined
+  const path = `/articles/${article.slug}`
+  const canonical = `${site.siteUrl}${path}`
+  const image = article.image
   return (
     <Layout
       site={site}
       title={article.title}
       description={article.summary}
-      path={`/articles/${article.slug}`}
+      path={path}
       themes={themes}
+      social={{
+        type: 'article',
+        url: canonical,
+        title: article.title,
+        description: article.summary,
+        publishedTime: article.publishedAt,
+        modifiedTime: modifiedAt(article),
+        ...(article.themes[0] ? { section: article.themes[0].name } : {}),
+        ...(image
+          ? {
+              image: {
+                url: image.url,
+                alt: image.alt,
+                type: image.type,
+                ...(image.width ? { width: image.width } : {}),
+                ...(image.height ? { height: image.height } : {}),
+              },
+            }
+          : {}),
+      }}
+      structuredData={newsArticleData(site, article, canonical)}
       {...(feeds ? { feeds } : {})}
     >
       <article>
@@ -51,7 +76,9 @@ export function ArticlePage({ site, article, related, themes }: ArticlePageProps
         {article.themes.length > 0 && (
           <p class="themes-of">
             {article.themes.map((t) => (
-              <a href={`/themes/${t.slug}`}>{t.name}</a>
+              <a href={`/themes/${t.slug}`} dir="auto">
+                {t.name}
+              </a>
             ))}
           </p>
         )}

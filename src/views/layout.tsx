@@ -3,6 +3,7 @@ import { raw } from 'hono/html'
 import type { Child } from 'hono/jsx'
 import type { SiteConfig } from '../config'
 import type { ThemeIndex } from '../storage/indexes'
+import { JsonLd, type SocialMeta, SocialTags } from './page-meta'
 import { STYLESHEET_PATH } from './stylesheet'
 
 /** Feed links a page advertises with `<link rel="alternate">` (site-relative paths). */
@@ -21,6 +22,13 @@ export interface LayoutProps {
   path?: string
   feeds?: FeedLinks
   themes?: ThemeIndex | null
+  /** OpenGraph/Twitter fields; pages with a canonical path get website defaults */
+  social?: SocialMeta
+  /** schema.org data emitted as JSON-LD */
+  structuredData?: unknown
+  /** site-relative paths of the neighbouring pages of a paginated list */
+  prevPath?: string
+  nextPath?: string
   children?: Child
 }
 
@@ -32,9 +40,15 @@ const SITE_FEEDS = (site: SiteConfig): FeedLinks => ({
 })
 
 /** The whole HTML document around a page's main content. */
-export function Layout({ site, title, description, path, feeds, themes, children }: LayoutProps) {
+export function Layout(props: LayoutProps) {
+  const { site, title, description, path, feeds, themes, children } = props
   const alternates = feeds ?? SITE_FEEDS(site)
   const abs = (p: string) => `${site.siteUrl}${p}`
+  const social: SocialMeta | undefined =
+    props.social ??
+    (path !== undefined
+      ? { type: 'website', url: abs(path), title, description: description ?? site.description }
+      : undefined)
   return (
     <>
       {raw('<!DOCTYPE html>')}
@@ -45,6 +59,8 @@ export function Layout({ site, title, description, path, feeds, themes, children
           <title>{title === site.name ? title : `${title} · ${site.name}`}</title>
           <meta name="description" content={description ?? site.description} />
           {path !== undefined && <link rel="canonical" href={abs(path)} />}
+          {props.prevPath !== undefined && <link rel="prev" href={abs(props.prevPath)} />}
+          {props.nextPath !== undefined && <link rel="next" href={abs(props.nextPath)} />}
           <link rel="stylesheet" href={STYLESHEET_PATH} />
           <link rel="icon" href="/favicon.svg" type="image/svg+xml" />
           <link
@@ -65,6 +81,8 @@ export function Layout({ site, title, description, path, feeds, themes, children
             title={`${alternates.title} (JSON Feed)`}
             href={abs(alternates.json)}
           />
+          {social && <SocialTags site={site} meta={social} />}
+          {props.structuredData !== undefined && <JsonLd data={props.structuredData} />}
         </head>
         <body>
           <a class="skip" href="#main">
@@ -90,7 +108,7 @@ export function Layout({ site, title, description, path, feeds, themes, children
           <main id="main">{children}</main>
           <footer class="site">
             <p>
-              {site.name} · {site.copyright}
+              {site.name} · {site.copyright} · <a href="/feeds">Feeds: follow in a reader</a>
             </p>
             {site.followLinks.length > 0 && (
               <nav aria-label="Follow us">

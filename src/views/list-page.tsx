@@ -3,6 +3,7 @@ import type { SiteConfig } from '../config'
 import type { ListItem, ThemeIndex } from '../storage/indexes'
 import { formatDate } from './format-date'
 import { type FeedLinks, Layout } from './layout'
+import { webSiteData } from './page-meta'
 
 export interface ListPageProps {
   site: SiteConfig
@@ -17,6 +18,8 @@ export interface ListPageProps {
   feeds?: FeedLinks
   /** the home page's heading is visually the site name */
   intro?: string
+  /** home and theme pages describe the site as schema.org `WebSite` */
+  describeSite?: boolean
 }
 
 const pagePath = (base: string, n: number) =>
@@ -51,6 +54,9 @@ export function ListPage(props: ListPageProps) {
       title={title}
       path={pagePath(basePath, page)}
       themes={themes}
+      {...(page > 1 ? { prevPath: pagePath(basePath, page - 1) } : {})}
+      {...(page < pageCount ? { nextPath: pagePath(basePath, page + 1) } : {})}
+      {...(props.describeSite ? { structuredData: webSiteData(site) } : {})}
       {...(feeds ? { feeds } : {})}
     >
       <h1 dir="auto">{title}</h1>

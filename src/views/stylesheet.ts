@@ -4,11 +4,11 @@ import { contentHash } from '../storage/content-hash'
 export const STYLESHEET = `:root{--ink:#1a1a1a;--muted:#555;--line:#d8d8d8;--accent:#0b5cad;--bg:#fff;--soft:#f5f5f2}
 *{box-sizing:border-box}
 html{-webkit-text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--ink);font:1.0625rem/1.6 Georgia,"Times New Roman",serif}
+body{margin:0;background:var(--bg);color:var(--ink);font:1.0625rem/1.6 Georgia,"Times New Roman",serif;overflow-wrap:anywhere}
 a{color:var(--accent)}
-a:focus-visible,button:focus-visible{outline:3px solid #e0a100;outline-offset:2px}
-.skip{position:absolute;left:-999px;top:0;background:#fff;padding:.5rem 1rem;z-index:2}
-.skip:focus{left:.5rem}
+a:focus-visible,button:focus-visible{outline:3px solid var(--accent);outline-offset:2px;border-radius:2px}
+.skip{position:absolute;left:-999px;top:0;background:var(--bg);color:var(--accent);padding:.5rem 1rem;z-index:2;font-family:system-ui,sans-serif}
+.skip:focus{left:.5rem;top:.5rem}
 header.site,footer.site,main{max-width:46rem;margin:0 auto;padding:0 1rem}
 header.site{border-bottom:3px double var(--ink);padding-top:1rem;padding-bottom:.5rem}
 header.site .brand{font:700 1.75rem/1.2 system-ui,sans-serif;text-decoration:none;color:var(--ink);letter-spacing:-.02em}
@@ -38,6 +38,9 @@ nav.pager{display:flex;justify-content:space-between;margin:1.5rem 0;font-family
 .archive{font:.85rem system-ui,sans-serif}
 footer.site{border-top:1px solid var(--line);padding-top:1rem;padding-bottom:2rem;font:.85rem/1.6 system-ui,sans-serif;color:var(--muted)}
 footer.site ul{list-style:none;padding:0;display:flex;gap:1rem;flex-wrap:wrap}
+ul.feed-links{padding-left:1.2rem}
+ul.feed-links li{margin:.35rem 0}
+ul.feed-links code{display:block;font-size:.85rem;color:var(--muted)}
 `
 
 /** The stylesheet's URL: its hash changes with its bytes, so browsers may cache it for a year. */
