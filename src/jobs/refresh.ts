@@ -11,8 +11,13 @@ import {
   buildIndex,
   DEFAULT_RELATED_CONFIG,
   type DocVector,
+  type ListFloor,
+  listFloor,
+  peersAbove,
   type RelatedConfig,
+  type RelatedIndex,
   rankRelated,
+  updateIndex,
   vectorize,
 } from '../related'
 import {
@@ -82,6 +87,13 @@ export interface RefreshOptions {
   maxChangesPerTick?: number
   /** stored related lists re-read and compared per tick, so a lost or corrupt one heals */
   verifyPerTick?: number
+  /**
+   * above this many published articles, a tick ranks only the related lists a change can reach,
+   * plus the verification slice (a full re-rank in slices); at or below it, every list each tick
+   */
+  incrementalAbove?: number
+  /** most related lists an incremental tick ranks; the rest wait in the job state for the next */
+  maxRankPerTick?: number
   caps?: ListCaps
   related?: Partial<RelatedConfig>
 }
@@ -93,6 +105,8 @@ export interface RefreshReport extends KvCounts {
   removed: number
   listsWritten: number
   relatedWritten: number
+  /** related lists ranked this tick */
+  relatedRanked: number
   documentsWritten: number
   /** work left for later ticks (unprocessed changes, deferred writes) */
   pending: number
@@ -190,6 +204,12 @@ export async function runRefresh(
   const unread = changed.size - toRead.length
   const records = await getArticles(kv, toRead)
   let removed = 0
+  // What the related lists were last ranked with, for the incremental related step.
+  const before = new Map<string, { vector: DocVector; listed: boolean }>()
+  for (const slug of toRead) {
+    const vector = corpus.get(slug) as DocVector | undefined
+    if (vector) before.set(slug, { vector, listed: (catalog.get(slug)?.relatedHash ?? '') !== '' })
+  }
   for (const slug of toRead) {
     const record = records.get(slug)
     if (!record || record.stored.state === 'missing' || record.stored.state === 'gone') {
@@ -212,6 +232,7 @@ export async function runRefresh(
 
   let listsWritten = 0
   let relatedWritten = 0
+  let relatedRanked = 0
   if (!cursor.rebuilding) {
     // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
     const desired = buildLists(catalog.values(), now, options.caps ?? DEFAULT_LIST_CAPS)
@@ -239,19 +260,24 @@ export async function runRefresh(
       listsWritten++
     }
 
-    // Related lists for every published article; written only where the bytes changed.
+    // Related lists, written only where the bytes changed. Small sites rank every published
+    // article each tick (exact, simple); large ones only what this tick's changes can reach.
     const published = [...catalog.values()].filter((e) => isPublished(e, now)).sort(byNewest)
-    const vectors = published
-      .map((e) => corpus.get(e.slug) as DocVector | undefined)
-      .filter((v): v is DocVector => v !== undefined)
-    const index = buildIndex(vectors, relatedConfig)
     const verify = pickVerifySlice(published, cursor, verifyPerTick)
+    const plan =
+      published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE)
+        ? planIncremental(published, catalog, corpus, before, verify, cursor, relatedConfig, {
+            maxRank: options.maxRankPerTick ?? MAX_RANK_PER_TICK,
+          })
+        : planFull(published, corpus, relatedConfig)
     const storedRelated = await getRawValues(
       kv,
       verify.map((e) => keys.related(e.slug)),
     )
-    for (const entry of published) {
-      const items = rankRelated(index, entry.slug, relatedConfig).flatMap(({ slug }) => {
+    const pending = new Set(cursor.relatedPending)
+    for (const entry of plan.toRank) {
+      const ranked = rankRelated(plan.index, entry.slug, relatedConfig)
+      const items = ranked.flatMap(({ slug }) => {
         const peer = catalog.get(slug)
         return peer ? [{ slug, title: peer.title, publishedAt: peer.publishedAt }] : []
       })
@@ -261,18 +287,27 @@ export async function runRefresh(
       const key = keys.related(entry.slug)
       const verified = storedRelated.has(key)
       const upToDate = verified ? storedRelated.get(key) === bytes : entry.relatedHash === hash
-      if (upToDate) {
-        entry.relatedHash = hash
-        continue
-      }
-      if (!canWrite()) {
+      relatedRanked++
+      if (!upToDate && !canWrite()) {
         deferred++
+        pending.add(entry.slug)
         continue
       }
-      await putValue(kv, key, bytes)
+      if (!upToDate) {
+        await putValue(kv, key, bytes)
+        relatedWritten++
+      }
       entry.relatedHash = hash
-      relatedWritten++
+      entry.relatedFloor = storedFloor(listFloor(ranked, relatedConfig))
+      pending.delete(entry.slug)
     }
+    for (const slug of plan.deferred) pending.add(slug)
+    deferred += plan.deferred.length
+    for (const slug of pending) {
+      const entry = catalog.get(slug)
+      if (!entry || !isPublished(entry, now)) pending.delete(slug)
+    }
+    cursor.relatedPending = [...pending].sort()
     // Articles that left (deleted, or back under embargo) lose their related list.
     for (const entry of catalog.values()) {
       if (isPublished(entry, now) || entry.relatedHash === '') continue
@@ -335,6 +370,7 @@ export async function runRefresh(
     removed,
     listsWritten,
     relatedWritten,
+    relatedRanked,
     documentsWritten: documents?.written ?? 0,
     pending,
     fullPassComplete,
@@ -363,6 +399,121 @@ function pickVerifySlice(published: CatalogEntry[], cursor: JobCursor, size: num
   if (slice.length < size) slice.push(...published.slice(0, size - slice.length))
   cursor.verifyOffset = (start + size) % published.length
   return slice
+}
+
+/** Above this many published articles the related step is incremental (RefreshOptions). */
+export const INCREMENTAL_ABOVE = 5000
+const MAX_RANK_PER_TICK = 3000
+// Lists ranked up to a full re-rank ago saw slightly different corpus statistics: a peer whose
+// floor is within this share above a changed story's score is re-ranked too, to be safe.
+const FLOOR_MARGIN = 0.05
+// Slugs never start with this, so old versions of changed stories cannot clash with live ones.
+const OLD_VERSION = '\u0000old:'
+
+/** Which related lists a tick ranks, against which index; `deferred` waits for the next tick. */
+interface RelatedPlan {
+  index: RelatedIndex
+  toRank: CatalogEntry[]
+  deferred: string[]
+}
+
+function vectorsOf(entries: Iterable<CatalogEntry>, corpus: Map<string, unknown>): DocVector[] {
+  const out: DocVector[] = []
+  for (const e of entries) {
+    const v = corpus.get(e.slug) as DocVector | undefined
+    if (v) out.push(v)
+  }
+  return out
+}
+
+// Every list, from an index of the whole published corpus.
+function planFull(
+  published: CatalogEntry[],
+  corpus: Map<string, unknown>,
+  config: RelatedConfig,
+): RelatedPlan {
+  return {
+    index: buildIndex(vectorsOf(published, corpus), config),
+    toRank: published,
+    deferred: [],
+  }
+}
+
+/**
+ * Only the lists a change can reach. The index is the whole published corpus, as a full rebuild
+ * would build it, so every list ranked is ranked exactly as there. The old versions of changed
+ * stories join it for a moment under private slugs: the lists that held them are the peers
+ * whose floor their old scores reach. The lists the new versions enter are found the same way.
+ * Lists deferred earlier and the verification slice (the sliced full re-rank, which heals lists
+ * ranked against older corpus statistics) are ranked too, up to `maxRank`.
+ */
+function planIncremental(
+  published: CatalogEntry[],
+  catalog: Map<string, CatalogEntry>,
+  corpus: Map<string, unknown>,
+  before: Map<string, { vector: DocVector; listed: boolean }>,
+  verify: CatalogEntry[],
+  cursor: JobCursor,
+  config: RelatedConfig,
+  limits: { maxRank: number },
+): RelatedPlan {
+  const live = new Set(published.map((e) => e.slug))
+  const index = buildIndex(vectorsOf(published, corpus), config)
+  const floorOf: ListFloor = (slug) => {
+    const floor = catalog.get(slug)?.relatedFloor
+    return floor === undefined || floor === null ? undefined : floor
+  }
+  const old: DocVector[] = []
+  for (const [slug, { vector, listed }] of before) {
+    if (listed) old.push({ ...vector, slug: `${OLD_VERSION}${slug}` })
+  }
+  updateIndex(index, old)
+  const holders = peersAbove(
+    index,
+    old.map((v) => v.slug),
+    floorOf,
+    FLOOR_MARGIN,
+    config,
+  ).filter((slug) => !slug.startsWith(OLD_VERSION))
+  updateIndex(
+    index,
+    [],
+    old.map((v) => v.slug),
+  )
+  // Changed stories, and stories without a list yet (new, or just out of embargo).
+  const upserts = published.filter((e) => before.has(e.slug) || e.relatedHash === '')
+  const entered = peersAbove(
+    index,
+    upserts.map((e) => e.slug),
+    floorOf,
+    FLOOR_MARGIN,
+    config,
+  )
+  const needed = new Set<string>([
+    ...upserts.map((e) => e.slug),
+    ...cursor.relatedPending,
+    ...holders,
+    ...entered,
+  ])
+  const toRank: CatalogEntry[] = []
+  const deferred: string[] = []
+  for (const slug of [...needed].sort()) {
+    const entry = catalog.get(slug)
+    if (!entry || !live.has(slug)) continue
+    if (toRank.length < limits.maxRank) toRank.push(entry)
+    else deferred.push(slug)
+  }
+  // The slice only uses what capacity is left: it comes round again on a later pass.
+  for (const entry of verify) {
+    if (toRank.length >= limits.maxRank) break
+    if (!needed.has(entry.slug)) toRank.push(entry)
+  }
+  return { index, toRank, deferred }
+}
+
+// Floors are rounded so float noise does not rewrite catalog shards; null: the list is not full.
+function storedFloor(floor: number): number | null {
+  return Number.isFinite(floor) ? Number(floor.toPrecision(6)) : null
 }
 
 /** Writes the status only when the tick did something (D4: zero writes when nothing changed). */

@@ -2,5 +2,12 @@
 export { DEFAULT_RELATED_CONFIG, type RelatedConfig, resolveConfig } from './config.ts'
 export { type DocVector, type RelatedSource, vectorize } from './doc-vector.ts'
 export { type EvalRecord, evalRecordToSource, evalSlug } from './eval-record.ts'
-export { affectedBy, type RelatedItem, rankRelated } from './rank-related.ts'
+export {
+  affectedBy,
+  type ListFloor,
+  listFloor,
+  peersAbove,
+  type RelatedItem,
+  rankRelated,
+} from './rank-related.ts'
 export { buildIndex, type RelatedIndex, updateIndex } from './related-index.ts'

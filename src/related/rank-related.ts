@@ -162,6 +162,49 @@ export function rankRelated(
 }
 
 /**
+ * The lowest score a peer's stored list holds: a full list's last score, `-Infinity` when the
+ * list is shorter than the limit (anything may enter), `undefined` when unknown (treated alike).
+ */
+export type ListFloor = (slug: string) => number | undefined
+
+/**
+ * Peers whose list `slugs` may enter (or, on an index from before a change, may hold): those
+ * scoring at or above the peer's floor, less a relative `margin` that absorbs drift of the corpus
+ * statistics between the tick that ranked the list and this one. Scores are symmetric.
+ */
+export function peersAbove(
+  index: RelatedIndex,
+  slugs: ReadonlyArray<string>,
+  floorOf: ListFloor,
+  margin = 0,
+  config?: Partial<RelatedConfig>,
+): string[] {
+  const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
+  const out = new Set<string>()
+  for (const slug of new Set(slugs)) {
+    const x = index.position.get(slug)
+    if (x === undefined) continue
+    const { docs, scores } = scoreCandidates(index, x, cfg)
+    for (let i = 0; i < docs.length; i++) {
+      const score = scores[i] as number
+      if (!(score > cfg.minScore)) continue
+      const peer = index.slugs[docs[i] as number] as string
+      const floor = floorOf(peer) ?? Number.NEGATIVE_INFINITY
+      if (score >= floor * (1 - margin) - 1e-9) out.add(peer)
+    }
+  }
+  return [...out].sort()
+}
+
+/** The floor of a ranked list as `ListFloor` reports it. */
+export function listFloor(list: ReadonlyArray<RelatedItem>, config?: Partial<RelatedConfig>) {
+  const cfg = resolveConfig(config)
+  return list.length >= cfg.limit
+    ? (list[list.length - 1] as RelatedItem).score
+    : Number.NEGATIVE_INFINITY
+}
+
+/**
  * Slugs whose related lists may change once `slugs` were added, changed or removed (the index
  * already updated): the changed documents themselves, lists that held them, and lists they now
  * enter. Without the current lists every document sharing a term with a changed one is returned.
@@ -180,21 +223,11 @@ export function affectedBy(
       if (index.position.has(owner) && list.some((item) => changed.has(item.slug))) out.add(owner)
     }
   }
-  for (const slug of changed) {
-    const x = index.position.get(slug)
-    if (x === undefined) continue
-    out.add(slug)
-    const { docs, scores } = scoreCandidates(index, x, cfg)
-    for (let i = 0; i < docs.length; i++) {
-      const peer = index.slugs[docs[i] as number] as string
-      const list = current?.get(peer)
-      const last =
-        list && list.length >= cfg.limit ? (list[list.length - 1] as RelatedItem).score : -1
-      // Scores are symmetric, so x enters the peer's list exactly when it beats the peer's last.
-      if (!list || ((scores[i] as number) > cfg.minScore && (scores[i] as number) >= last - 1e-9)) {
-        out.add(peer)
-      }
-    }
+  for (const slug of changed) if (index.position.has(slug)) out.add(slug)
+  const floorOf: ListFloor = (peer) => {
+    const list = current?.get(peer)
+    return list ? listFloor(list, cfg) : undefined
   }
+  for (const peer of peersAbove(index, [...changed], floorOf, 0, cfg)) out.add(peer)
   return [...out].sort()
 }

@@ -17,6 +17,11 @@ export interface CatalogEntry {
   hash: string
   /** hash of the related list last written for it ('' when none yet) */
   relatedHash: string
+  /**
+   * lowest score in its related list when the list is full, null when it is shorter; absent
+   * until ranked. The incremental related step compares a changed story's scores with it.
+   */
+  relatedFloor?: number | null
 }
 
 /** Cursor state of the job's rolling full pass over the article keys. */
@@ -30,6 +35,8 @@ export interface JobCursor {
   verifyOffset: number
   /** set when job state was lost: derived lists wait until a full pass has rebuilt the catalog */
   rebuilding: boolean
+  /** related lists an incremental tick had to leave (write budget, rank cap), ranked next tick */
+  relatedPending: string[]
 }
 
 /** Everything the job loads at the start of a tick. */
@@ -50,6 +57,7 @@ const EMPTY_CURSOR: JobCursor = {
   lastSlug: null,
   verifyOffset: 0,
   rebuilding: false,
+  relatedPending: [],
 }
 
 function shardKeys(): string[] {
@@ -102,6 +110,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   let cursor = EMPTY_CURSOR
   const rawCursor = parseShard(loaded.get(keys.jobState)) as JobCursor | null
   if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
+  if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
   else damaged = true
   return { cursor, catalog, corpus, loaded, damaged }
 }
@@ -150,7 +159,7 @@ export async function saveJobState(
 
 /** One page of the article listing served by GET /api/articles, read from the job's catalog. */
 export interface ArticleListingPage {
-  entries: CatalogEntry[]
+  entries: Array<Omit<CatalogEntry, 'relatedFloor'>>
   cursor: string | null
 }
 
@@ -177,12 +186,15 @@ export async function getArticleListing(
     span.map((s) => keys.catalog(s)),
     'text',
   )
-  const entries: CatalogEntry[] = []
+  const entries: Array<Omit<CatalogEntry, 'relatedFloor'>> = []
   for (const s of span) {
     const shardEntries = Object.values(parseShard(values.get(keys.catalog(s))) ?? {})
       .filter(isCatalogEntry)
       .sort((a, b) => (a.slug < b.slug ? -1 : 1))
-    const take = shardEntries.slice(offset, offset + limit - entries.length)
+    // The related floor is the job's bookkeeping, not part of the public listing.
+    const take = shardEntries
+      .slice(offset, offset + limit - entries.length)
+      .map(({ relatedFloor: _f, ...entry }) => entry)
     entries.push(...take)
     if (offset + take.length < shardEntries.length) {
       return { entries, cursor: `${s}.${offset + take.length}` }

@@ -1,0 +1,226 @@
+// The related step of the refresh job on both of its paths: ranking every list (small sites) and
+// the incremental path (threshold set low here), which ranks only what a change can reach.
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { readSiteConfig } from '../../src/config'
+import { type RefreshOptions, runRefresh } from '../../src/jobs/refresh'
+import { buildIndex, rankRelated, vectorize } from '../../src/related'
+import { getArticles, putTombstone } from '../../src/storage/articles'
+import type { RelatedList } from '../../src/storage/indexes'
+import { loadJobState } from '../../src/storage/job-state'
+import { keys } from '../../src/storage/keys'
+import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
+import { publish } from './helpers'
+
+const MAIN = 'leaders-discuss-ceasefire-by-phone'
+const NOW = new Date('2025-06-01T00:00:00Z')
+
+// Extra stories so lists are full (limit 3) and floors matter.
+const EXTRA = Array.from({ length: 6 }, (_, i) => ({
+  ...fixture('drone-attacks-before-call'),
+  slug: `drone-report-${i}`,
+  title: `Drone report ${i}: attacks on ${['Kyiv', 'Odesa', 'Kharkiv'][i % 3]} before the call`,
+  publishedAt: `2025-05-1${i}T06:00:00Z`,
+}))
+
+function refresh(mode: 'incremental' | 'full', extra: Partial<RefreshOptions> = {}) {
+  const site = { ...readSiteConfig(env), relatedCount: 3 }
+  return runRefresh(env.KV, {
+    now: NOW,
+    site,
+    writeBudget: 1000,
+    verifyPerTick: 1,
+    incrementalAbove: mode === 'incremental' ? 2 : 1_000_000,
+    ...extra,
+  })
+}
+
+async function settle(mode: 'incremental' | 'full', extra: Partial<RefreshOptions> = {}) {
+  for (let n = 1; n <= 30; n++) {
+    const report = await refresh(mode, extra)
+    if (report.pending === 0) return n
+  }
+  throw new Error('refresh did not settle')
+}
+
+async function storedList(slug: string): Promise<RelatedList | null> {
+  const text = await env.KV.get(keys.related(slug))
+  return text ? (JSON.parse(text) as RelatedList) : null
+}
+
+// What a full rebuild of the engine ranks from the published articles in KV right now.
+async function fullRanking(): Promise<Map<string, string[]>> {
+  const state = await loadJobState(env.KV)
+  const live = [...state.catalog.keys()]
+  const records = await getArticles(env.KV, live)
+  const sources = live.flatMap((slug) => {
+    const stored = records.get(slug)?.stored
+    if (stored?.state !== 'live') return []
+    const a = stored.article
+    return [
+      {
+        slug,
+        title: a.title,
+        ...(a.subtitle ? { subtitle: a.subtitle } : {}),
+        summary: a.summary,
+        body: a.body,
+        themes: a.themes.map((t) => t.slug),
+        publishedAt: a.publishedAt,
+      },
+    ]
+  })
+  const config = { limit: 3 }
+  const index = buildIndex(
+    sources.map((s) => vectorize(s, config)),
+    config,
+  )
+  return new Map(sources.map((s) => [s.slug, rankRelated(index, s.slug).map((r) => r.slug)]))
+}
+
+// Lists no change reached keep the corpus statistics they were ranked with until the verification
+// slice (one list a tick here) comes round: on the incremental path, let it come round first.
+async function expectAllListsFull(mode: 'incremental' | 'full') {
+  if (mode === 'incremental') {
+    for (let i = 0; i <= FIXTURE_ARTICLES.length + EXTRA.length + 4; i++) {
+      await refresh('incremental')
+    }
+  }
+  const expected = await fullRanking()
+  for (const [slug, want] of expected) {
+    expect(
+      (await storedList(slug))?.items.map((i) => i.slug),
+      slug,
+    ).toEqual(want)
+  }
+}
+
+async function holders(slug: string): Promise<string[]> {
+  const out: string[] = []
+  for (const a of [...FIXTURE_ARTICLES, ...EXTRA]) {
+    const list = await storedList(a.slug)
+    if (list?.items.some((i) => i.slug === slug)) out.push(a.slug)
+  }
+  return out
+}
+
+describe('the related step of runRefresh()', () => {
+  for (const mode of ['full', 'incremental'] as const) {
+    describe(`on the ${mode} path`, () => {
+      it('puts an added story into its peers lists within one tick', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        await publish({
+          ...fixture('prisoner-exchange-agreed'),
+          slug: 'second-prisoner-exchange',
+          title: 'A second prisoner exchange between Ukraine and Russia',
+          publishedAt: '2025-05-20T09:00:00Z',
+        })
+        const report = await refresh(mode)
+        expect(report.pending).toBe(0)
+        expect((await storedList(MAIN))?.items.map((i) => i.slug)).toContain(
+          'second-prisoner-exchange',
+        )
+        await expectAllListsFull(mode)
+        if (mode === 'incremental') {
+          expect(report.relatedRanked).toBeLessThan(FIXTURE_ARTICLES.length + EXTRA.length + 1)
+        }
+      })
+
+      it('shows a changed headline in every list that holds the story within one tick', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        const before = await holders('prisoner-exchange-agreed')
+        expect(before.length).toBeGreaterThan(0)
+        await publish({ ...fixture('prisoner-exchange-agreed'), title: 'Prisoner swap confirmed' })
+        await refresh(mode)
+        for (const slug of before) {
+          const item = (await storedList(slug))?.items.find(
+            (i) => i.slug === 'prisoner-exchange-agreed',
+          )
+          if (item) expect(item.title, slug).toBe('Prisoner swap confirmed')
+        }
+        await expectAllListsFull(mode)
+      })
+
+      it('drops a removed story from every list within one tick', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        expect((await holders('prisoner-exchange-agreed')).length).toBeGreaterThan(0)
+        await putTombstone(
+          env.KV,
+          { slug: 'prisoner-exchange-agreed', id: 'x' },
+          '2025-05-30T00:00:00Z',
+          'del1',
+        )
+        const report = await refresh(mode)
+        expect(report.pending).toBe(0)
+        expect(await holders('prisoner-exchange-agreed')).toEqual([])
+        expect(await storedList('prisoner-exchange-agreed')).toBeNull()
+        await expectAllListsFull(mode)
+      })
+
+      it('resumes after a tick that failed part-way, losing nothing', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        await publish({
+          ...fixture('prisoner-exchange-agreed'),
+          slug: 'second-prisoner-exchange',
+          title: 'A second prisoner exchange between Ukraine and Russia',
+        })
+        await putTombstone(env.KV, { slug: 'drone-report-1', id: 'x' }, '2025-05-30T00:00:00Z', 'd')
+        let puts = 0
+        const failing = new Proxy(env.KV, {
+          get(target, prop) {
+            if (prop === 'put') {
+              return (...args: Parameters<KVNamespace['put']>) => {
+                if (++puts > 2) throw new Error('simulated KV failure')
+                return target.put(...args)
+              }
+            }
+            const value = Reflect.get(target, prop)
+            return typeof value === 'function' ? value.bind(target) : value
+          },
+        })
+        const site = { ...readSiteConfig(env), relatedCount: 3 }
+        await expect(
+          runRefresh(failing, {
+            now: NOW,
+            site,
+            writeBudget: 1000,
+            verifyPerTick: 1,
+            incrementalAbove: mode === 'incremental' ? 2 : 1_000_000,
+          }),
+        ).rejects.toThrow('simulated KV failure')
+        await settle(mode)
+        expect(await holders('second-prisoner-exchange')).toContain(MAIN)
+        expect(await holders('drone-report-1')).toEqual([])
+        await expectAllListsFull(mode)
+      })
+
+      it('finishes lists deferred by the write budget on the next ticks', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        for (let i = 0; i < 4; i++) {
+          await publish({
+            ...fixture('prisoner-exchange-agreed'),
+            slug: `prisoner-update-${i}`,
+            title: `Prisoner exchange update ${i} from Ukraine and Russia`,
+          })
+        }
+        const ticks = await settle(mode, { writeBudget: 8 })
+        expect(ticks).toBeGreaterThan(1)
+        await expectAllListsFull(mode)
+      })
+    })
+  }
+
+  it('re-ranks every list over a few incremental ticks (the sliced full re-rank)', async () => {
+    await publish(...FIXTURE_ARTICLES, ...EXTRA)
+    await settle('incremental')
+    // A list damaged behind the job's back heals when the slice comes round.
+    await env.KV.put(keys.related(MAIN), JSON.stringify({ version: 1, source: 'x', items: [] }))
+    const total = FIXTURE_ARTICLES.length + EXTRA.length
+    for (let i = 0; i < total; i++) await refresh('incremental')
+    await expectAllListsFull('full')
+  })
+})
