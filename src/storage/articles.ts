@@ -2,6 +2,7 @@
 // shared is derived from these by the refresh job.
 import { type Article, type FieldError, parseStoredArticle } from '../model/article'
 import { contentHash } from './content-hash'
+import { isolateCache } from './isolate-cache'
 import { keys, slugOfArticleKey, slugOfChangeKey } from './keys'
 
 /** Metadata stored beside each article, so a key listing reveals changes without reading values. */
@@ -49,6 +50,8 @@ export function articleEntries(article: Article | Tombstone, stamp: string): KvE
 async function putEntries(kv: KVNamespace, entries: KvEntry[]) {
   for (const entry of entries) {
     await kv.put(entry.key, entry.value, entry.metadata ? { metadata: entry.metadata } : {})
+    // The page of a write is current at once in the isolate that served it (D2).
+    isolateCache.delete(entry.key)
   }
 }
 

@@ -1,6 +1,7 @@
 // Pre-rendered documents (feeds, sitemaps): bytes rendered by the refresh job, stored twice
 // (identity and gzip) with everything HTTP needs in the value's metadata, so a request is one
 // getWithMetadata and no serialisation.
+import { isolateCache, LIST_TTL_MS } from './isolate-cache'
 import { keys } from './keys'
 
 export type Coding = 'identity' | 'gzip'
@@ -24,16 +25,22 @@ export interface StoredDocument {
   meta: DocumentMeta
 }
 
-/** Reads one document in one binding call. */
+/** Reads one document in one binding call, or none while this isolate holds it (LIST_TTL_MS). */
 export async function getDocument(
   kv: KVNamespace,
   path: string,
   coding: Coding,
 ): Promise<StoredDocument | null> {
-  const { value, metadata } = await kv.getWithMetadata<DocumentMeta>(
-    keys.document(coding, path),
-    'arrayBuffer',
-  )
+  const key = keys.document(coding, path)
+  const hit = isolateCache.get<StoredDocument | null>(key)
+  const doc = hit ? hit.value : await readDocument(kv, key)
+  if (!hit) isolateCache.set(key, doc, 512 + (doc?.body.byteLength ?? 0), LIST_TTL_MS)
+  // A copy: the cached bytes must outlive the Response they are handed to.
+  return doc && { body: doc.body.slice(0), meta: doc.meta }
+}
+
+async function readDocument(kv: KVNamespace, key: string): Promise<StoredDocument | null> {
+  const { value, metadata } = await kv.getWithMetadata<DocumentMeta>(key, 'arrayBuffer')
   if (value === null || !metadata) return null
   return { body: value, meta: metadata }
 }
@@ -84,10 +91,14 @@ export async function putDocument(
   await kv.put(keys.document('identity', path), identity, {
     metadata: { ...meta, length: identity.byteLength },
   })
+  isolateCache.delete(keys.document('gzip', path))
+  isolateCache.delete(keys.document('identity', path))
 }
 
 /** Removes a document (2 KV deletes). */
 export async function deleteDocument(kv: KVNamespace, path: string): Promise<void> {
   await kv.delete(keys.document('identity', path))
   await kv.delete(keys.document('gzip', path))
+  isolateCache.delete(keys.document('identity', path))
+  isolateCache.delete(keys.document('gzip', path))
 }

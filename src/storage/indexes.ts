@@ -1,6 +1,7 @@
 // Derived values (story lists, theme index, related lists, status): written whole by the refresh
 // job only (D1), each carrying its own version and source hash (D3), validated when read back.
 import * as z from 'zod/mini'
+import { ARTICLE_TTL_MS, decodedBytes, isolateCache, LIST_TTL_MS } from './isolate-cache'
 import { keys } from './keys'
 
 const theme = z.object({ slug: z.string(), name: z.string() })
@@ -78,15 +79,49 @@ function decode<T>(schema: z.ZodMiniType<T>, key: string, text: string | null | 
   return parsed.data
 }
 
-/** A list page's data: the list and the theme index, in one binding call (D3). */
+interface CachedRead {
+  key: string
+  ttlMs: number
+  decode: (text: string | null | undefined) => unknown
+}
+
+/**
+ * Reads keys through the isolate cache: live entries from memory, the rest in one binding call
+ * (none when all are cached). Each result is a thunk, so a corrupt value throws where it is used
+ * and is never cached.
+ */
+async function readThrough(kv: KVNamespace, reads: CachedRead[]): Promise<Array<() => unknown>> {
+  const hits = reads.map((r) => isolateCache.get<unknown>(r.key))
+  const missing = reads.filter((_, i) => !hits[i]).map((r) => r.key)
+  const values = missing.length > 0 ? await kv.get(missing, 'text') : null
+  return reads.map((r, i) => {
+    const hit = hits[i]
+    if (hit) return () => hit.value
+    const text = values?.get(r.key)
+    try {
+      const value = r.decode(text)
+      isolateCache.set(r.key, value, decodedBytes(r.key, text), r.ttlMs)
+      return () => value
+    } catch (error) {
+      return () => {
+        throw error
+      }
+    }
+  })
+}
+
+/** A list page's data: the list and the theme index, in at most one binding call (D3). */
 export async function getStoryList(
   kv: KVNamespace,
   listKey: string,
 ): Promise<{ list: StoryList | null; themes: ThemeIndex | null }> {
-  const values = await kv.get([listKey, keys.themes], 'text')
+  const [list, themes] = await readThrough(kv, [
+    { key: listKey, ttlMs: LIST_TTL_MS, decode: (t) => decode(storyList, listKey, t) },
+    { key: keys.themes, ttlMs: LIST_TTL_MS, decode: (t) => decode(themeIndex, keys.themes, t) },
+  ])
   return {
-    list: decode(storyList, listKey, values.get(listKey)),
-    themes: decode(themeIndex, keys.themes, values.get(keys.themes)),
+    list: (list as () => StoryList | null)(),
+    themes: (themes as () => ThemeIndex | null)(),
   }
 }
 
@@ -96,7 +131,11 @@ export async function getArticleWithRelated(
   slug: string,
 ): Promise<{ articleText: string | null; related: RelatedList | null; themes: ThemeIndex | null }> {
   const relatedKey = keys.related(slug)
-  const values = await kv.get([keys.article(slug), relatedKey, keys.themes], 'text')
+  const [article, related, themes] = await readThrough(kv, [
+    { key: keys.article(slug), ttlMs: ARTICLE_TTL_MS, decode: (t) => t ?? null },
+    { key: relatedKey, ttlMs: LIST_TTL_MS, decode: (t) => decode(relatedList, relatedKey, t) },
+    { key: keys.themes, ttlMs: LIST_TTL_MS, decode: (t) => decode(themeIndex, keys.themes, t) },
+  ])
   // A broken related list or theme index must not take the article down: the page shows
   // without them and the next refresh tick rewrites them.
   const tolerant = <T>(read: () => T | null): T | null => {
@@ -108,9 +147,9 @@ export async function getArticleWithRelated(
     }
   }
   return {
-    articleText: values.get(keys.article(slug)) ?? null,
-    related: tolerant(() => decode(relatedList, relatedKey, values.get(relatedKey))),
-    themes: tolerant(() => decode(themeIndex, keys.themes, values.get(keys.themes))),
+    articleText: (article as () => string | null)(),
+    related: tolerant(related as () => RelatedList | null),
+    themes: tolerant(themes as () => ThemeIndex | null),
   }
 }
 
@@ -141,9 +180,11 @@ export async function getRawValues(
 /** Writes one derived value (the job's only write path for shared keys). */
 export async function putValue(kv: KVNamespace, key: string, bytes: string): Promise<void> {
   await kv.put(key, bytes)
+  isolateCache.delete(key)
 }
 
 /** Removes a derived value that no longer has a source (a theme or month left empty). */
 export async function deleteValue(kv: KVNamespace, key: string): Promise<void> {
   await kv.delete(key)
+  isolateCache.delete(key)
 }
