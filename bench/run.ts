@@ -1,0 +1,45 @@
+// `npm run bench`: the related engine's figures, then the serving bench. Small sizes by default
+// so it runs on a laptop in minutes; `--full` runs the related engine at 1k/10k/100k.
+//   --full                 related engine at 1k, 10k and 100k articles
+//   --articles N           generated articles for the serving bench (default 10000)
+//   --seconds S            seconds per timed run (default 3)
+//   --rounds R             A/B rounds per URL (default 3)
+//   --connections C        concurrent connections (default 8)
+//   --soak S               seconds of the memory soak (default 60; 0 skips it)
+//   --loader NAME          h2load or autocannon (default: h2load when installed)
+//   --serve-only           skip the related engine
+import { flag } from '../scripts/local-worker.ts'
+import type { Loader } from './serve-load.ts'
+
+const argv = process.argv.slice(2)
+const number = (name: string) => {
+  const raw = flag(argv, name)
+  return raw === undefined ? undefined : Number(raw)
+}
+
+if (!argv.includes('--serve-only')) {
+  // Imported lazily: the related bench is another engineer's module and may change shape.
+  const related = (await import('./related-bench.ts').catch(() => ({}))) as {
+    runRelatedBench?: (options: { sizes?: number[] }) => Promise<void>
+  }
+  if (typeof related.runRelatedBench === 'function') {
+    const sizes = argv.includes('--full') ? [1000, 10_000, 100_000] : [1000, 10_000]
+    console.log(`## Related engine (${sizes.join(', ')} articles)\n`)
+    await related.runRelatedBench({ sizes })
+  } else {
+    console.log('related engine bench: bench/related-bench.ts exports no runRelatedBench yet')
+  }
+  console.log('')
+}
+
+console.log('## Serving\n')
+const { runServeBench } = await import('./serve-bench.ts')
+const loader = flag(argv, '--loader') as Loader | undefined
+await runServeBench({
+  ...(number('--articles') !== undefined ? { articles: number('--articles') } : {}),
+  ...(number('--seconds') !== undefined ? { seconds: number('--seconds') } : {}),
+  ...(number('--rounds') !== undefined ? { rounds: number('--rounds') } : {}),
+  ...(number('--connections') !== undefined ? { connections: number('--connections') } : {}),
+  ...(number('--soak') !== undefined ? { soakSeconds: number('--soak') } : {}),
+  ...(loader ? { loader } : {}),
+})
