@@ -1,6 +1,6 @@
-// Two projects (D8): "workers" runs routes, storage and the cron inside workerd with real,
-// per-test-isolated KV; "node" runs the pure engines and the CLIs. Test bindings are set here,
-// never read from .dev.vars.
+// Three projects (D8): "workers" runs routes, storage and the cron inside workerd with real,
+// per-test-isolated KV; "node" runs the pure engines and the CLIs; "e2e" drives Chromium against
+// `npm run dev`. Test bindings are set here, never read from .dev.vars.
 import { cloudflareTest } from '@cloudflare/vitest-pool-workers'
 import { defineConfig } from 'vitest/config'
 
@@ -34,6 +34,16 @@ export default defineConfig({
           include: ['tests/unit/**/*.test.ts', 'tests/node/**/*.test.ts'],
           testTimeout: 120_000,
           hookTimeout: 120_000,
+        },
+      },
+      {
+        // A real browser against `npm run dev`: slow to start, so it has its own project.
+        test: {
+          name: 'e2e',
+          environment: 'node',
+          include: ['tests/e2e/**/*.test.ts'],
+          testTimeout: 180_000,
+          hookTimeout: 300_000,
         },
       },
     ],
