@@ -17,6 +17,8 @@ nav.themes ul{list-style:none;margin:0;padding:0;display:flex;flex-wrap:wrap;gap
 main{padding-top:1.25rem;padding-bottom:2rem}
 h1,h2,h3{font-family:system-ui,sans-serif;line-height:1.2;overflow-wrap:anywhere}
 h1{font-size:clamp(1.6rem,4vw,2.3rem);margin:.25rem 0 .5rem}
+main h2{font-size:1.3rem;margin:1.5rem 0 .5rem}
+main h3{font-size:1.05rem;margin:1.25rem 0 .25rem}
 .subtitle{font:600 1.15rem/1.4 system-ui,sans-serif;color:var(--muted);margin:.25rem 0 .75rem}
 .dateline{font:.9rem/1.4 system-ui,sans-serif;color:var(--muted)}
 .lede{font-size:1.15rem;font-weight:600}
