@@ -1,6 +1,7 @@
 // `npm run related -- FILE.jsonl [--fields title,summary]`: related lists for a JSONL file, as the
 // JSON that score.mjs reads. Ranks by slug, exactly as the Worker does, then maps back to ids.
 import { readFileSync } from 'node:fs'
+import { parseArticleInput } from '../src/model/article.ts'
 import {
   buildIndex,
   type EvalRecord,
@@ -10,28 +11,28 @@ import {
   vectorize,
 } from '../src/related/index.ts'
 
-interface ArticleRecord {
-  slug: string
-  title: string
-  subtitle?: string
-  summary: string
-  body?: string
-  themes?: Array<{ slug: string }>
-  publishedAt: string
-}
+// Ranking never looks at updatedAt; a fixed value keeps the CLI off the clock.
+const FIXED_NOW = '2000-01-01T00:00:00Z'
 
 /** One input line as engine input plus the key it is reported under. */
 function toSource(raw: unknown, line: number): { key: string; source: RelatedSource } {
-  const record = raw as Partial<ArticleRecord & EvalRecord>
+  const record = raw as Partial<EvalRecord & { slug: string; publishedAt: string }>
   if (typeof record.slug === 'string' && typeof record.publishedAt === 'string') {
-    const a = record as ArticleRecord
+    // The import's own validation and normalisation, so the text ranked is the text the Worker
+    // stores (headline marks dropped, whitespace collapsed, times in UTC).
+    const parsed = parseArticleInput(raw, { now: FIXED_NOW, newId: () => 'related-cli' })
+    if (!parsed.ok) {
+      const detail = parsed.errors.map((e) => `${e.field} ${e.message}`).join('; ')
+      throw new Error(`line ${line}: ${detail}`)
+    }
+    const a = parsed.value
     const source: RelatedSource = {
       slug: a.slug,
-      title: a.title ?? '',
-      summary: a.summary ?? '',
-      body: a.body ?? '',
-      themes: (a.themes ?? []).map((theme) => theme.slug),
-      publishedAt: new Date(a.publishedAt).toISOString().replace('.000Z', 'Z'),
+      title: a.title,
+      summary: a.summary,
+      body: a.body,
+      themes: a.themes.map((theme) => theme.slug),
+      publishedAt: a.publishedAt,
     }
     if (a.subtitle) source.subtitle = a.subtitle
     return { key: a.slug, source }
