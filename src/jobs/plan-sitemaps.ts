@@ -1,7 +1,8 @@
 // Pure: which sitemap documents the site should have at `now`, each with a hash of what it is
 // built from, so the refresh job renders and stores them exactly like feeds (D1). Monthly url
 // sets mean a publish re-renders only the current month, the pages sitemap and the index; the
-// News sitemap depends on the clock, so its hash carries the hour and it re-renders hourly.
+// News sitemap depends on the clock: each tick recomputes its two-day window, and it re-renders
+// whenever a story joins or leaves it.
 import {
   type NewsEntry,
   type SitemapEntry,
@@ -143,8 +144,10 @@ export function planSitemaps(
     .slice(0, NEWS_MAX_ENTRIES)
     .map((e) => ({ loc: abs(`/articles/${e.slug}`), title: e.title, publishedAt: e.publishedAt }))
   const publication = { name: site.name, language: site.language }
-  // The hour bucket forces a render at least hourly even when no story joins or leaves.
-  const newsGroup = single(SITEMAP_PATHS.news, [now.slice(0, 13), publication, news], live, () =>
+  // The window is re-evaluated every tick (every 15 minutes, more often than hourly), and the
+  // hash covers what is in it, so a story leaving the window re-renders the sitemap while a tick
+  // with nothing joining or leaving writes nothing (D4).
+  const newsGroup = single(SITEMAP_PATHS.news, [publication, news], live, () =>
     writeNewsSitemap(publication, news),
   )
 

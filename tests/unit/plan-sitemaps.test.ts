@@ -40,15 +40,15 @@ describe('planSitemaps()', () => {
     expect(news).toContain('<news:language>en</news:language>')
   })
 
-  it('changes the News hash with the hour and nothing else when the clock moves', () => {
+  it('changes the News hash when a story leaves the two-day window, and nothing else', () => {
     const entries = [entry('a', '2025-05-20T10:00:00Z'), entry('b', '2025-04-02T10:00:00Z')]
     const at = render(entries, '2025-05-21T12:00:00Z')
-    const sameHour = render(entries, '2025-05-21T12:59:59Z')
-    const nextHour = render(entries, '2025-05-21T13:00:00Z')
-    for (const [path, doc] of at) expect(sameHour.get(path)?.src, path).toBe(doc.src)
+    const stillIn = render(entries, '2025-05-22T09:59:59Z')
+    const aLeft = render(entries, '2025-05-22T10:00:01Z')
+    for (const [path, doc] of at) expect(stillIn.get(path)?.src, path).toBe(doc.src)
     for (const [path, doc] of at) {
-      if (path === '/news-sitemap.xml') expect(nextHour.get(path)?.src).not.toBe(doc.src)
-      else expect(nextHour.get(path)?.src, path).toBe(doc.src)
+      if (path === '/news-sitemap.xml') expect(aLeft.get(path)?.src).not.toBe(doc.src)
+      else expect(aLeft.get(path)?.src, path).toBe(doc.src)
     }
   })
 
