@@ -66,7 +66,7 @@ export const DEFAULT_RELATED_CONFIG: RelatedConfig = Object.freeze({
   maxTerms: 96,
   k1: 1.2,
   b: 0.5,
-  maxDfShare: 0.01,
+  maxDfShare: 0.005,
   maxDfMinDocs: 5000,
   maxDfFloor: 500,
   themeBoost: 0.1,

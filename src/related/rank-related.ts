@@ -1,7 +1,7 @@
 // Ranking one article's related stories from the index: text cosine, themes, recency, copies.
 import { type RelatedConfig, resolveConfig } from './config.ts'
 import { resemblance } from './doc-vector.ts'
-import type { RelatedIndex } from './related-index.ts'
+import { type RelatedIndex, sketchOf } from './related-index.ts'
 
 /** One entry of a related list. */
 export interface RelatedItem {
@@ -28,10 +28,22 @@ function sharedThemes(a: readonly string[], b: readonly string[]): number {
 export interface Candidates {
   docs: number[]
   scores: number[]
+  /** False when candidates that cannot reach the best `keep` were left out. */
+  complete: boolean
 }
 
-/** Scores every document sharing a term with `q`; the score is symmetric in the two documents. */
-export function scoreCandidates(index: RelatedIndex, q: number, cfg: RelatedConfig): Candidates {
+/**
+ * Scores every document sharing a term with `q`; the score is symmetric in the two documents.
+ * With `keep`, only documents that can still reach the best `keep` scores are returned: recency
+ * (the costly part) damps a score by at most `recencyFloor`, so a document whose undamped score
+ * is below the keep-th best damped lower bound cannot get there.
+ */
+export function scoreCandidates(
+  index: RelatedIndex,
+  q: number,
+  cfg: RelatedConfig,
+  keep = 0,
+): Candidates {
   if (index.scratch.length < index.slugs.length) {
     index.scratch = new Float64Array(index.slugs.length * 2)
   }
@@ -66,27 +78,71 @@ export function scoreCandidates(index: RelatedIndex, q: number, cfg: RelatedConf
       visit(index.fTerm[i] as number, index.fWeight[i] as number)
     }
   }
-  const docs: number[] = []
-  const scores: number[] = []
   const qDay = index.days[q] as number
   const qThemes = index.themes[q] as readonly string[]
+  const docs: number[] = []
+  const themedScores: number[] = []
   for (const d of touched) {
     const text = acc[d] as number
     acc[d] = 0
     if (d === q || index.removed.has(d)) continue
-    const themed =
-      text + cfg.themeBoost * sharedThemes(qThemes, index.themes[d] as readonly string[])
     docs.push(d)
-    scores.push(themed * recencyFactor(qDay, index.days[d] as number, cfg))
+    themedScores.push(
+      text + cfg.themeBoost * sharedThemes(qThemes, index.themes[d] as readonly string[]),
+    )
   }
-  return { docs, scores }
+  let cut = Number.NEGATIVE_INFINITY
+  if (keep > 0 && docs.length > keep) {
+    if (bounds.length < docs.length) bounds = new Float64Array(docs.length * 2)
+    for (let i = 0; i < docs.length; i++) {
+      bounds[i] = (themedScores[i] as number) * cfg.recencyFloor
+    }
+    cut = kthLargest(bounds, docs.length, keep)
+  }
+  const out: Candidates = { docs: [], scores: [], complete: cut === Number.NEGATIVE_INFINITY }
+  for (let i = 0; i < docs.length; i++) {
+    const themed = themedScores[i] as number
+    if (themed < cut) continue
+    const d = docs[i] as number
+    out.docs.push(d)
+    out.scores.push(themed * recencyFactor(qDay, index.days[d] as number, cfg))
+  }
+  return out
 }
+
+// k-th largest of the first `n` values (quickselect; reorders them).
+function kthLargest(values: Float64Array, n: number, k: number): number {
+  let lo = 0
+  let hi = n - 1
+  const target = k - 1
+  while (lo < hi) {
+    const pivot = values[(lo + hi) >>> 1] as number
+    let i = lo
+    let j = hi
+    while (i <= j) {
+      while ((values[i] as number) > pivot) i++
+      while ((values[j] as number) < pivot) j--
+      if (i <= j) {
+        const t = values[i] as number
+        values[i] = values[j] as number
+        values[j] = t
+        i++
+        j--
+      }
+    }
+    if (target <= j) hi = j
+    else if (target >= i) lo = i
+    else break
+  }
+  return values[target] as number
+}
+
+let bounds = new Float64Array(1024)
 
 /** True when two documents are near-identical copies by their shingle sketches. */
 export function isCopy(index: RelatedIndex, a: number, b: number, cfg: RelatedConfig): boolean {
-  const sa = index.sketches[a] as Uint32Array
-  const sb = index.sketches[b] as Uint32Array
-  return resemblance(sa, sb, cfg.sketchSize) >= cfg.nearDuplicateThreshold
+  const similar = resemblance(sketchOf(index, a), sketchOf(index, b), cfg.sketchSize)
+  return similar >= cfg.nearDuplicateThreshold
 }
 
 // Candidate order: higher score first, then slug ascending (D5: ties break by slug).
@@ -140,7 +196,20 @@ export function rankRelated(
   const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
   const q = index.position.get(slug)
   if (q === undefined) return []
-  const candidates = scoreCandidates(index, q, cfg)
+  const pruned = scoreCandidates(index, q, cfg, cfg.limit * 2 + 4)
+  const ranked = pickRelated(index, q, pruned, cfg)
+  // Copies can use up the few candidates pruning keeps: then score them all.
+  if (ranked.length >= cfg.limit || pruned.complete) return ranked
+  return pickRelated(index, q, scoreCandidates(index, q, cfg), cfg)
+}
+
+// The best `limit` of the candidates that are neither copies of the source nor of each other.
+function pickRelated(
+  index: RelatedIndex,
+  q: number,
+  candidates: Candidates,
+  cfg: RelatedConfig,
+): RelatedItem[] {
   for (let m = cfg.limit * 4 + 8; ; m *= 4) {
     const kept: number[] = []
     const order = topPositions(index, candidates, m, cfg.minScore)

@@ -1,5 +1,7 @@
 // The in-memory corpus index: flat typed arrays (forward vectors and inverted postings) built once
 // per full pass, plus a small overlay for documents added or removed by incremental ticks.
+// Documents are numbered in the order they are added; nothing depends on that order (ties break
+// by slug), so stored vectors can be streamed in shard by shard.
 import { decodeBytes } from './codec.ts'
 import { type RelatedConfig, resolveConfig } from './config.ts'
 import { type DocVector, unpackHashes } from './doc-vector.ts'
@@ -9,23 +11,28 @@ const TERM_BYTES = 5
 const WEIGHT_SCALE = 40
 const NO_THEMES: readonly string[] = Object.freeze([])
 
-/** Everything ranking needs, built from all stored vectors; base documents are numbered by slug. */
+/** Everything ranking needs, built from all stored vectors; base documents numbered as added. */
 export interface RelatedIndex {
   config: RelatedConfig
-  /** Slug of each document number (base documents sorted, incremental additions after). */
+  /** Slug of each document number (base documents first, incremental additions after). */
   slugs: string[]
   /** Document number of each live slug. */
   position: Map<string, number>
   /** Publication day of each document (NaN when unparseable). */
   days: number[]
-  /** Sorted theme slugs of each document. */
-  themes: ReadonlyArray<readonly string[]>
-  /** Near-duplicate sketch of each document. */
-  sketches: Uint32Array[]
+  /** Sorted theme slugs of each document (equal lists share one array). */
+  themes: Array<readonly string[]>
+  /** Near-duplicate sketches of base documents, flat: document d owns sketchStart[d..d+1]. */
+  sketchData: Uint32Array
+  sketchStart: Uint32Array
+  /** Sketches of documents added by incremental updates. */
+  addedSketches: Map<number, Uint32Array>
   /** Sorted hashes of the terms seen by the full build, and their inverse document frequency. */
   vocab: Uint32Array
   idf: Float64Array
   df: Uint32Array
+  /** Largest weight in each term's postings (an upper bound for pruning). */
+  maxWeight: Float32Array
   /** Forward vectors of base documents: dense term ids and unit weights. */
   fStart: Uint32Array
   fTerm: Uint32Array
@@ -52,6 +59,16 @@ export interface RelatedIndex {
   scratch: Float64Array
 }
 
+/** The near-duplicate sketch of a document. */
+export function sketchOf(index: RelatedIndex, d: number): Uint32Array {
+  if (d < index.baseCount) {
+    return index.sketchData.subarray(index.sketchStart[d], index.sketchStart[d + 1])
+  }
+  return index.addedSketches.get(d) ?? EMPTY_SKETCH
+}
+
+const EMPTY_SKETCH = new Uint32Array(0)
+
 function compareSlugs(x: DocVector, y: DocVector): number {
   return x.slug < y.slug ? -1 : x.slug > y.slug ? 1 : 0
 }
@@ -70,51 +87,167 @@ function lookup(vocab: Uint32Array, hash: number): number {
   return -1
 }
 
+// Decoded term weights by stored byte, so the build never calls expm1 per term.
+const TF_OF_BYTE = Float64Array.from({ length: 256 }, (_, b) => Math.expm1(b / WEIGHT_SCALE))
+
+function grow<T extends Uint32Array | Uint8Array>(array: T, need: number): T {
+  if (need <= array.length) return array
+  const next = new (array.constructor as new (n: number) => T)(Math.max(need, array.length * 2))
+  next.set(array)
+  return next
+}
+
+/** Accumulates stored vectors one at a time (a stream of KV values), then builds the index. */
+export interface IndexBuilder {
+  add(doc: DocVector): void
+  finish(): RelatedIndex
+}
+
+/** A builder that keeps only packed bytes per document, so vectors can be dropped once added. */
+export function indexBuilder(config?: Partial<RelatedConfig>): IndexBuilder {
+  const cfg = resolveConfig(config)
+  let hashes = new Uint32Array(1 << 16)
+  let tfBytes = new Uint8Array(1 << 16)
+  let start = new Uint32Array(1 << 10)
+  let sketchData = new Uint32Array(1 << 12)
+  let sketchStart = new Uint32Array(1 << 10)
+  const slugs: string[] = []
+  const position = new Map<string, number>()
+  const lengths: number[] = []
+  const days: number[] = []
+  const themes: Array<readonly string[]> = []
+  const themeLists = new Map<string, readonly string[]>()
+  let total = 0
+  let sketchTotal = 0
+  return {
+    add(doc) {
+      const d = slugs.length
+      if (position.has(doc.slug)) throw new Error(`duplicate slug in related index: ${doc.slug}`)
+      position.set(doc.slug, d)
+      slugs.push(doc.slug)
+      const bytes = decodeBytes(doc.t)
+      const count = Math.floor(bytes.length / TERM_BYTES)
+      hashes = grow(hashes, total + count)
+      tfBytes = grow(tfBytes, total + count)
+      for (let o = 0; o + TERM_BYTES <= bytes.length; o += TERM_BYTES) {
+        hashes[total] =
+          (((bytes[o] as number) << 24) |
+            ((bytes[o + 1] as number) << 16) |
+            ((bytes[o + 2] as number) << 8) |
+            (bytes[o + 3] as number)) >>>
+          0
+        tfBytes[total] = bytes[o + 4] as number
+        total++
+      }
+      start = grow(start, d + 2)
+      start[d + 1] = total
+      const sketch = unpackHashes(doc.d)
+      sketchData = grow(sketchData, sketchTotal + sketch.length)
+      sketchData.set(sketch, sketchTotal)
+      sketchTotal += sketch.length
+      sketchStart = grow(sketchStart, d + 2)
+      sketchStart[d + 1] = sketchTotal
+      lengths.push(doc.n)
+      days.push(Date.parse(doc.publishedAt) / DAY_MS)
+      const key = doc.themes.length ? [...doc.themes].sort().join('\n') : ''
+      let list = themeLists.get(key)
+      if (!list) {
+        list = key ? Object.freeze(key.split('\n')) : NO_THEMES
+        themeLists.set(key, list)
+      }
+      themes.push(list)
+    },
+    finish() {
+      return finishIndex(cfg, {
+        hashes: hashes.subarray(0, total),
+        tfBytes,
+        start,
+        sketchData: sketchData.slice(0, sketchTotal),
+        sketchStart: sketchStart.slice(0, slugs.length + 1),
+        slugs,
+        position,
+        lengths,
+        days,
+        themes,
+      })
+    },
+  }
+}
+
 /** Builds the index from every article's stored vector (a full pass). */
 export function buildIndex(
   docs: ReadonlyArray<DocVector>,
   config?: Partial<RelatedConfig>,
 ): RelatedIndex {
-  const cfg = resolveConfig(config)
-  const sorted = [...docs].sort(compareSlugs)
-  const n = sorted.length
-  // Pass 1: unpack every vector into flat arrays.
-  let capacity = 0
-  for (const doc of sorted) capacity += Math.floor((doc.t.length * 6) / 8 / TERM_BYTES)
-  const hashes = new Uint32Array(capacity)
-  const tfs = new Float32Array(capacity)
-  const start = new Uint32Array(n + 1)
-  let total = 0
-  let totalLength = 0
-  for (let d = 0; d < n; d++) {
-    const doc = sorted[d] as DocVector
-    if (d > 0 && doc.slug === (sorted[d - 1] as DocVector).slug) {
-      throw new Error(`duplicate slug in related index: ${doc.slug}`)
+  const builder = indexBuilder(config)
+  for (const doc of [...docs].sort(compareSlugs)) builder.add(doc)
+  return builder.finish()
+}
+
+interface Collected {
+  hashes: Uint32Array
+  tfBytes: Uint8Array
+  start: Uint32Array
+  sketchData: Uint32Array
+  sketchStart: Uint32Array
+  slugs: string[]
+  position: Map<string, number>
+  lengths: number[]
+  days: number[]
+  themes: Array<readonly string[]>
+}
+
+// Term ids by an LSD radix sort of the hashes (two 16-bit passes): linear time, and no binary
+// search per term, which at 100k documents cost seconds in cache misses.
+function termIds(hashes: Uint32Array): {
+  vocab: Uint32Array
+  df: Uint32Array
+  termOf: Uint32Array
+} {
+  const total = hashes.length
+  let order = new Uint32Array(total)
+  let next = new Uint32Array(total)
+  for (let i = 0; i < total; i++) order[i] = i
+  const counts = new Uint32Array(65537)
+  for (const shift of [0, 16]) {
+    counts.fill(0)
+    for (let i = 0; i < total; i++) {
+      const bucket = (((hashes[i] as number) >>> shift) & 0xffff) + 1
+      counts[bucket] = (counts[bucket] as number) + 1
     }
-    const bytes = decodeBytes(doc.t)
-    for (let o = 0; o + TERM_BYTES <= bytes.length; o += TERM_BYTES) {
-      hashes[total] =
-        (((bytes[o] as number) << 24) |
-          ((bytes[o + 1] as number) << 16) |
-          ((bytes[o + 2] as number) << 8) |
-          (bytes[o + 3] as number)) >>>
-        0
-      tfs[total] = Math.expm1((bytes[o + 4] as number) / WEIGHT_SCALE)
-      total++
+    for (let b = 0; b < 65536; b++)
+      counts[b + 1] = (counts[b + 1] as number) + (counts[b] as number)
+    for (let i = 0; i < total; i++) {
+      const at = order[i] as number
+      const bucket = ((hashes[at] as number) >>> shift) & 0xffff
+      next[counts[bucket] as number] = at
+      counts[bucket] = (counts[bucket] as number) + 1
     }
-    start[d + 1] = total
-    totalLength += doc.n
+    ;[order, next] = [next, order]
   }
-  // Pass 2: vocabulary and document frequencies by sorting the hashes.
-  const all = hashes.slice(0, total).sort()
+  const termOf = next
   let distinct = 0
-  for (let i = 0; i < total; i++) if (i === 0 || all[i] !== all[i - 1]) distinct++
+  for (let i = 0; i < total; i++) {
+    if (i === 0 || hashes[order[i] as number] !== hashes[order[i - 1] as number]) distinct++
+  }
   const vocab = new Uint32Array(distinct)
   const df = new Uint32Array(distinct)
   for (let i = 0, v = -1; i < total; i++) {
-    if (i === 0 || all[i] !== all[i - 1]) vocab[++v] = all[i] as number
+    const at = order[i] as number
+    if (i === 0 || hashes[at] !== hashes[order[i - 1] as number]) vocab[++v] = hashes[at] as number
     df[v] = (df[v] as number) + 1
+    termOf[at] = v
   }
+  return { vocab, df, termOf }
+}
+
+function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
+  const n = c.slugs.length
+  const total = c.hashes.length
+  const { vocab, df, termOf } = termIds(c.hashes)
+  const distinct = vocab.length
+  let totalLength = 0
+  for (const length of c.lengths) totalLength += length
   const idf = new Float64Array(distinct)
   for (let t = 0; t < distinct; t++) {
     const f = df[t] as number
@@ -122,34 +255,27 @@ export function buildIndex(
   }
   const avgLength = n > 0 ? Math.max(1, totalLength / n) : 1
   const maxDf = n < cfg.maxDfMinDocs ? n : Math.max(cfg.maxDfFloor, Math.floor(n * cfg.maxDfShare))
-  // Pass 3: unit-length weights. Terms of one document stay: a later addition may share them.
-  const termOf = new Int32Array(total)
-  const weightOf = new Float32Array(total)
-  const fStart = new Uint32Array(n + 1)
-  let kept = 0
+  // Unit-length weights. Terms of one document stay: a later addition may share them.
+  const fTerm = termOf
+  const fWeight = new Float32Array(total)
+  const fStart = c.start.slice(0, n + 1)
   for (let d = 0; d < n; d++) {
-    const norm = lengthNorm(cfg, (sorted[d] as DocVector).n, avgLength)
+    const norm = lengthNorm(cfg, c.lengths[d] as number, avgLength)
     let sum = 0
-    for (let i = start[d] as number; i < (start[d + 1] as number); i++) {
-      const t = lookup(vocab, hashes[i] as number)
-      const w = saturate(cfg, tfs[i] as number, norm) * (idf[t] as number)
-      termOf[i] = t
-      weightOf[i] = w
+    const end = fStart[d + 1] as number
+    for (let i = fStart[d] as number; i < end; i++) {
+      const t = fTerm[i] as number
+      const w =
+        saturate(cfg, TF_OF_BYTE[c.tfBytes[i] as number] as number, norm) * (idf[t] as number)
+      fWeight[i] = w
       sum += w * w
     }
     const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0
-    for (let i = start[d] as number; i < (start[d + 1] as number); i++) {
-      termOf[kept] = termOf[i] as number
-      weightOf[kept] = (weightOf[i] as number) * scale
-      kept++
-    }
-    fStart[d + 1] = kept
+    for (let i = fStart[d] as number; i < end; i++) fWeight[i] = (fWeight[i] as number) * scale
   }
-  const fTerm = new Uint32Array(termOf.subarray(0, kept))
-  const fWeight = weightOf.slice(0, kept)
-  // Pass 4: inverted postings by counting sort, documents ascending within each term.
+  // Inverted postings by counting sort, documents ascending within each term.
   const iStart = new Uint32Array(distinct + 1)
-  for (let i = 0; i < kept; i++) {
+  for (let i = 0; i < total; i++) {
     const t = fTerm[i] as number
     if ((df[t] as number) <= maxDf) iStart[t + 1] = (iStart[t + 1] as number) + 1
   }
@@ -158,27 +284,32 @@ export function buildIndex(
   const fill = iStart.slice(0, distinct)
   const iDoc = new Uint32Array(iStart[distinct] as number)
   const iWeight = new Float32Array(iStart[distinct] as number)
+  const maxWeight = new Float32Array(distinct)
   for (let d = 0; d < n; d++) {
     for (let i = fStart[d] as number; i < (fStart[d + 1] as number); i++) {
       const t = fTerm[i] as number
       if ((df[t] as number) > maxDf) continue
       const at = fill[t] as number
+      const w = fWeight[i] as number
       iDoc[at] = d
-      iWeight[at] = fWeight[i] as number
+      iWeight[at] = w
+      if (w > (maxWeight[t] as number)) maxWeight[t] = w
       fill[t] = at + 1
     }
   }
-  const slugs = sorted.map((doc) => doc.slug)
   return {
     config: cfg,
-    slugs,
-    position: new Map(slugs.map((slug, d) => [slug, d])),
-    days: sorted.map((doc) => Date.parse(doc.publishedAt) / DAY_MS),
-    themes: sorted.map((doc) => (doc.themes.length ? [...doc.themes].sort() : NO_THEMES)),
-    sketches: sorted.map((doc) => unpackHashes(doc.d)),
+    slugs: c.slugs,
+    position: c.position,
+    days: c.days,
+    themes: c.themes,
+    sketchData: c.sketchData,
+    sketchStart: c.sketchStart,
+    addedSketches: new Map(),
     vocab,
     idf,
     df,
+    maxWeight,
     fStart,
     fTerm,
     fWeight,
@@ -257,10 +388,8 @@ export function updateIndex(
     index.slugs.push(doc.slug)
     index.position.set(doc.slug, d)
     index.days.push(Date.parse(doc.publishedAt) / DAY_MS)
-    ;(index.themes as Array<readonly string[]>).push(
-      doc.themes.length ? [...doc.themes].sort() : NO_THEMES,
-    )
-    index.sketches.push(unpackHashes(doc.d))
+    index.themes.push(doc.themes.length ? [...doc.themes].sort() : NO_THEMES)
+    index.addedSketches.set(d, unpackHashes(doc.d))
   }
   if (index.scratch.length < index.slugs.length)
     index.scratch = new Float64Array(index.slugs.length * 2)
