@@ -10,4 +10,10 @@ export {
   type RelatedItem,
   rankRelated,
 } from './rank-related.ts'
-export { buildIndex, type RelatedIndex, updateIndex } from './related-index.ts'
+export {
+  buildIndex,
+  type IndexBuilder,
+  indexBuilder,
+  type RelatedIndex,
+  updateIndex,
+} from './related-index.ts'

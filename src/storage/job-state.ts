@@ -89,10 +89,26 @@ function isCatalogEntry(v: unknown): v is CatalogEntry {
   )
 }
 
-/** Loads the job state in one binding call. */
+// A bulk get answers at most 25 MB in all (413 beyond): a large site's state is read in halves.
+async function getBulk(kv: KVNamespace, wanted: string[]): Promise<Map<string, string | null>> {
+  try {
+    return await kv.get(wanted, 'text')
+  } catch (error) {
+    if (wanted.length < 2 || !/413|exceeds the limit/.test(String(error))) throw error
+    const half = Math.ceil(wanted.length / 2)
+    const [a, b] = await Promise.all([
+      getBulk(kv, wanted.slice(0, half)),
+      getBulk(kv, wanted.slice(half)),
+    ])
+    for (const [k, v] of b) a.set(k, v)
+    return a
+  }
+}
+
+/** Loads the job state in one binding call (more only when its values pass 25 MB in all). */
 export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   const allKeys = [keys.jobState, keys.status, ...shardKeys()]
-  const values = await kv.get(allKeys, 'text')
+  const values = await getBulk(kv, allKeys)
   const loaded = new Map<string, string | null>(allKeys.map((k) => [k, values.get(k) ?? null]))
   const catalog = new Map<string, CatalogEntry>()
   const corpus = new Map<string, unknown>()
@@ -110,8 +126,8 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   let cursor = EMPTY_CURSOR
   const rawCursor = parseShard(loaded.get(keys.jobState)) as JobCursor | null
   if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
-  if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
   else damaged = true
+  if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
   return { cursor, catalog, corpus, loaded, damaged }
 }
 
