@@ -1,0 +1,100 @@
+import { describe, expect, it } from 'vitest'
+import {
+  buildIndex,
+  indexBuilder,
+  listFloor,
+  peersAbove,
+  type RelatedSource,
+  rankRelated,
+  updateIndex,
+  vectorize,
+} from '../../src/related/index.ts'
+import { isCopy, scoreCandidates } from '../../src/related/rank-related.ts'
+
+// A small world of stories told several times over, with shared filler words, so candidate lists
+// are long enough for the recency cut-off to leave documents out.
+const FILLER = 'report officials said people city government week year news local national'.split(
+  ' ',
+)
+function world(count: number): RelatedSource[] {
+  const docs: RelatedSource[] = []
+  for (let i = 0; i < count; i++) {
+    const story = Math.floor(i / 4)
+    const words = Array.from(
+      { length: 40 },
+      (_, j) => `${FILLER[(i * 7 + j) % FILLER.length]} Name${story} place${story % 9}`,
+    )
+    docs.push({
+      slug: `doc-${String(i).padStart(3, '0')}`,
+      title: `Story ${story} about Name${story} in Place${story % 9}`,
+      summary: words.slice(0, 10).join(' '),
+      body: words.join(' '),
+      themes: [`theme-${story % 3}`],
+      publishedAt: `2024-0${1 + (i % 9)}-1${i % 10}T12:00:00Z`,
+    })
+  }
+  return docs
+}
+
+describe('indexBuilder()', () => {
+  it('ranks exactly as buildIndex(), whatever order the vectors stream in', () => {
+    const vectors = world(60).map((doc) => vectorize(doc))
+    const built = buildIndex(vectors)
+    const builder = indexBuilder()
+    for (const v of [...vectors].reverse()) builder.add(v)
+    const streamed = builder.finish()
+    for (const v of vectors) {
+      expect(rankRelated(streamed, v.slug)).toEqual(rankRelated(built, v.slug))
+    }
+  })
+
+  it('rejects a slug added twice', () => {
+    const [v] = world(1).map((doc) => vectorize(doc))
+    const builder = indexBuilder()
+    builder.add(v as never)
+    expect(() => builder.add(v as never)).toThrow('duplicate slug')
+  })
+})
+
+describe('rankRelated()', () => {
+  it('returns the same list as ranking every candidate (the recency cut-off is exact)', () => {
+    const vectors = world(80).map((doc) => vectorize(doc))
+    const index = buildIndex(vectors)
+    const cfg = index.config
+    for (const v of vectors) {
+      const q = index.position.get(v.slug) as number
+      const all = scoreCandidates(index, q, cfg)
+      const scoreOf = new Map(all.docs.map((d, i) => [d, all.scores[i] as number]))
+      const ranked = rankRelated(index, v.slug)
+      expect(ranked).toHaveLength(cfg.limit)
+      const kept = ranked.map((r) => index.position.get(r.slug) as number)
+      for (const [i, d] of kept.entries()) expect(ranked[i]?.score).toBe(scoreOf.get(d))
+      const last = (ranked.at(-1) as { score: number }).score
+      // Anything scoring higher and left out must be a copy of the source or of a kept story.
+      for (const [d, score] of scoreOf) {
+        if (kept.includes(d) || score <= last) continue
+        expect(isCopy(index, q, d, cfg) || kept.some((k) => isCopy(index, k, d, cfg))).toBe(true)
+      }
+    }
+  })
+})
+
+describe('peersAbove()', () => {
+  it('finds every list an added story enters, from the lists floors alone', () => {
+    const docs = world(41)
+    const vectors = docs.map((doc) => vectorize(doc))
+    const before = buildIndex(vectors.slice(0, 40))
+    const floors = new Map(
+      vectors.slice(0, 40).map((v) => [v.slug, listFloor(rankRelated(before, v.slug))]),
+    )
+    const lists = new Map(vectors.slice(0, 40).map((v) => [v.slug, rankRelated(before, v.slug)]))
+    const added = vectors[40] as (typeof vectors)[number]
+    updateIndex(before, [added])
+    const found = new Set(peersAbove(before, [added.slug], (slug) => floors.get(slug)))
+    for (const v of vectors.slice(0, 40)) {
+      const now = rankRelated(before, v.slug).map((r) => r.slug)
+      if (now.includes(added.slug)) expect(found.has(v.slug), v.slug).toBe(true)
+      if (!found.has(v.slug)) expect(now).toEqual(lists.get(v.slug)?.map((r) => r.slug))
+    }
+  })
+})
