@@ -15,7 +15,7 @@ import {
   replaceArticle,
   type WriteOutcome,
 } from '../publish/publish-article'
-import { parseRecord, recordEtag } from '../storage/articles'
+import { recordEtag } from '../storage/articles'
 import { getArticleWithRelated, getStatus } from '../storage/indexes'
 import { getArticleListing } from '../storage/job-state'
 import { methodNotAllowed } from './method-not-allowed'
@@ -123,8 +123,8 @@ api.post('/articles', writeGuard, sizeGuard, async (c) => {
 api.get('/articles/:slug', async (c) => {
   const slug = c.req.param('slug')
   if (!isValidSlug(slug)) return c.json({ error: 'not found', slug }, 404)
-  const { articleText, related } = await getArticleWithRelated(c.env.KV, slug)
-  const stored = parseRecord(articleText)
+  const { record, related } = await getArticleWithRelated(c.env.KV, slug)
+  const { stored, text: articleText } = record
   if (stored.state === 'gone') return c.json({ error: 'gone', slug }, 410)
   if (stored.state === 'corrupt') {
     throw new Error(`corrupt article record ${slug}: ${stored.errors[0]?.message}`)

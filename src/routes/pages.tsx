@@ -2,13 +2,13 @@
 import { Hono } from 'hono'
 import type { AppEnv } from '../app-env'
 import { isPublished, isValidSlug } from '../model/article'
-import { parseRecord } from '../storage/articles'
 import { getArticleWithRelated, getStoryList, type StoryList } from '../storage/indexes'
 import { keys } from '../storage/keys'
 import { ArticlePage } from '../views/article-page'
 import { ErrorPage } from '../views/error-page'
 import { FeedsPage } from '../views/feeds-page'
 import { ListPage } from '../views/list-page'
+import { memoHtml, renderToString } from './html-memo'
 import { methodNotAllowed } from './method-not-allowed'
 
 export const pages = new Hono<AppEnv>()
@@ -35,21 +35,25 @@ async function renderHome(c: import('hono').Context<AppEnv>, page: number | null
   if (page === null) return c.notFound()
   const site = c.get('site')
   const { list, themes } = await getStoryList(c.env.KV, keys.latest)
-  const shown = slice(list ?? emptyList(), page, site.itemsPerPage)
+  const source = list ?? emptyList()
+  const shown = slice(source, page, site.itemsPerPage)
   if (!shown) return c.notFound()
-  return c.html(
-    <ListPage
-      site={site}
-      heading="Latest stories"
-      basePath="/"
-      page={page}
-      pageCount={shown.pageCount}
-      items={shown.items}
-      months={list?.months ?? []}
-      themes={themes}
-      describeSite
-    />,
+  const html = memoHtml(source, [themes, site], `home:${page}`, () =>
+    renderToString(
+      <ListPage
+        site={site}
+        heading="Latest stories"
+        basePath="/"
+        page={page}
+        pageCount={shown.pageCount}
+        items={shown.items}
+        months={list?.months ?? []}
+        themes={themes}
+        describeSite
+      />,
+    ),
   )
+  return c.html(html)
 }
 
 pages.get('/themes/:theme', (c) => renderTheme(c, pageNumber(undefined, c.req.query('page'))))
@@ -63,25 +67,29 @@ async function renderTheme(c: import('hono').Context<AppEnv>, page: number | nul
   const shown = list && slice(list, page, site.itemsPerPage)
   if (!list?.theme || !shown) return c.notFound()
   const base = `/themes/${theme}`
-  return c.html(
-    <ListPage
-      site={site}
-      heading={list.theme.name}
-      basePath={base}
-      page={page}
-      pageCount={shown.pageCount}
-      items={shown.items}
-      months={list.months}
-      themes={themes}
-      describeSite
-      feeds={{
-        title: `${site.name}: ${list.theme.name}`,
-        rss: `${base}/feed.xml`,
-        atom: `${base}/atom.xml`,
-        json: `${base}/feed.json`,
-      }}
-    />,
+  const themeName = list.theme.name
+  const html = memoHtml(list, [themes, site], `theme:${page}`, () =>
+    renderToString(
+      <ListPage
+        site={site}
+        heading={themeName}
+        basePath={base}
+        page={page}
+        pageCount={shown.pageCount}
+        items={shown.items}
+        months={list.months}
+        themes={themes}
+        describeSite
+        feeds={{
+          title: `${site.name}: ${themeName}`,
+          rss: `${base}/feed.xml`,
+          atom: `${base}/atom.xml`,
+          json: `${base}/feed.json`,
+        }}
+      />,
+    ),
   )
+  return c.html(html)
 }
 
 pages.get('/archive/:year/:month', (c) => renderArchive(c, c.req.query('page')))
@@ -122,8 +130,8 @@ pages.get('/feeds', async (c) => {
 pages.get('/articles/:slug', async (c) => {
   const slug = c.req.param('slug')
   if (!isValidSlug(slug)) return c.notFound()
-  const { articleText, related, themes } = await getArticleWithRelated(c.env.KV, slug)
-  const stored = parseRecord(articleText)
+  const { record, related, themes } = await getArticleWithRelated(c.env.KV, slug)
+  const { stored } = record
   const site = c.get('site')
   if (stored.state === 'gone') {
     return c.html(<ErrorPage site={site} status={410} message="This story was removed." />, 410)
@@ -134,14 +142,18 @@ pages.get('/articles/:slug', async (c) => {
   if (stored.state === 'missing' || !isPublished(stored.article, new Date().toISOString())) {
     return c.notFound()
   }
-  return c.html(
-    <ArticlePage
-      site={site}
-      article={stored.article}
-      related={newestFirst(related?.items ?? [], slug, site.relatedCount)}
-      themes={themes}
-    />,
+  const { article } = stored
+  const html = memoHtml(record, [related, themes, site], 'article', () =>
+    renderToString(
+      <ArticlePage
+        site={site}
+        article={article}
+        related={newestFirst(related?.items ?? [], slug, site.relatedCount)}
+        themes={themes}
+      />,
+    ),
   )
+  return c.html(html)
 })
 
 /** D6: the top N by relevance, shown newest first; never the article itself, never twice. */

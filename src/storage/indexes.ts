@@ -1,6 +1,7 @@
 // Derived values (story lists, theme index, related lists, status): written whole by the refresh
 // job only (D1), each carrying its own version and source hash (D3), validated when read back.
 import * as z from 'zod/mini'
+import { parseRecord, type StoredArticle } from './articles'
 import { ARTICLE_TTL_MS, decodedBytes, isolateCache, LIST_TTL_MS } from './isolate-cache'
 import { keys } from './keys'
 
@@ -125,14 +126,25 @@ export async function getStoryList(
   }
 }
 
-/** Reads an article record's text, its related list and the theme index in one binding call. */
+/** An article record as read: its text (for the ETag) and what it parses to. */
+export interface ArticleRead {
+  text: string | null
+  stored: StoredArticle
+}
+
+/** Reads an article record, its related list and the theme index in one binding call. */
 export async function getArticleWithRelated(
   kv: KVNamespace,
   slug: string,
-): Promise<{ articleText: string | null; related: RelatedList | null; themes: ThemeIndex | null }> {
+): Promise<{ record: ArticleRead; related: RelatedList | null; themes: ThemeIndex | null }> {
   const relatedKey = keys.related(slug)
   const [article, related, themes] = await readThrough(kv, [
-    { key: keys.article(slug), ttlMs: ARTICLE_TTL_MS, decode: (t) => t ?? null },
+    {
+      key: keys.article(slug),
+      ttlMs: ARTICLE_TTL_MS,
+      // Parsed once per cache entry: the same object comes back while it lives.
+      decode: (t): ArticleRead => ({ text: t ?? null, stored: parseRecord(t) }),
+    },
     { key: relatedKey, ttlMs: LIST_TTL_MS, decode: (t) => decode(relatedList, relatedKey, t) },
     { key: keys.themes, ttlMs: LIST_TTL_MS, decode: (t) => decode(themeIndex, keys.themes, t) },
   ])
@@ -147,7 +159,7 @@ export async function getArticleWithRelated(
     }
   }
   return {
-    articleText: (article as () => string | null)(),
+    record: (article as () => ArticleRead)(),
     related: tolerant(related as () => RelatedList | null),
     themes: tolerant(themes as () => ThemeIndex | null),
   }
