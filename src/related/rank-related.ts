@@ -19,9 +19,20 @@ export function recencyFactor(a: number, b: number, config: RelatedConfig): numb
 
 function sharedThemes(a: readonly string[], b: readonly string[]): number {
   if (a.length === 0 || b.length === 0) return 0
+  // The index builder shares one array between documents with the same themes.
+  if (a === b) return 1
   let shared = 0
   for (const theme of a) if (b.includes(theme)) shared++
   return shared / Math.max(a.length, b.length)
+}
+
+// Documents touched by one query, reused across queries (ranking is synchronous).
+let touched: Uint32Array = new Uint32Array(4096)
+
+function growTouched(array: Uint32Array, need: number): Uint32Array {
+  const next = new Uint32Array(Math.max(need, array.length * 2))
+  next.set(array)
+  return next
 }
 
 /** Candidates of one document as parallel arrays of document numbers and scores. */
@@ -48,23 +59,30 @@ export function scoreCandidates(
     index.scratch = new Float64Array(index.slugs.length * 2)
   }
   const acc = index.scratch
-  const touched: number[] = []
+  const { iStart, iDoc, iWeight, df, maxDf } = index
+  const vocabSize = index.vocab.length
+  let count = 0
   const visit = (t: number, w: number) => {
-    const base = t < index.vocab.length
-    if (base && (index.df[t] as number) > index.maxDf) return
+    const base = t < vocabSize
+    if (base && (df[t] as number) > maxDf) return
     if (base) {
-      const end = index.iStart[t + 1] as number
-      for (let j = index.iStart[t] as number; j < end; j++) {
-        const d = index.iDoc[j] as number
-        if (acc[d] === 0) touched.push(d)
-        acc[d] = (acc[d] as number) + w * (index.iWeight[j] as number)
+      const end = iStart[t + 1] as number
+      if (touched.length < count + end - (iStart[t] as number)) {
+        touched = growTouched(touched, count + end - (iStart[t] as number))
+      }
+      for (let j = iStart[t] as number; j < end; j++) {
+        const d = iDoc[j] as number
+        const a = acc[d] as number
+        if (a === 0) touched[count++] = d
+        acc[d] = a + w * (iWeight[j] as number)
       }
     }
     const extra = index.addedPostings.get(t)
     if (!extra) return
+    if (touched.length < count + extra.length) touched = growTouched(touched, count + extra.length)
     for (let j = 0; j < extra.length; j += 2) {
       const d = extra[j] as number
-      if (acc[d] === 0) touched.push(d)
+      if (acc[d] === 0) touched[count++] = d
       acc[d] = (acc[d] as number) + w * (extra[j + 1] as number)
     }
   }
@@ -82,7 +100,8 @@ export function scoreCandidates(
   const qThemes = index.themes[q] as readonly string[]
   const docs: number[] = []
   const themedScores: number[] = []
-  for (const d of touched) {
+  for (let i = 0; i < count; i++) {
+    const d = touched[i] as number
     const text = acc[d] as number
     acc[d] = 0
     if (d === q || index.removed.has(d)) continue
