@@ -1,6 +1,7 @@
 // Article records and their change markers: the only keys a publish writes (D1). Everything
 // shared is derived from these by the refresh job.
 import { type Article, type FieldError, parseStoredArticle } from '../model/article'
+import { getMany } from './bulk-get'
 import { contentHash } from './content-hash'
 import { isolateCache } from './isolate-cache'
 import { keys, slugOfArticleKey, slugOfChangeKey } from './keys'
@@ -32,7 +33,6 @@ interface Tombstone {
   deletedAt: string
 }
 
-const BULK = 100
 
 /**
  * The KV entries of one publish: a change marker for the refresh job, then the article record.
@@ -104,22 +104,19 @@ export interface ArticleRecord {
   hash: string | null
 }
 
-/** Reads many articles, 100 keys per binding call. */
+/** Reads many articles, 100 keys per binding call (split further past 25 MB of articles). */
 export async function getArticles(
   kv: KVNamespace,
   slugs: readonly string[],
 ): Promise<Map<string, ArticleRecord>> {
   const out = new Map<string, ArticleRecord>()
-  for (let i = 0; i < slugs.length; i += BULK) {
-    const batch = slugs.slice(i, i + BULK)
-    const values = await kv.get(
-      batch.map((s) => keys.article(s)),
-      'text',
-    )
-    for (const slug of batch) {
-      const text = values.get(keys.article(slug)) ?? null
-      out.set(slug, { stored: parseRecord(text), hash: text === null ? null : contentHash(text) })
-    }
+  const values = await getMany(
+    kv,
+    slugs.map((s) => keys.article(s)),
+  )
+  for (const slug of slugs) {
+    const text = values.get(keys.article(slug)) ?? null
+    out.set(slug, { stored: parseRecord(text), hash: text === null ? null : contentHash(text) })
   }
   return out
 }

@@ -2,6 +2,7 @@
 // job only (D1), each carrying its own version and source hash (D3), validated when read back.
 import * as z from 'zod/mini'
 import { parseRecord, type StoredArticle } from './articles'
+import { getMany } from './bulk-get'
 import { ARTICLE_TTL_MS, decodedBytes, isolateCache, LIST_TTL_MS } from './isolate-cache'
 import { keys } from './keys'
 
@@ -180,13 +181,7 @@ export async function getRawValues(
   kv: KVNamespace,
   valueKeys: readonly string[],
 ): Promise<Map<string, string | null>> {
-  const out = new Map<string, string | null>()
-  for (let i = 0; i < valueKeys.length; i += 100) {
-    const batch = valueKeys.slice(i, i + 100)
-    const values = await kv.get([...batch], 'text')
-    for (const key of batch) out.set(key, values.get(key) ?? null)
-  }
-  return out
+  return getMany(kv, valueKeys)
 }
 
 /** Writes one derived value (the job's only write path for shared keys). */

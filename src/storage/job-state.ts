@@ -2,6 +2,7 @@
 // engine's vectors, sharded over a few KV values and read in one bulk get. Only the job touches
 // these keys; a lost or corrupt shard is rebuilt from the articles by the next full pass (D1).
 import type { Theme } from '../model/article'
+import { getMany } from './bulk-get'
 import { CATALOG_SHARDS, keys, shardOf } from './keys'
 
 /** What the job remembers of one article: enough to build every list without reading it. */
@@ -89,26 +90,10 @@ function isCatalogEntry(v: unknown): v is CatalogEntry {
   )
 }
 
-// A bulk get answers at most 25 MB in all (413 beyond): a large site's state is read in halves.
-async function getBulk(kv: KVNamespace, wanted: string[]): Promise<Map<string, string | null>> {
-  try {
-    return await kv.get(wanted, 'text')
-  } catch (error) {
-    if (wanted.length < 2 || !/413|exceeds the limit/.test(String(error))) throw error
-    const half = Math.ceil(wanted.length / 2)
-    const [a, b] = await Promise.all([
-      getBulk(kv, wanted.slice(0, half)),
-      getBulk(kv, wanted.slice(half)),
-    ])
-    for (const [k, v] of b) a.set(k, v)
-    return a
-  }
-}
-
 /** Loads the job state in one binding call (more only when its values pass 25 MB in all). */
 export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   const allKeys = [keys.jobState, keys.status, ...shardKeys()]
-  const values = await getBulk(kv, allKeys)
+  const values = await getMany(kv, allKeys)
   const loaded = new Map<string, string | null>(allKeys.map((k) => [k, values.get(k) ?? null]))
   const catalog = new Map<string, CatalogEntry>()
   const corpus = new Map<string, unknown>()

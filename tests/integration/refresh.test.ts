@@ -167,3 +167,29 @@ describe('the scheduled refresh', () => {
     expect(await homeSlugs()).toEqual([MAIN])
   })
 })
+
+describe('KV limits the local emulation does not enforce', () => {
+  it('reads past the 25 MB bulk-get limit in smaller batches', async () => {
+    await publish(...FIXTURE_ARTICLES)
+    // A bulk get of more than two keys answers 413, as KV does past 25 MB of values.
+    const limited = new Proxy(env.KV, {
+      get(target, prop) {
+        if (prop === 'get') {
+          return (key: unknown, ...rest: unknown[]) => {
+            if (Array.isArray(key) && key.length > 2) {
+              throw new Error(
+                'KV GET_BULK failed: 413 Total size of request exceeds the limit of 25MB',
+              )
+            }
+            return (target.get as (...a: unknown[]) => unknown)(key, ...rest)
+          }
+        }
+        const value = Reflect.get(target, prop)
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const report = await runRefresh(limited, { now: new Date(), site: readSiteConfig(env) })
+    expect(report.pending).toBe(0)
+    expect(await homeSlugs()).toHaveLength(FIXTURE_ARTICLES.length)
+  })
+})
