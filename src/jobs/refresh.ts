@@ -497,7 +497,14 @@ function planIncremental(
   ])
   const toRank: CatalogEntry[] = []
   const deferred: string[] = []
-  for (const slug of [...needed].sort()) {
+  // Lists nobody has ranked yet go first, then the ones an earlier tick deferred, then this
+  // tick's holders and entrants: ranking in plain slug order would pick the same first
+  // maxRank slugs every tick and starve the rest.
+  const waiting = new Set(cursor.relatedPending)
+  const priority = (slug: string) =>
+    catalog.get(slug)?.relatedHash === '' ? 0 : waiting.has(slug) ? 1 : 2
+  const ordered = [...needed].sort((a, b) => priority(a) - priority(b) || (a < b ? -1 : 1))
+  for (const slug of ordered) {
     const entry = catalog.get(slug)
     if (!entry || !live.has(slug)) continue
     if (toRank.length < limits.maxRank) toRank.push(entry)

@@ -214,6 +214,17 @@ describe('the related step of runRefresh()', () => {
     })
   }
 
+  it('ranks a large first import a slice per tick without starving any list', async () => {
+    await publish(...FIXTURE_ARTICLES, ...EXTRA)
+    // Two lists a tick: the same first slugs must not be picked every time.
+    const ticks = await settle('incremental', { maxRankPerTick: 2 })
+    const total = FIXTURE_ARTICLES.length + EXTRA.length
+    expect(ticks).toBeLessThanOrEqual(total)
+    for (const a of [...FIXTURE_ARTICLES, ...EXTRA]) {
+      expect(await storedList(a.slug), a.slug).not.toBeNull()
+    }
+  })
+
   it('re-ranks every list over a few incremental ticks (the sliced full re-rank)', async () => {
     await publish(...FIXTURE_ARTICLES, ...EXTRA)
     await settle('incremental')
