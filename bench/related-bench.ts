@@ -36,6 +36,7 @@ import { encodeValue, type RelatedList } from '../src/storage/indexes.ts'
 import { type CatalogEntry, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
+import { seededRandom } from './seeded-random'
 
 const EVALDATA = fileURLToPath(new URL('../../shared/evaldata/', import.meta.url))
 
@@ -53,18 +54,6 @@ export interface RelatedBenchOptions {
   /** Also print the dev-set quality figures. */
   quality?: boolean
   log?: (line: string) => void
-}
-
-// Seeded generator so corpora are the same on every run.
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 interface Shape {
@@ -128,11 +117,11 @@ function sampleText(shape: Shape, next: () => number, count: number, topic: stri
 /** A synthetic corpus of `count` articles in stories of about five, dated over three years. */
 export function syntheticCorpus(count: number, seed = 1, offset = 0): RelatedSource[] {
   const shape = corpusShape(400_000)
-  const next = random(seed)
+  const next = seededRandom(seed)
   const docs: RelatedSource[] = []
   for (let i = 0; i < count; i++) {
     const story = Math.floor((offset + i) / 5)
-    const storyNext = random(story + 7)
+    const storyNext = seededRandom(story + 7)
     const topic = Array.from(
       { length: 12 },
       () => shape.words[200 + Math.floor(storyNext() * 300_000)] as string,

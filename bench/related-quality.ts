@@ -8,6 +8,7 @@ import {
   rankRelated,
   vectorize,
 } from '../src/related/index.ts'
+import { seededRandom } from './seeded-random'
 
 /** An evaluation record with its ground truth. */
 export interface LabelledRecord extends EvalRecord {
@@ -122,24 +123,12 @@ export interface Estimate {
   high: number
 }
 
-// Small seeded generator so the intervals are the same on every run.
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /** Mean of `values` with a percentile bootstrap 95% interval over resampled queries. */
 export function bootstrap(values: number[], rounds = 2000, seed = 20240501): Estimate {
   const n = values.length
   const mean = n ? values.reduce((s, v) => s + v, 0) / n : 0
   if (n === 0) return { value: 0, low: 0, high: 0 }
-  const random = mulberry32(seed)
+  const random = seededRandom(seed)
   const means = new Float64Array(rounds)
   for (let r = 0; r < rounds; r++) {
     let sum = 0

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs'
 import path from 'node:path'
 import { type Article, parseArticleInput } from '../src/model/article.ts'
+import { seededRandom } from './seeded-random'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 
@@ -22,18 +23,6 @@ export function seededArticles(): Article[] {
     })
 }
 
-// A seeded generator, so every run serves the same bytes.
-function random(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const THEMES = Array.from({ length: 40 }, (_, i) => ({
   slug: `theme-${i}`,
   name: `Theme ${i}`,
@@ -47,7 +36,7 @@ export function generatedArticles(count: number, seed = 7): Article[] {
     .filter((w) => /^[A-Za-z][A-Za-z'-]*[a-z,.]?$/.test(w))
   const paragraphs = seeded.flatMap((a) => a.body.split('\n\n').map((p) => p.split(/\s+/).length))
   const bodies = seeded.map((a) => a.body.split('\n\n').length)
-  const next = random(seed)
+  const next = seededRandom(seed)
   const pick = <T>(list: T[]): T => list[Math.floor(next() * list.length)] as T
   const sentence = (n: number) => {
     const out = Array.from({ length: n }, () => pick(words))
