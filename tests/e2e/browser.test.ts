@@ -2,15 +2,13 @@
 // reader does (home -> article -> More on theme -> /feeds), and checks what only a browser
 // shows: console errors (CSP included), horizontal scroll on a phone, visible headings,
 // structured data as the page carries it, and axe-core's accessibility rules.
-import { type ChildProcess, spawn } from 'node:child_process'
 import { existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import path from 'node:path'
 import { XMLParser } from 'fast-xml-parser'
 import { type Browser, chromium, type Page } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { ROOT, runScript, scratch, writeJsonl } from '../node/cli'
+import { type DevServer, ROOT, runScript, scratch, startDev, writeJsonl } from '../node/cli'
 
 const CHROMIUM = '/usr/bin/chromium'
 const ARTIFACTS = path.join(ROOT, 'test-artifacts')
@@ -44,49 +42,6 @@ const seedLines = readFileSync(path.join(ROOT, 'data', 'articles.jsonl'), 'utf8'
   .split('\n')
   .filter((l) => l.trim() !== '')
 const seedMain = JSON.parse(seedLines[0] as string) as { slug: string; title: string }
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(),
-      )
-    })
-  })
-}
-
-/** Starts `npm run dev` on a free port and resolves once wrangler says it is ready. */
-async function startDev(persistTo: string): Promise<{ child: ChildProcess; base: string }> {
-  const port = await freePort()
-  const child = spawn(
-    'npm',
-    ['run', 'dev', '--', '--port', String(port), '--persist-to', persistTo],
-    {
-      cwd: ROOT,
-      detached: true,
-      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_SEND_METRICS: 'false' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-  let output = ''
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`dev server not ready:\n${output}`)), 120_000)
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString()
-      if (/Ready on http/.test(output)) {
-        clearTimeout(timer)
-        resolve()
-      }
-    }
-    child.stdout?.on('data', onData)
-    child.stderr?.on('data', onData)
-    child.on('exit', (code) => reject(new Error(`dev exited ${code}:\n${output}`)))
-  })
-  // The site's absolute links name localhost, so the browser stays on one origin.
-  return { child, base: `http://localhost:${port}` }
-}
 
 interface PageReport {
   url: string
@@ -153,7 +108,7 @@ function expectClean(report: PageReport, consoleErrors: string[]) {
 }
 
 describe.skipIf(skip)('the site in Chromium', () => {
-  let dev: ChildProcess | undefined
+  let dev: DevServer | undefined
   let browser: Browser | undefined
   let base = ''
   const reports: PageReport[] = []
@@ -165,9 +120,8 @@ describe.skipIf(skip)('the site in Chromium', () => {
     const file = writeJsonl(path.join(persistTo, 'articles.jsonl'), [...seedLines, HOSTILE])
     const imported = runScript('import.ts', [file, '--persist-to', persistTo])
     expect(imported.status, imported.stderr).toBe(0)
-    const started = await startDev(persistTo)
-    dev = started.child
-    base = started.base
+    dev = await startDev(persistTo)
+    base = dev.base
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -185,7 +139,7 @@ describe.skipIf(skip)('the site in Chromium', () => {
 
   afterAll(async () => {
     await browser?.close()
-    if (dev?.pid) process.kill(-dev.pid, 'SIGTERM')
+    dev?.stop()
     if (reports.length > 0) console.log(JSON.stringify(reports.map(summary), null, 1))
   })
 

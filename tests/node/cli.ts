@@ -1,7 +1,8 @@
 // Runs the project's own CLIs the way a user does (`npm run import -- ...`), in a scratch
 // persistence folder so tests never touch the developer's local KV.
-import { spawnSync } from 'node:child_process'
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 
@@ -38,4 +39,63 @@ export function runScript(script: string, args: string[]) {
     },
   )
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/** A free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(),
+      )
+    })
+  })
+}
+
+/** A running `npm run dev`: its process group, base URL and everything it printed so far. */
+export interface DevServer {
+  child: ChildProcess
+  port: number
+  base: string
+  output: () => string
+  stop: () => void
+}
+
+/** Starts `npm run dev` on a free port and resolves once wrangler says it is ready. */
+export async function startDev(persistTo: string, timeoutMs = 120_000): Promise<DevServer> {
+  const port = await freePort()
+  const child = spawn(
+    'npm',
+    ['run', 'dev', '--', '--port', String(port), '--persist-to', persistTo],
+    {
+      cwd: ROOT,
+      detached: true,
+      env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_SEND_METRICS: 'false' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
+  let output = ''
+  const stop = () => {
+    if (child.pid && child.exitCode === null) process.kill(-child.pid, 'SIGTERM')
+  }
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      stop()
+      reject(new Error(`dev server not ready:\n${output}`))
+    }, timeoutMs)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      if (/Ready on http/.test(output)) {
+        clearTimeout(timer)
+        resolve()
+      }
+    }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.on('exit', (code) => reject(new Error(`dev exited ${code}:\n${output}`)))
+  })
+  // The site's absolute links name localhost, so a browser stays on one origin.
+  return { child, port, base: `http://localhost:${port}`, output: () => output, stop }
 }
