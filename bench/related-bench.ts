@@ -585,7 +585,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           'pending after',
         ],
         ...[
-          ['+' + added, t.tickCpuMs, t.tick] as const,
+          [`+${added}`, t.tickCpuMs, t.tick] as const,
           ...t.followUps.map((r, i) => [`follow-up ${i + 1}`, Number.NaN, r] as const),
           ['idle', t.idleCpuMs, t.idle] as const,
         ].map(([name, cpu, r]) => [

@@ -33,7 +33,6 @@ interface Tombstone {
   deletedAt: string
 }
 
-
 /**
  * The KV entries of one publish: a change marker for the refresh job, then the article record.
  * The marker goes first: if the record write then fails, a marker for an unchanged article is
