@@ -20,7 +20,12 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Miniflare } from 'miniflare'
 import { readSiteConfig } from '../src/config.ts'
-import { INCREMENTAL_ABOVE, type RefreshReport, runRefresh } from '../src/jobs/refresh.ts'
+import {
+  catalogEntry,
+  INCREMENTAL_ABOVE,
+  type RefreshReport,
+  runRefresh,
+} from '../src/jobs/refresh.ts'
 import { type Article, parseArticleInput } from '../src/model/article.ts'
 import {
   type DocVector,
@@ -386,17 +391,7 @@ async function measureTick(
         metadata: { h: string }
       }
       entries.push([entry.key, entry.value, entry.metadata])
-      catalog.set(article.slug, {
-        slug: article.slug,
-        id: article.id,
-        title: article.title,
-        summary: article.summary,
-        publishedAt: article.publishedAt,
-        updatedAt: article.updatedAt,
-        themes: article.themes,
-        hash: entry.metadata.h,
-        relatedHash: '',
-      })
+      catalog.set(article.slug, catalogEntry(article, entry.metadata.h))
     }
     for (const line of readFileSync(listsFile, 'utf8').split('\n')) {
       if (!line) continue

@@ -126,7 +126,12 @@ function relatedSource(article: Article) {
   }
 }
 
-function catalogEntry(article: Article, hash: string, previous?: CatalogEntry): CatalogEntry {
+/** What the job's catalog remembers of an article whose stored bytes hash to `hash`. */
+export function catalogEntry(
+  article: Article,
+  hash: string,
+  previous?: CatalogEntry,
+): CatalogEntry {
   return {
     slug: article.slug,
     id: article.id,
