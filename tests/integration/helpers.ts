@@ -80,3 +80,24 @@ export async function relatedLinks(html: string): Promise<string[]> {
   const links = await select(html, 'section.related li a')
   return links.map((a) => (a.attrs.href ?? '').replace('/articles/', ''))
 }
+
+/**
+ * The real KV with a platform behaviour local emulation never shows (a 429, a 413, a failure
+ * part-way): `before` runs ahead of each call to the named method and may throw.
+ */
+export function kvFailing(
+  method: 'get' | 'put',
+  before: (...args: unknown[]) => void,
+): KVNamespace {
+  return new Proxy(env.KV, {
+    get(target, prop) {
+      const value = Reflect.get(target, prop)
+      if (typeof value !== 'function') return value
+      if (prop !== method) return value.bind(target)
+      return (...args: unknown[]) => {
+        before(...args)
+        return (value as (...a: unknown[]) => unknown).apply(target, args)
+      }
+    },
+  })
+}

@@ -5,7 +5,7 @@ import worker from '../../src/index'
 import { countingKv } from '../../src/storage/counting-kv'
 import { keys } from '../../src/storage/keys'
 import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
-import { BASE, get, select, settle, tick } from './helpers'
+import { BASE, get, kvFailing, select, settle, tick } from './helpers'
 
 const AUTH = { Authorization: 'Bearer test-admin-token' }
 const JSON_TYPE = { 'Content-Type': 'application/json' }
@@ -267,18 +267,10 @@ describe('PUT, PATCH and DELETE /api/articles/:slug', () => {
   })
 
   it('answers 503 with Retry-After when KV answers 429, with the record unwritten', async () => {
-    const busy = new Proxy(env.KV, {
-      get(target, prop) {
-        if (prop === 'put') {
-          return async (key: string, ...rest: unknown[]) => {
-            if (key.startsWith(keys.articlePrefix))
-              throw new Error('KV PUT failed: 429 Too Many Requests')
-            return (target.put as (...a: unknown[]) => Promise<void>)(key, ...rest)
-          }
-        }
-        const value = Reflect.get(target, prop)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
+    const busy = kvFailing('put', (key) => {
+      if (String(key).startsWith(keys.articlePrefix)) {
+        throw new Error('KV PUT failed: 429 Too Many Requests')
+      }
     })
     const res = await callWith(
       { KV: busy },

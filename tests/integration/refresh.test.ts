@@ -5,7 +5,7 @@ import { runRefresh } from '../../src/jobs/refresh'
 import { putArticle } from '../../src/storage/articles'
 import { keys } from '../../src/storage/keys'
 import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
-import { get, publish, relatedLinks, select, settle, tick } from './helpers'
+import { get, kvFailing, publish, relatedLinks, select, settle, tick } from './helpers'
 
 const MAIN = 'leaders-discuss-ceasefire-by-phone'
 
@@ -138,17 +138,8 @@ describe('the scheduled refresh', () => {
   it('resumes after a tick that failed part-way, losing nothing', async () => {
     await publish(...FIXTURE_ARTICLES)
     let puts = 0
-    const failing = new Proxy(env.KV, {
-      get(target, prop) {
-        if (prop === 'put') {
-          return (...args: Parameters<KVNamespace['put']>) => {
-            if (++puts > 3) throw new Error('simulated KV failure')
-            return target.put(...args)
-          }
-        }
-        const value = Reflect.get(target, prop)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
+    const failing = kvFailing('put', () => {
+      if (++puts > 3) throw new Error('simulated KV failure')
     })
     await expect(
       runRefresh(failing, { now: new Date(), site: readSiteConfig(env), writeBudget: 1000 }),
@@ -172,21 +163,10 @@ describe('KV limits the local emulation does not enforce', () => {
   it('reads past the 25 MB bulk-get limit in smaller batches', async () => {
     await publish(...FIXTURE_ARTICLES)
     // A bulk get of more than two keys answers 413, as KV does past 25 MB of values.
-    const limited = new Proxy(env.KV, {
-      get(target, prop) {
-        if (prop === 'get') {
-          return (key: unknown, ...rest: unknown[]) => {
-            if (Array.isArray(key) && key.length > 2) {
-              throw new Error(
-                'KV GET_BULK failed: 413 Total size of request exceeds the limit of 25MB',
-              )
-            }
-            return (target.get as (...a: unknown[]) => unknown)(key, ...rest)
-          }
-        }
-        const value = Reflect.get(target, prop)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
+    const limited = kvFailing('get', (key) => {
+      if (Array.isArray(key) && key.length > 2) {
+        throw new Error('KV GET_BULK failed: 413 Total size of request exceeds the limit of 25MB')
+      }
     })
     const report = await runRefresh(limited, { now: new Date(), site: readSiteConfig(env) })
     expect(report.pending).toBe(0)

@@ -10,7 +10,7 @@ import type { RelatedList } from '../../src/storage/indexes'
 import { loadJobState } from '../../src/storage/job-state'
 import { keys } from '../../src/storage/keys'
 import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
-import { publish } from './helpers'
+import { kvFailing, publish } from './helpers'
 
 const MAIN = 'leaders-discuss-ceasefire-by-phone'
 const NOW = new Date('2025-06-01T00:00:00Z')
@@ -169,17 +169,8 @@ describe('the related step of runRefresh()', () => {
         })
         await putTombstone(env.KV, { slug: 'drone-report-1', id: 'x' }, '2025-05-30T00:00:00Z', 'd')
         let puts = 0
-        const failing = new Proxy(env.KV, {
-          get(target, prop) {
-            if (prop === 'put') {
-              return (...args: Parameters<KVNamespace['put']>) => {
-                if (++puts > 2) throw new Error('simulated KV failure')
-                return target.put(...args)
-              }
-            }
-            const value = Reflect.get(target, prop)
-            return typeof value === 'function' ? value.bind(target) : value
-          },
+        const failing = kvFailing('put', () => {
+          if (++puts > 2) throw new Error('simulated KV failure')
         })
         const site = { ...readSiteConfig(env), relatedCount: 3 }
         await expect(
