@@ -10,6 +10,7 @@ const DAY_MS = 86_400_000
 const TERM_BYTES = 5
 const WEIGHT_SCALE = 40
 const NO_THEMES: readonly string[] = Object.freeze([])
+const NONE = 0xffffffff
 
 /** Everything ranking needs, built from all stored vectors; base documents numbered as added. */
 export interface RelatedIndex {
@@ -22,6 +23,11 @@ export interface RelatedIndex {
   days: number[]
   /** Sorted theme slugs of each document (equal lists share one array). */
   themes: Array<readonly string[]>
+  /** Number of each document's theme list in `themeLists`, so ranking compares integers. */
+  themeIds: number[]
+  /** Each distinct theme list once, by number; `themeIdOf` maps its `\n`-joined key back. */
+  themeLists: Array<readonly string[]>
+  themeIdOf: Map<string, number>
   /** Near-duplicate sketches of base documents, flat: document d owns sketchStart[d..d+1]. */
   sketchData: Uint32Array
   sketchStart: Uint32Array
@@ -31,8 +37,6 @@ export interface RelatedIndex {
   vocab: Uint32Array
   idf: Float64Array
   df: Uint32Array
-  /** Largest weight in each term's postings (an upper bound for pruning). */
-  maxWeight: Float32Array
   /** Forward vectors of base documents: dense term ids and unit weights. */
   fStart: Uint32Array
   fTerm: Uint32Array
@@ -116,7 +120,9 @@ export function indexBuilder(config?: Partial<RelatedConfig>): IndexBuilder {
   const lengths: number[] = []
   const days: number[] = []
   const themes: Array<readonly string[]> = []
-  const themeLists = new Map<string, readonly string[]>()
+  const themeIds: number[] = []
+  const themeLists: Array<readonly string[]> = []
+  const themeIdOf = new Map<string, number>()
   let total = 0
   let sketchTotal = 0
   return {
@@ -149,13 +155,9 @@ export function indexBuilder(config?: Partial<RelatedConfig>): IndexBuilder {
       sketchStart[d + 1] = sketchTotal
       lengths.push(doc.n)
       days.push(Date.parse(doc.publishedAt) / DAY_MS)
-      const key = doc.themes.length ? [...doc.themes].sort().join('\n') : ''
-      let list = themeLists.get(key)
-      if (!list) {
-        list = key ? Object.freeze(key.split('\n')) : NO_THEMES
-        themeLists.set(key, list)
-      }
-      themes.push(list)
+      const id = themeListId(themeLists, themeIdOf, doc.themes)
+      themeIds.push(id)
+      themes.push(themeLists[id] as readonly string[])
     },
     finish() {
       return finishIndex(cfg, {
@@ -169,6 +171,9 @@ export function indexBuilder(config?: Partial<RelatedConfig>): IndexBuilder {
         lengths,
         days,
         themes,
+        themeIds,
+        themeLists,
+        themeIdOf,
       })
     },
   }
@@ -195,48 +200,75 @@ interface Collected {
   lengths: number[]
   days: number[]
   themes: Array<readonly string[]>
+  themeIds: number[]
+  themeLists: Array<readonly string[]>
+  themeIdOf: Map<string, number>
 }
 
-// Term ids by an LSD radix sort of the hashes (two 16-bit passes): linear time, and no binary
-// search per term, which at 100k documents cost seconds in cache misses.
+// The number of a theme list, registering it on first sight (equal lists share one number).
+function themeListId(
+  lists: Array<readonly string[]>,
+  idOf: Map<string, number>,
+  themes: readonly string[],
+): number {
+  const key = themes.length ? [...themes].sort().join('\n') : ''
+  let id = idOf.get(key)
+  if (id === undefined) {
+    id = lists.length
+    lists.push(key ? Object.freeze(key.split('\n')) : NO_THEMES)
+    idOf.set(key, id)
+  }
+  return id
+}
+
+// Term ids by an LSD radix sort of the hashes (11, 11 and 10 bits), moving each hash together with
+// its position so every pass reads sequentially: linear time, and at 100k documents (9.6M terms)
+// about three times faster than sorting positions and looking the hashes up.
 function termIds(hashes: Uint32Array): {
   vocab: Uint32Array
   df: Uint32Array
   termOf: Uint32Array
 } {
   const total = hashes.length
+  let keys = new Uint32Array(hashes)
   let order = new Uint32Array(total)
-  let next = new Uint32Array(total)
   for (let i = 0; i < total; i++) order[i] = i
-  const counts = new Uint32Array(65537)
-  for (const shift of [0, 16]) {
+  let nextKeys = new Uint32Array(total)
+  let nextOrder = new Uint32Array(total)
+  const counts = new Uint32Array(2049)
+  for (const [shift, mask] of [
+    [0, 0x7ff],
+    [11, 0x7ff],
+    [22, 0x3ff],
+  ] as const) {
     counts.fill(0)
     for (let i = 0; i < total; i++) {
-      const bucket = (((hashes[i] as number) >>> shift) & 0xffff) + 1
+      const bucket = (((keys[i] as number) >>> shift) & mask) + 1
       counts[bucket] = (counts[bucket] as number) + 1
     }
-    for (let b = 0; b < 65536; b++)
-      counts[b + 1] = (counts[b + 1] as number) + (counts[b] as number)
+    for (let bucket = 0; bucket < 2048; bucket++)
+      counts[bucket + 1] = (counts[bucket + 1] as number) + (counts[bucket] as number)
     for (let i = 0; i < total; i++) {
-      const at = order[i] as number
-      const bucket = ((hashes[at] as number) >>> shift) & 0xffff
-      next[counts[bucket] as number] = at
-      counts[bucket] = (counts[bucket] as number) + 1
+      const key = keys[i] as number
+      const bucket = (key >>> shift) & mask
+      const at = counts[bucket] as number
+      nextKeys[at] = key
+      nextOrder[at] = order[i] as number
+      counts[bucket] = at + 1
     }
-    ;[order, next] = [next, order]
+    ;[keys, nextKeys] = [nextKeys, keys]
+    ;[order, nextOrder] = [nextOrder, order]
   }
-  const termOf = next
   let distinct = 0
-  for (let i = 0; i < total; i++) {
-    if (i === 0 || hashes[order[i] as number] !== hashes[order[i - 1] as number]) distinct++
-  }
+  for (let i = 0; i < total; i++) if (i === 0 || keys[i] !== keys[i - 1]) distinct++
   const vocab = new Uint32Array(distinct)
   const df = new Uint32Array(distinct)
+  const termOf = nextKeys
   for (let i = 0, v = -1; i < total; i++) {
-    const at = order[i] as number
-    if (i === 0 || hashes[at] !== hashes[order[i - 1] as number]) vocab[++v] = hashes[at] as number
+    const key = keys[i] as number
+    if (i === 0 || key !== keys[i - 1]) vocab[++v] = key
     df[v] = (df[v] as number) + 1
-    termOf[at] = v
+    termOf[order[i] as number] = v
   }
   return { vocab, df, termOf }
 }
@@ -273,27 +305,26 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
     const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0
     for (let i = fStart[d] as number; i < end; i++) fWeight[i] = (fWeight[i] as number) * scale
   }
-  // Inverted postings by counting sort, documents ascending within each term.
+  // Inverted postings by counting sort, documents ascending within each term. `fill` doubles as
+  // the keep flag (NONE for terms left out) so the scatter reads one random array, not two.
   const iStart = new Uint32Array(distinct + 1)
-  for (let i = 0; i < total; i++) {
-    const t = fTerm[i] as number
-    if ((df[t] as number) <= maxDf) iStart[t + 1] = (iStart[t + 1] as number) + 1
+  const fill = new Uint32Array(distinct)
+  for (let t = 0; t < distinct; t++) {
+    const f = df[t] as number
+    const at = iStart[t] as number
+    fill[t] = f <= maxDf ? at : NONE
+    iStart[t + 1] = f <= maxDf ? at + f : at
   }
-  for (let t = 0; t < distinct; t++)
-    iStart[t + 1] = (iStart[t + 1] as number) + (iStart[t] as number)
-  const fill = iStart.slice(0, distinct)
   const iDoc = new Uint32Array(iStart[distinct] as number)
   const iWeight = new Float32Array(iStart[distinct] as number)
-  const maxWeight = new Float32Array(distinct)
   for (let d = 0; d < n; d++) {
-    for (let i = fStart[d] as number; i < (fStart[d + 1] as number); i++) {
+    const end = fStart[d + 1] as number
+    for (let i = fStart[d] as number; i < end; i++) {
       const t = fTerm[i] as number
-      if ((df[t] as number) > maxDf) continue
       const at = fill[t] as number
-      const w = fWeight[i] as number
+      if (at === NONE) continue
       iDoc[at] = d
-      iWeight[at] = w
-      if (w > (maxWeight[t] as number)) maxWeight[t] = w
+      iWeight[at] = fWeight[i] as number
       fill[t] = at + 1
     }
   }
@@ -303,13 +334,15 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
     position: c.position,
     days: c.days,
     themes: c.themes,
+    themeIds: c.themeIds,
+    themeLists: c.themeLists,
+    themeIdOf: c.themeIdOf,
     sketchData: c.sketchData,
     sketchStart: c.sketchStart,
     addedSketches: new Map(),
     vocab,
     idf,
     df,
-    maxWeight,
     fStart,
     fTerm,
     fWeight,
@@ -388,7 +421,9 @@ export function updateIndex(
     index.slugs.push(doc.slug)
     index.position.set(doc.slug, d)
     index.days.push(Date.parse(doc.publishedAt) / DAY_MS)
-    index.themes.push(doc.themes.length ? [...doc.themes].sort() : NO_THEMES)
+    const themeId = themeListId(index.themeLists, index.themeIdOf, doc.themes)
+    index.themeIds.push(themeId)
+    index.themes.push(index.themeLists[themeId] as readonly string[])
     index.addedSketches.set(d, unpackHashes(doc.d))
   }
   if (index.scratch.length < index.slugs.length)
