@@ -1,15 +1,16 @@
 // Scale and quality figures of the related engine: synthetic corpora shaped like the demo corpus
 // (Zipf word frequencies, real length mix). A full rebuild per size runs in a child process under
-// a 128 MB heap, streaming the stored corpus shards; the 100-article tick runs the real refresh
-// job (runRefresh) in Node against Miniflare's KV, seeded with the whole corpus.
+// a 128 MB heap, streaming the stored corpus shards; the 100-article tick runs the built Worker's
+// scheduled handler in workerd against local KV seeded with the whole corpus (CPU read from /proc),
+// and once more in Node on a copy of that state for its CPU by phase.
 import { spawnSync } from 'node:child_process'
-import { createHash } from 'node:crypto'
 import {
   closeSync,
-  existsSync,
+  cpSync,
   mkdirSync,
   mkdtempSync,
   openSync,
+  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -19,6 +20,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Miniflare } from 'miniflare'
+import { kvPersistDir, readLocalConfig, startLocalWorker } from '../scripts/local-worker.ts'
 import { readSiteConfig } from '../src/config.ts'
 import {
   catalogEntry,
@@ -33,7 +35,6 @@ import {
   listFloor,
   type RelatedSource,
   rankRelated,
-  vectorize,
 } from '../src/related/index.ts'
 import { articleEntries, putArticle } from '../src/storage/articles.ts'
 import { contentHash } from '../src/storage/content-hash.ts'
@@ -41,7 +42,7 @@ import { encodeValue, type RelatedList } from '../src/storage/indexes.ts'
 import { type CatalogEntry, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
-import { seededRandom } from './seeded-random'
+import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
 
 const EVALDATA = fileURLToPath(new URL('../../shared/evaldata/', import.meta.url))
 
@@ -59,156 +60,6 @@ export interface RelatedBenchOptions {
   /** Also print the dev-set quality figures. */
   quality?: boolean
   log?: (line: string) => void
-}
-
-interface Shape {
-  words: string[]
-  cumulative: Float64Array
-  lengths: Array<[number, number, number]>
-}
-
-/** Word ranks and (title, summary, body) lengths of the demo corpus, Zipf tail beyond it. */
-function corpusShape(vocabulary: number): Shape {
-  const records = readFileSync(join(EVALDATA, 'demo-corpus.jsonl'), 'utf8')
-    .split('\n')
-    .filter((l) => l.trim())
-    .map((l) => JSON.parse(l) as { title: string; summary: string; body: string })
-  const counts = new Map<string, number>()
-  const split = (s: string) => s.split(/\s+/).filter(Boolean)
-  for (const r of records)
-    for (const w of split(`${r.title} ${r.summary} ${r.body}`))
-      counts.set(w, (counts.get(w) ?? 0) + 1)
-  const real = [...counts].sort((x, y) => y[1] - x[1] || (x[0] < y[0] ? -1 : 1)).map(([w]) => w)
-  // Beyond the demo vocabulary come invented words: a big corpus has many more names.
-  const words = real.concat(
-    Array.from({ length: Math.max(0, vocabulary - real.length) }, (_, i) => `Zq${i.toString(36)}`),
-  )
-  const cumulative = new Float64Array(words.length)
-  let sum = 0
-  for (let r = 0; r < words.length; r++) cumulative[r] = sum += 1 / (r + 2.7) ** 1.05
-  for (let r = 0; r < words.length; r++) cumulative[r] = (cumulative[r] as number) / sum
-  const lengths = records.map(
-    (r) =>
-      [split(r.title).length, split(r.summary).length, split(r.body).length] as [
-        number,
-        number,
-        number,
-      ],
-  )
-  return { words, cumulative, lengths }
-}
-
-function sampleText(shape: Shape, next: () => number, count: number, topic: string[]): string {
-  const out: string[] = []
-  for (let i = 0; i < count; i++) {
-    // A fifth of the words come from the story's own pool, so stories have real neighbours.
-    if (next() < 0.2) {
-      out.push(topic[Math.floor(next() * topic.length)] as string)
-      continue
-    }
-    const u = next()
-    let lo = 0
-    let hi = shape.cumulative.length - 1
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1
-      if ((shape.cumulative[mid] as number) < u) lo = mid + 1
-      else hi = mid
-    }
-    out.push(shape.words[lo] as string)
-  }
-  return out.join(' ')
-}
-
-/** A synthetic corpus of `count` articles in stories of about five, dated over three years. */
-export function syntheticCorpus(count: number, seed = 1, offset = 0): RelatedSource[] {
-  const shape = corpusShape(400_000)
-  const next = seededRandom(seed)
-  const docs: RelatedSource[] = []
-  for (let i = 0; i < count; i++) {
-    const story = Math.floor((offset + i) / 5)
-    const storyNext = seededRandom(story + 7)
-    const topic = Array.from(
-      { length: 12 },
-      () => shape.words[200 + Math.floor(storyNext() * 300_000)] as string,
-    )
-    const [t, s, b] = shape.lengths[Math.floor(next() * shape.lengths.length)] as [
-      number,
-      number,
-      number,
-    ]
-    const day = Math.floor(storyNext() * 1000)
-    docs.push({
-      slug: `story-${offset + i}`,
-      title: sampleText(shape, next, t, topic),
-      summary: sampleText(shape, next, s, topic),
-      body: sampleText(shape, next, Math.min(b, 4000), topic),
-      themes: [`theme-${story % 40}`],
-      publishedAt: new Date(Date.UTC(2019, 0, 1) + day * 86_400_000)
-        .toISOString()
-        .replace('.000Z', 'Z'),
-    })
-  }
-  return docs
-}
-
-// Cached corpora are keyed by the code that shapes them, so an engine change never reuses stale
-// vectors.
-export function corpusCacheKey(): string {
-  const hash = createHash('sha1')
-  hash.update(
-    readFileSync(fileURLToPath(import.meta.url), 'utf8').split('// --- end corpus ---')[0] ?? '',
-  )
-  for (const file of ['doc-vector.ts', 'tokenize.ts', 'codec.ts', 'config.ts']) {
-    hash.update(readFileSync(fileURLToPath(new URL(`../src/related/${file}`, import.meta.url))))
-  }
-  return hash.digest('hex').slice(0, 12)
-}
-// --- end corpus ---
-
-interface Corpus {
-  sources: RelatedSource[]
-  vectors: DocVector[]
-  /** CPU milliseconds spent vectorizing (0 when read from the cache). */
-  vectorizeMs: number
-}
-
-function readJsonl<T>(file: string): T[] {
-  return readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line)
-    .map((line) => JSON.parse(line) as T)
-}
-
-function writeJsonl(file: string, rows: unknown[]) {
-  const fd = openSync(file, 'w')
-  for (let i = 0; i < rows.length; i += 1000) {
-    writeSync(
-      fd,
-      `${rows
-        .slice(i, i + 1000)
-        .map((r) => JSON.stringify(r))
-        .join('\n')}\n`,
-    )
-  }
-  closeSync(fd)
-}
-
-/** The synthetic corpus of `count` articles and their vectors, from the cache when present. */
-export function loadCorpus(count: number, cacheDir: string): Corpus {
-  const dir = join(cacheDir, corpusCacheKey())
-  const sourcesFile = join(dir, `sources-${count}.jsonl`)
-  const vectorsFile = join(dir, `vectors-${count}.jsonl`)
-  if (existsSync(vectorsFile) && existsSync(sourcesFile)) {
-    return { sources: readJsonl(sourcesFile), vectors: readJsonl(vectorsFile), vectorizeMs: 0 }
-  }
-  const sources = syntheticCorpus(count)
-  const cpu = process.cpuUsage()
-  const vectors = sources.map((doc) => vectorize(doc))
-  const used = process.cpuUsage(cpu)
-  mkdirSync(dir, { recursive: true })
-  writeJsonl(sourcesFile, sources)
-  writeJsonl(vectorsFile, vectors)
-  return { sources, vectors, vectorizeMs: (used.user + used.system) / 1000 }
 }
 
 /** The corpus shards as the job stores them in KV (one JSON object per shard, by slug). */
@@ -293,7 +144,9 @@ function rebuildInChild(shards: string[], dir: string, heapMb: number): Rebuild 
   return { ...(JSON.parse(child.stdout.trim().split('\n').pop() as string) as Rebuild), out }
 }
 
-const BENCH_NOW = '2025-06-01T00:00:00Z'
+// The day after the synthetic corpus's newest story (it spans the 1,000 days from 2019-01-01):
+// the measured tick publishes its additions in the minutes before this, as a newsroom would.
+const BENCH_NOW = '2021-09-27T12:00:00Z'
 
 function toArticle(source: RelatedSource, i: number): Article {
   const parsed = parseArticleInput(
@@ -345,23 +198,69 @@ async function putAll(mf: Miniflare, entries: Array<[string, string, unknown?]>)
   await flush()
 }
 
+// This process's CPU time in milliseconds: the clock the bench hands the job for its phases.
+function cpuMs(): number {
+  const used = process.cpuUsage()
+  return (used.user + used.system) / 1000
+}
+
 interface TickFigures {
   seedMs: number
   warmupTicks: number
   /** related lists the warm-up rewrote: 0 when the seeded lists match the job's ranking */
   warmupRelated: number
-  tick: RefreshReport
-  tickCpuMs: number
-  followUps: RefreshReport[]
-  idle: RefreshReport
-  idleCpuMs: number
+  /** the measured ticks in workerd: the +N tick, its follow-ups, then an idle one */
+  ticks: WorkerdTick[]
+  /** the same +N tick re-run in Node on a copy of the state, for its CPU by phase */
+  phases: RefreshReport
+  phasesCpuMs: number
+}
+
+interface WorkerdTick {
+  name: string
+  /** CPU the workerd process used during the tick (user + system) */
+  cpuMs: number
+  /** what the tick reported (the scheduled handler logs its report) */
+  report: Omit<RefreshReport, 'errors'>
+  /** workerd's resident set after the tick, and its peak so far */
   rssMb: number
+  peakRssMb: number
+}
+
+const CLOCK_TICKS = 100
+
+// The workerd process Miniflare started for this Node process (its only workerd child).
+function workerdPid(): number {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      if (Number(fields[1]) === process.pid && stat.includes('(workerd)')) return Number(entry)
+    } catch {}
+  }
+  throw new Error('no workerd child process found')
+}
+
+// utime + stime of a process, in milliseconds (Linux /proc; clock ticks are 1/100 s here).
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
+}
+
+function processRssMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
 
 /**
- * Seeds Miniflare's KV with `count` articles as a settled site would hold them (articles, related
+ * Seeds local KV with `count` articles as a settled site would hold them (articles, related
  * lists, the job's catalog and corpus shards), lets the job settle, publishes `added` more, and
- * measures the real runRefresh tick that follows, then the ticks until nothing is pending.
+ * measures the tick that follows in workerd, the real scheduled handler of the built Worker
+ * (CPU of the workerd process from /proc), then the ticks until nothing is pending and an idle
+ * one. The same tick is re-run in Node on a copy of the state for its CPU by phase.
  */
 async function measureTick(
   corpus: Corpus,
@@ -369,12 +268,19 @@ async function measureTick(
   added: number,
   dir: string,
 ): Promise<TickFigures> {
+  const local = readLocalConfig()
+  const persist = join(dir, 'state')
   const mf = new Miniflare({
     modules: true,
     script: SEED_WORKER,
-    kvNamespaces: ['KV'],
-    kvPersist: join(dir, 'kv'),
+    kvNamespaces: { KV: local.namespaceId },
+    kvPersist: kvPersistDir(persist),
   })
+  let seedMs = 0
+  let warmupTicks = 0
+  let warmupRelated = 0
+  const site = readSiteConfig(local.vars as unknown as Env)
+  const now = new Date(BENCH_NOW)
   try {
     const kv = (await mf.getKVNamespace('KV')) as unknown as KVNamespace
     const t0 = performance.now()
@@ -420,50 +326,81 @@ async function measureTick(
     for (const [key, value] of encodeJobState(cursor, catalog, corpusMap))
       entries.push([key, value])
     await putAll(mf, entries)
-    const seedMs = performance.now() - t0
-    const vars = Object.fromEntries(
-      Object.entries((await import('../scripts/local-worker.ts')).readLocalConfig().vars),
-    )
-    const site = readSiteConfig(vars as unknown as Env)
-    const now = new Date(BENCH_NOW)
+    seedMs = performance.now() - t0
     // Story lists, feeds and sitemaps were not seeded: let the job write them first (unmetered).
-    let warmupTicks = 0
-    let warmupRelated = 0
     for (; warmupTicks < 10; ) {
       warmupTicks++
       const r = await runRefresh(kv, { now, site, writeBudget: 1_000_000 })
       warmupRelated += r.relatedWritten
       if (r.pending === 0) break
     }
-    const extra = syntheticCorpus(added, 99, corpus.sources.length)
+    const nowMs = Date.parse(BENCH_NOW)
+    const extra = syntheticCorpus(added, 99, corpus.sources.length).map((s, i) => ({
+      ...s,
+      publishedAt: new Date(nowMs - (added - i) * 60_000).toISOString().replace('.000Z', 'Z'),
+    }))
     for (const [i, s] of extra.entries()) {
       await putArticle(kv, toArticle(s, corpus.sources.length + i), `add${i}`)
     }
-    const cpu = process.cpuUsage()
-    const tick = await runRefresh(kv, { now, site })
-    const used = process.cpuUsage(cpu)
-    const followUps: RefreshReport[] = []
-    let last = tick
-    while (last.pending > 0 && followUps.length < 10) {
-      last = await runRefresh(kv, { now, site })
-      followUps.push(last)
+  } finally {
+    await mf.dispose()
+  }
+  const copy = join(dir, 'state-copy')
+  cpSync(persist, copy, { recursive: true })
+
+  // The measured ticks: the built Worker's scheduled handler in workerd.
+  const ticks: WorkerdTick[] = []
+  let logged: WorkerdTick['report'] | null = null
+  const worker = await startLocalWorker({
+    persistTo: persist,
+    onLog: (line) => {
+      const at = line.indexOf('refresh tick: ')
+      if (at >= 0) logged = JSON.parse(line.slice(at + 'refresh tick: '.length))
+    },
+  })
+  try {
+    const pid = workerdPid()
+    const measure = async (name: string) => {
+      logged = null
+      const before = processCpuMs(pid)
+      await worker.tick(now)
+      const cpuMs = processCpuMs(pid) - before
+      // The log line may trail the scheduled call's completion by a moment.
+      for (let i = 0; i < 100 && !logged; i++) await new Promise((r) => setTimeout(r, 20))
+      const report = logged as WorkerdTick['report'] | null
+      if (!report) throw new Error('the scheduled handler logged no report')
+      const rss = processRssMb(pid)
+      ticks.push({ name, cpuMs, report, rssMb: rss.rss, peakRssMb: rss.peak })
+      return report
     }
-    const cpuIdle = process.cpuUsage()
-    const idle = await runRefresh(kv, { now, site })
-    const usedIdle = process.cpuUsage(cpuIdle)
+    let report = await measure(`+${added}`)
+    for (let i = 1; report.pending > 0 && i <= 10; i++) report = await measure(`follow-up ${i}`)
+    await measure('idle')
+  } finally {
+    await worker.dispose()
+  }
+
+  // The same +N tick in Node, on the copy, for where its time goes.
+  const phaseMf = new Miniflare({
+    modules: true,
+    script: SEED_WORKER,
+    kvNamespaces: { KV: local.namespaceId },
+    kvPersist: kvPersistDir(copy),
+  })
+  try {
+    const kv = (await phaseMf.getKVNamespace('KV')) as unknown as KVNamespace
+    const before = cpuMs()
+    const phases = await runRefresh(kv, { now, site, clock: cpuMs })
     return {
       seedMs,
       warmupTicks,
       warmupRelated,
-      tick,
-      tickCpuMs: (used.user + used.system) / 1000,
-      followUps,
-      idle,
-      idleCpuMs: (usedIdle.user + usedIdle.system) / 1000,
-      rssMb: process.resourceUsage().maxRSS / 1024,
+      ticks,
+      phases,
+      phasesCpuMs: cpuMs() - before,
     }
   } finally {
-    await mf.dispose()
+    await phaseMf.dispose()
   }
 }
 
@@ -565,11 +502,13 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             }
       const t = await measureTick(corpus, seeded.out, added, sub)
       const perDay = (24 * 60) / cronMinutes
-      const ops = (r: RefreshReport) => r.reads + r.writes + r.deletes + r.lists
+      // The job writes its status key too when it did work; the report counts that write apart.
+      const writes = (r: WorkerdTick['report']) => r.writes + (r.writes + r.deletes > 0 ? 1 : 0)
+      const ops = (r: WorkerdTick['report']) => r.reads + writes(r) + r.deletes + r.lists
       const tickRows = [
         [
           'tick',
-          'CPU (Node)',
+          'CPU (workerd)',
           'reads',
           'writes',
           'deletes',
@@ -578,41 +517,50 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           'related ranked',
           'related written',
           'pending after',
+          'workerd RSS (peak)',
         ],
-        ...[
-          [`+${added}`, t.tickCpuMs, t.tick] as const,
-          ...t.followUps.map((r, i) => [`follow-up ${i + 1}`, Number.NaN, r] as const),
-          ['idle', t.idleCpuMs, t.idle] as const,
-        ].map(([name, cpu, r]) => [
-          String(name),
-          Number.isNaN(cpu) ? '-' : `${f0(cpu)} ms`,
-          String(r.reads),
-          String(r.writes),
-          String(r.deletes),
-          String(r.lists),
-          String(ops(r)),
-          String(r.relatedRanked),
-          String(r.relatedWritten),
-          String(r.pending),
+        ...t.ticks.map((r) => [
+          r.name,
+          `${f0(r.cpuMs)} ms`,
+          String(r.report.reads),
+          String(writes(r.report)),
+          String(r.report.deletes),
+          String(r.report.lists),
+          String(ops(r.report)),
+          String(r.report.relatedRanked),
+          String(r.report.relatedWritten),
+          String(r.report.pending),
+          `${f0(r.rssMb)} MB (${f0(r.peakRssMb)} MB)`,
         ]),
       ]
       log('')
       log(
-        `Refresh tick: the real runRefresh in Node against Miniflare's KV holding ${largest} articles ` +
-          `(incremental related step above ${INCREMENTAL_ABOVE}); CPU is this Node process ` +
-          '(job + Miniflare proxy client), not workerd',
+        `Refresh tick: the built Worker's scheduled handler in workerd, local KV holding ${largest} ` +
+          `articles (incremental related step above ${INCREMENTAL_ABOVE}); CPU is the workerd ` +
+          'process (the job and local KV emulation), read from /proc; RSS includes workerd itself',
       )
       for (const line of table(tickRows)) log(line)
-      const busyWrites = t.tick.writes + t.tick.deletes
+      const p = t.phases
+      log(
+        `the same +${added} tick re-run in Node (CPU includes Miniflare's KV client): ` +
+          `${f0(t.phasesCpuMs)} ms; by phase: ` +
+          Object.entries(p.timings)
+            .map(([phase, ms]) => `${phase} ${f0(ms)} ms`)
+            .join(', ') +
+          `; related lists ranked ${p.relatedRanked}, written ${p.relatedWritten}`,
+      )
+      const first = t.ticks[0] as WorkerdTick
+      const idle = t.ticks.at(-1) as WorkerdTick
+      const busyWrites = writes(first.report) + first.report.deletes
       log(
         `projected per day at a tick every ${cronMinutes} min (${perDay} ticks): ` +
-          `${f0(busyWrites * perDay)} writes+deletes and ${f0(t.tick.lists * perDay)} lists if every tick ` +
-          `adds ${added} articles; ${f0((t.idle.writes + t.idle.deletes) * perDay)} writes and ` +
-          `${f0(t.idle.lists * perDay)} lists when idle`,
+          `${f0(busyWrites * perDay)} writes+deletes and ${f0(first.report.lists * perDay)} lists if every tick ` +
+          `adds ${added} articles; ${f0((writes(idle.report) + idle.report.deletes) * perDay)} writes and ` +
+          `${f0(idle.report.lists * perDay)} lists when idle`,
       )
       log(
-        `ticks until the ${added} additions are in every peer list: ${1 + t.followUps.length} ` +
-          `(seeding ${s1(t.seedMs)} wall, ${t.warmupTicks} warm-up tick(s) rewriting ${t.warmupRelated} related lists; peak RSS ${f0(t.rssMb)} MB)`,
+        `ticks until the ${added} additions are in every peer list: ${t.ticks.length - 1} ` +
+          `(seeding ${s1(t.seedMs)} wall, ${t.warmupTicks} warm-up tick(s) rewriting ${t.warmupRelated} related lists)`,
       )
     }
   } finally {
@@ -642,10 +590,23 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     }
     console.log(JSON.stringify(rebuildFromShards(files, out)))
   } else {
-    const sizes = process.argv
-      .slice(2)
+    // tsx bench/related-bench.ts [SIZE ...] [--added N] [--no-quality] [--cache DIR]
+    const argv = process.argv.slice(2)
+    const value = (name: string) => {
+      const i = argv.indexOf(name)
+      return i >= 0 ? argv[i + 1] : undefined
+    }
+    const sizes = argv
+      .filter((a, i) => !a.startsWith('--') && !argv[i - 1]?.startsWith('--'))
       .map(Number)
       .filter((n) => n > 0)
-    await runRelatedBench(sizes.length ? { sizes } : {})
+    const added = value('--added')
+    const cacheDir = value('--cache')
+    await runRelatedBench({
+      ...(sizes.length ? { sizes } : {}),
+      ...(added !== undefined ? { added: Number(added) } : {}),
+      ...(cacheDir ? { cacheDir } : {}),
+      quality: !argv.includes('--no-quality'),
+    })
   }
 }

@@ -4,6 +4,7 @@
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
+import type { Readable } from 'node:stream'
 import { Miniflare } from 'miniflare'
 import { parse as parseToml } from 'smol-toml'
 import { getStatus } from '../src/storage/indexes.ts'
@@ -87,8 +88,8 @@ export function buildWorker(outdir = path.join(ROOT, '.wrangler', 'build')): str
 export interface LocalWorker {
   mf: Miniflare
   kv: KVNamespace
-  /** fires the real scheduled handler once */
-  tick: () => Promise<void>
+  /** fires the real scheduled handler once (at `scheduledTime`, default now) */
+  tick: (scheduledTime?: Date) => Promise<void>
   /** ticks until the job reports nothing pending (or `maxTicks`); returns ticks run */
   refreshUntilIdle: (maxTicks?: number) => Promise<number>
   dispose: () => Promise<void>
@@ -96,7 +97,13 @@ export interface LocalWorker {
 
 /** Starts the built Worker in workerd with the same local KV `npm run dev` uses. */
 export async function startLocalWorker(
-  options: { persistTo?: string; vars?: Record<string, string>; scriptPath?: string } = {},
+  options: {
+    persistTo?: string
+    vars?: Record<string, string>
+    scriptPath?: string
+    /** receives each line the Worker logs (console.log), instead of Miniflare printing it */
+    onLog?: (line: string) => void
+  } = {},
 ): Promise<LocalWorker> {
   const local = readLocalConfig()
   const scriptPath = options.scriptPath ?? buildWorker()
@@ -107,12 +114,13 @@ export async function startLocalWorker(
     kvNamespaces: { KV: local.namespaceId },
     kvPersist: kvPersistDir(options.persistTo),
     bindings: { ...local.vars, ...options.vars },
+    ...(options.onLog ? { handleRuntimeStdio: stdioTo(options.onLog) } : {}),
   })
   await mf.ready
   const kv = (await mf.getKVNamespace('KV')) as unknown as KVNamespace
-  const tick = async () => {
+  const tick = async (scheduledTime = new Date()) => {
     const worker = await mf.getWorker()
-    const result = await worker.scheduled({ cron: '', scheduledTime: new Date() })
+    const result = await worker.scheduled({ cron: '', scheduledTime })
     if (result.outcome !== 'ok') throw new Error(`refresh tick failed: ${result.outcome}`)
   }
   return {
@@ -128,6 +136,20 @@ export async function startLocalWorker(
       throw new Error(`refresh still has work pending after ${maxTicks} ticks`)
     },
     dispose: () => mf.dispose(),
+  }
+}
+
+// Splits workerd's stdout into lines for `onLog`; stderr (warnings, crashes) still shows.
+function stdioTo(onLog: (line: string) => void) {
+  return (stdout: Readable, stderr: Readable) => {
+    let rest = ''
+    stdout.setEncoding('utf8')
+    stdout.on('data', (chunk: string) => {
+      const lines = (rest + chunk).split('\n')
+      rest = lines.pop() ?? ''
+      for (const line of lines) onLog(line)
+    })
+    stderr.pipe(process.stderr)
   }
 }
 

@@ -1,6 +1,5 @@
 // Pure: from the catalog and the time, the exact value every story-list key should hold.
 // Publishing changes a bounded set of keys: the capped latest list, its themes' lists, one month.
-import { isPublished } from '../model/article'
 import { contentHash } from '../storage/content-hash'
 import type { ListItem, StoryList, ThemeIndex } from '../storage/indexes'
 import type { CatalogEntry } from '../storage/job-state'
@@ -18,6 +17,24 @@ export const DEFAULT_LIST_CAPS: ListCaps = { latest: 500, theme: 500 }
 export function byNewest(a: { publishedAt: string; slug: string }, b: typeof a): number {
   const d = Date.parse(b.publishedAt) - Date.parse(a.publishedAt)
   return d !== 0 ? d : a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0
+}
+
+/**
+ * The published entries at `now`, newest first (byNewest's order). Each date is parsed once:
+ * sorting 100k entries with byNewest parses 3.4M dates, about 1.4 s.
+ */
+export function publishedNewest<T extends { publishedAt: string; slug: string }>(
+  entries: Iterable<T>,
+  now: string,
+): T[] {
+  const nowMs = Date.parse(now)
+  const dated: Array<{ t: number; e: T }> = []
+  for (const e of entries) {
+    const t = Date.parse(e.publishedAt)
+    if (t <= nowMs) dated.push({ t, e })
+  }
+  dated.sort((a, b) => b.t - a.t || (a.e.slug < b.e.slug ? -1 : a.e.slug > b.e.slug ? 1 : 0))
+  return dated.map((d) => d.e)
 }
 
 /** The UTC month (`2025-05`) an article is archived under. */
@@ -51,7 +68,7 @@ export function buildLists(
   now: string,
   caps: ListCaps = DEFAULT_LIST_CAPS,
 ): Map<string, StoryList | ThemeIndex> {
-  const published = [...entries].filter((e) => isPublished(e, now)).sort(byNewest)
+  const published = publishedNewest(entries, now)
   const items = published.map(toItem)
   const months = [...new Set(items.map((i) => monthOf(i.publishedAt)))]
   const out = new Map<string, StoryList | ThemeIndex>()

@@ -48,10 +48,10 @@ import {
 import { keys, slugOfChangeKey } from '../storage/keys'
 import {
   buildLists,
-  byNewest,
   DEFAULT_LIST_CAPS,
   impliedListKeys,
   type ListCaps,
+  publishedNewest,
 } from './build-lists'
 import { planFeeds } from './plan-feeds'
 import { planSitemaps } from './plan-sitemaps'
@@ -96,7 +96,22 @@ export interface RefreshOptions {
   maxRankPerTick?: number
   caps?: ListCaps
   related?: Partial<RelatedConfig>
+  /**
+   * milliseconds on any clock (the bench passes process CPU time); when given, the report says
+   * how long each phase took. The job never reads a clock itself (workerd's stands still).
+   */
+  clock?: () => number
 }
+
+/** Phases of a tick, in the order they run. */
+export type RefreshPhase =
+  | 'load'
+  | 'changes'
+  | 'lists'
+  | 'relatedPlan'
+  | 'related'
+  | 'documents'
+  | 'save'
 
 /** What one tick did, in KV operations and articles. */
 export interface RefreshReport extends KvCounts {
@@ -112,6 +127,8 @@ export interface RefreshReport extends KvCounts {
   pending: number
   fullPassComplete: boolean
   errors: string[]
+  /** time per phase on the caller's clock (RefreshOptions.clock); empty without one */
+  timings: Partial<Record<RefreshPhase, number>>
 }
 
 function relatedSource(article: Article) {
@@ -164,6 +181,14 @@ export async function runRefresh(
   const errors: string[] = []
   const canWrite = () => counts.writes + counts.deletes < writeBudget
   let deferred = 0
+  const timings: Partial<Record<RefreshPhase, number>> = {}
+  let lap = options.clock?.() ?? 0
+  const phaseDone = (phase: RefreshPhase) => {
+    if (!options.clock) return
+    const t = options.clock()
+    timings[phase] = (timings[phase] ?? 0) + t - lap
+    lap = t
+  }
 
   // Load.
   const state = await loadJobState(kv)
@@ -174,6 +199,7 @@ export async function runRefresh(
   }
   const markers = await listChangeMarkers(kv)
   const changed = new Set(markers.slugs)
+  phaseDone('load')
 
   // Rolling full pass: compare a slice of the listing with the catalog, so a lost marker or a
   // lost catalog heals. Keys list in byte order, so the slice is a key range: catalog entries
@@ -234,6 +260,7 @@ export async function runRefresh(
     corpus.set(slug, vectorize(relatedSource(article), relatedConfig))
   }
   if (fullPassComplete) cursor.rebuilding = false
+  phaseDone('changes')
 
   let listsWritten = 0
   let relatedWritten = 0
@@ -264,10 +291,11 @@ export async function runRefresh(
       else await putValue(kv, key, bytes)
       listsWritten++
     }
+    phaseDone('lists')
 
     // Related lists, written only where the bytes changed. Small sites rank every published
     // article each tick (exact, simple); large ones only what this tick's changes can reach.
-    const published = [...catalog.values()].filter((e) => isPublished(e, now)).sort(byNewest)
+    const published = publishedNewest(catalog.values(), now)
     const verify = pickVerifySlice(published, cursor, verifyPerTick)
     const plan =
       published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE)
@@ -275,6 +303,7 @@ export async function runRefresh(
             maxRank: options.maxRankPerTick ?? MAX_RANK_PER_TICK,
           })
         : planFull(published, corpus, relatedConfig)
+    phaseDone('relatedPlan')
     const storedRelated = await getRawValues(
       kv,
       verify.map((e) => keys.related(e.slug)),
@@ -331,12 +360,13 @@ export async function runRefresh(
       }
       await deleteValue(kv, keys.related(slug))
     }
+    phaseDone('related')
   }
 
   // Feeds: re-render the documents whose source changed; ping the hub for changed subscriptions.
   let documents: DocumentStepResult | null = null
   if (!cursor.rebuilding) {
-    const published = [...catalog.values()].filter((e) => isPublished(e, now)).sort(byNewest)
+    const published = publishedNewest(catalog.values(), now)
     const groups = planFeeds(published, feedSite(options.site), now, {
       maxItems: options.site.feedItems,
       cacheSeconds: options.site.cronIntervalMinutes * 60,
@@ -359,6 +389,7 @@ export async function runRefresh(
       const urls = documents.changedSubscriptions.map((p) => `${options.site.siteUrl}${p}`)
       await pingHub(hub, urls, options.fetcher ? { fetcher: options.fetcher } : {})
     }
+    phaseDone('documents')
   }
 
   // Save the job state, then drop the markers it now covers (a crash before here redoes the tick).
@@ -380,8 +411,10 @@ export async function runRefresh(
     pending,
     fullPassComplete,
     errors,
+    timings,
   }
   await saveStatus(kv, state.loaded.get(keys.status) ?? null, report, now)
+  phaseDone('save')
   return report
 }
 

@@ -1,0 +1,67 @@
+// The related engine's bench at a tiny size: rebuilds in a heap-capped child, then the measured
+// tick in workerd (the built Worker's scheduled handler) and its phases in Node. Shape only:
+// every figure must be there and the additions must reach their peers; never timing.
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { ROOT } from './cli'
+
+describe('related bench (tiny)', () => {
+  it('prints the rebuild table, the workerd tick table, phases and projections', () => {
+    const cache = mkdtempSync(path.join(tmpdir(), 'related-bench-smoke-'))
+    try {
+      const result = spawnSync(
+        process.execPath,
+        [
+          path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
+          path.join(ROOT, 'bench', 'related-bench.ts'),
+          '150',
+          '300',
+          '--added',
+          '12',
+          '--no-quality',
+          '--cache',
+          cache,
+        ],
+        {
+          cwd: ROOT,
+          encoding: 'utf8',
+          env: {
+            ...process.env,
+            CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+            WRANGLER_SEND_METRICS: 'false',
+          },
+          timeout: 280_000,
+        },
+      )
+      expect(result.status, result.stderr).toBe(0)
+      const out = result.stdout
+      for (const size of [150, 300]) {
+        expect(out).toMatch(new RegExp(`^${size} +[\\d.]+ MiB .* passed$`, 'm'))
+      }
+      const row = /^\+12 +\d+ ms +(\d+) +(\d+) +\d+ +\d+ +(\d+) +(\d+) +\d+ +(\d+) +\d+ MB/m.exec(
+        out,
+      )
+      expect(row, out).not.toBeNull()
+      const [reads, writes, ops, ranked, pending] = (row as RegExpExecArray).slice(1).map(Number)
+      // The tick read, ranked and wrote, stayed under the platform's 1,000 operations, and
+      // finished: at this size one tick reaches every peer list.
+      expect(reads).toBeGreaterThan(0)
+      expect(writes).toBeGreaterThan(0)
+      expect(ops).toBeLessThan(1000)
+      expect(ranked).toBeGreaterThanOrEqual(12)
+      expect(pending).toBe(0)
+      // An idle tick writes nothing.
+      expect(out).toMatch(/^idle +\d+ ms +\d+ +0 +0 +\d+ +\d+ +\d+ +0 +0 /m)
+      expect(out).toMatch(
+        /by phase: load \d+ ms, changes \d+ ms, lists \d+ ms, relatedPlan \d+ ms, related \d+ ms/,
+      )
+      expect(out).toMatch(/projected per day at a tick every 15 min \(96 ticks\)/)
+      expect(out).toMatch(/ticks until the 12 additions are in every peer list: 1 /)
+    } finally {
+      rmSync(cache, { recursive: true, force: true })
+    }
+  }, 300_000)
+})
