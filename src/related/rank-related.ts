@@ -80,7 +80,7 @@ export function scoreCandidates(
     const t = qTerms[i] as number
     const w = qWeights[i] as number
     if (t < vocabSize) {
-      if ((df[t] as number) > maxDf) continue
+      // Terms in more than maxDf documents have empty postings: no df lookup needed here.
       const begin = iStart[t] as number
       const end = iStart[t + 1] as number
       if (touched.length < count + end - begin) growTouched(count + end - begin)
@@ -91,7 +91,7 @@ export function scoreCandidates(
         acc[d] = a + w * (iWeight[j] as number)
       }
     }
-    if (!hasAdded) continue
+    if (!hasAdded || (t < vocabSize && (df[t] as number) > maxDf)) continue
     const extra = index.addedPostings.get(t)
     if (!extra) continue
     if (touched.length < count + extra.length) growTouched(count + extra.length)
