@@ -20,7 +20,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Miniflare } from 'miniflare'
-import { kvPersistDir, readLocalConfig, startLocalWorker } from '../scripts/local-worker.ts'
+import {
+  buildWorker,
+  kvPersistDir,
+  ROOT,
+  readLocalConfig,
+  startLocalWorker,
+} from '../scripts/local-worker.ts'
 import { readSiteConfig } from '../src/config.ts'
 import {
   catalogEntry,
@@ -136,7 +142,8 @@ function rebuildInChild(shards: string[], dir: string, heapMb: number): Rebuild 
       '--child',
       JSON.stringify({ files, out }),
     ],
-    { encoding: 'utf8', maxBuffer: 1 << 24 },
+    // The bench's own heap flag (package.json) must not reach the capped child.
+    { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, NODE_OPTIONS: '' } },
   )
   if (child.status !== 0) {
     throw new Error(`rebuild child failed (status ${child.status}): ${child.stderr.slice(-600)}`)
@@ -255,6 +262,51 @@ function processRssMb(pid: number): { rss: number; peak: number } {
   return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
 
+/** Writes what a settled site holds: articles, related lists, the job's catalog and corpus. */
+async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string) {
+  const articles = new Map<string, Article>()
+  corpus.sources.forEach((s, i) => {
+    articles.set(s.slug, toArticle(s, i))
+  })
+  const catalog = new Map<string, CatalogEntry>()
+  const entries: Array<[string, string, unknown?]> = []
+  for (const article of articles.values()) {
+    const entry = articleEntries(article, 'seed')[1] as {
+      key: string
+      value: string
+      metadata: { h: string }
+    }
+    entries.push([entry.key, entry.value, entry.metadata])
+    catalog.set(article.slug, catalogEntry(article, entry.metadata.h))
+  }
+  for (const line of readFileSync(listsFile, 'utf8').split('\n')) {
+    if (!line) continue
+    const [slug, floor, peers] = line.split('\t') as [string, string, string]
+    const items = (peers ? peers.split(',') : []).map((peer) => {
+      const a = articles.get(peer) as Article
+      return { slug: peer, title: a.title, publishedAt: a.publishedAt }
+    })
+    const list: RelatedList = { version: 1, source: contentHash(JSON.stringify(items)), items }
+    const bytes = encodeValue(list)
+    entries.push([keys.related(slug), bytes])
+    const entry = catalog.get(slug) as CatalogEntry
+    entry.relatedHash = contentHash(bytes)
+    const f = Number(floor)
+    entry.relatedFloor = Number.isFinite(f) ? Number(f.toPrecision(6)) : null
+  }
+  const corpusMap = new Map(corpus.vectors.map((v) => [v.slug, v]))
+  const cursor = {
+    version: 1 as const,
+    cursor: null,
+    lastSlug: null,
+    verifyOffset: 0,
+    rebuilding: false,
+    relatedPending: [],
+  }
+  for (const [key, value] of encodeJobState(cursor, catalog, corpusMap)) entries.push([key, value])
+  await putAll(mf, entries)
+}
+
 /**
  * Seeds local KV with `count` articles as a settled site would hold them (articles, related
  * lists, the job's catalog and corpus shards), lets the job settle, publishes `added` more, and
@@ -267,6 +319,7 @@ async function measureTick(
   listsFile: string,
   added: number,
   dir: string,
+  scriptPath: string,
 ): Promise<TickFigures> {
   const local = readLocalConfig()
   const persist = join(dir, 'state')
@@ -284,48 +337,8 @@ async function measureTick(
   try {
     const kv = (await mf.getKVNamespace('KV')) as unknown as KVNamespace
     const t0 = performance.now()
-    const articles = new Map<string, Article>()
-    corpus.sources.forEach((s, i) => {
-      articles.set(s.slug, toArticle(s, i))
-    })
-    const catalog = new Map<string, CatalogEntry>()
-    const entries: Array<[string, string, unknown?]> = []
-    for (const article of articles.values()) {
-      const entry = articleEntries(article, 'seed')[1] as {
-        key: string
-        value: string
-        metadata: { h: string }
-      }
-      entries.push([entry.key, entry.value, entry.metadata])
-      catalog.set(article.slug, catalogEntry(article, entry.metadata.h))
-    }
-    for (const line of readFileSync(listsFile, 'utf8').split('\n')) {
-      if (!line) continue
-      const [slug, floor, peers] = line.split('\t') as [string, string, string]
-      const items = (peers ? peers.split(',') : []).map((peer) => {
-        const a = articles.get(peer) as Article
-        return { slug: peer, title: a.title, publishedAt: a.publishedAt }
-      })
-      const list: RelatedList = { version: 1, source: contentHash(JSON.stringify(items)), items }
-      const bytes = encodeValue(list)
-      entries.push([keys.related(slug), bytes])
-      const entry = catalog.get(slug) as CatalogEntry
-      entry.relatedHash = contentHash(bytes)
-      const f = Number(floor)
-      entry.relatedFloor = Number.isFinite(f) ? Number(f.toPrecision(6)) : null
-    }
-    const corpusMap = new Map(corpus.vectors.map((v) => [v.slug, v]))
-    const cursor = {
-      version: 1 as const,
-      cursor: null,
-      lastSlug: null,
-      verifyOffset: 0,
-      rebuilding: false,
-      relatedPending: [],
-    }
-    for (const [key, value] of encodeJobState(cursor, catalog, corpusMap))
-      entries.push([key, value])
-    await putAll(mf, entries)
+    // In a function of its own so the seeding data (GBs at 100k) can go before the warm-up.
+    await seedSettledSite(mf, corpus, listsFile)
     seedMs = performance.now() - t0
     // Story lists, feeds and sitemaps were not seeded: let the job write them first (unmetered).
     for (; warmupTicks < 10; ) {
@@ -353,6 +366,7 @@ async function measureTick(
   let logged: WorkerdTick['report'] | null = null
   const worker = await startLocalWorker({
     persistTo: persist,
+    scriptPath,
     onLog: (line) => {
       const at = line.indexOf('refresh tick: ')
       if (at >= 0) logged = JSON.parse(line.slice(at + 'refresh tick: '.length))
@@ -429,6 +443,8 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
   const s1 = (ms: number) => `${(ms / 1000).toFixed(1)} s`
   try {
     const largest = Math.max(...sizes)
+    // Built first: the measured tick runs the code as it was when the bench started.
+    const scriptPath = added > 0 ? buildWorker(join(ROOT, '.wrangler', 'related-bench-build')) : ''
     const full = loadCorpus(largest, cacheDir)
     const rows = [
       [
@@ -500,7 +516,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
               sources: full.sources.slice(0, largest),
               vectors: full.vectors.slice(0, largest),
             }
-      const t = await measureTick(corpus, seeded.out, added, sub)
+      const t = await measureTick(corpus, seeded.out, added, sub, scriptPath)
       const perDay = (24 * 60) / cronMinutes
       // The job writes its status key too when it did work; the report counts that write apart.
       const writes = (r: WorkerdTick['report']) => r.writes + (r.writes + r.deletes > 0 ? 1 : 0)
