@@ -302,6 +302,8 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
     verifyOffset: 0,
     rebuilding: false,
     relatedPending: [],
+    relatedBasis: '',
+    relatedVerified: 0,
   }
   for (const [key, value] of encodeJobState(cursor, catalog, corpusMap)) entries.push([key, value])
   await putAll(mf, entries)

@@ -297,20 +297,48 @@ export async function runRefresh(
     // article each tick (exact, simple); large ones only what this tick's changes can reach.
     const published = publishedNewest(catalog.values(), now)
     const verify = pickVerifySlice(published, cursor, verifyPerTick)
-    const plan =
-      published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE)
-        ? planIncremental(published, catalog, corpus, before, verify, cursor, relatedConfig, {
-            maxRank: options.maxRankPerTick ?? MAX_RANK_PER_TICK,
-          })
-        : planFull(published, corpus, relatedConfig)
-    phaseDone('relatedPlan')
+    const incremental = published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE)
+    const basis = relatedBasis(published, relatedConfig)
+    if (basis !== cursor.relatedBasis) {
+      cursor.relatedBasis = basis
+      cursor.relatedVerified = 0
+    }
+    // Settled: nothing a list depends on changed since every list was ranked against it. Then a
+    // tick only compares the verification slice's stored bytes with the hashes it wrote, and
+    // ranks (building the index) only when one was lost or corrupted.
+    const settled =
+      cursor.relatedPending.length === 0 && cursor.relatedVerified >= published.length
     const storedRelated = await getRawValues(
       kv,
       verify.map((e) => keys.related(e.slug)),
     )
+    let plan: RelatedPlan | null = null
+    if (!settled) {
+      plan = incremental
+        ? planIncremental(published, catalog, corpus, before, verify, cursor, relatedConfig, {
+            maxRank: options.maxRankPerTick ?? MAX_RANK_PER_TICK,
+          })
+        : planFull(published, corpus, relatedConfig)
+      // Lists of the verification slice were re-ranked against this basis (in full mode, all).
+      cursor.relatedVerified += incremental
+        ? plan.toRank.filter((e) => storedRelated.has(keys.related(e.slug))).length
+        : published.length
+    } else {
+      const damaged = verify.filter((e) => {
+        const bytes = storedRelated.get(keys.related(e.slug))
+        return !bytes || contentHash(bytes) !== e.relatedHash
+      })
+      if (damaged.length > 0) {
+        plan = {
+          index: buildIndex(vectorsOf(published, corpus), relatedConfig),
+          toRank: damaged,
+          deferred: [],
+        }
+      }
+    }
     const pending = new Set(cursor.relatedPending)
-    for (const entry of plan.toRank) {
-      const ranked = rankRelated(plan.index, entry.slug, relatedConfig)
+    for (const entry of plan?.toRank ?? []) {
+      const ranked = rankRelated((plan as RelatedPlan).index, entry.slug, relatedConfig)
       const items = ranked.flatMap(({ slug }) => {
         const peer = catalog.get(slug)
         return peer ? [{ slug, title: peer.title, publishedAt: peer.publishedAt }] : []
@@ -335,8 +363,8 @@ export async function runRefresh(
       entry.relatedFloor = storedFloor(listFloor(ranked, relatedConfig))
       pending.delete(entry.slug)
     }
-    for (const slug of plan.deferred) pending.add(slug)
-    deferred += plan.deferred.length
+    for (const slug of plan?.deferred ?? []) pending.add(slug)
+    deferred += plan?.deferred.length ?? 0
     for (const slug of pending) {
       const entry = catalog.get(slug)
       if (!entry || !isPublished(entry, now)) pending.delete(slug)
@@ -437,6 +465,24 @@ function pickVerifySlice(published: CatalogEntry[], cursor: JobCursor, size: num
   if (slice.length < size) slice.push(...published.slice(0, size - slice.length))
   cursor.verifyOffset = (start + size) % published.length
   return slice
+}
+
+/**
+ * Bumped whenever ranking changes in a way the configuration does not show, so that every list
+ * is ranked again after such a deploy.
+ */
+const RELATED_ENGINE_VERSION = 2
+
+/**
+ * What every related list depends on: the published stories (their stored bytes, hence text,
+ * title and date), the engine's settings and version. Equal bases rank to equal lists.
+ */
+function relatedBasis(published: CatalogEntry[], config: RelatedConfig): string {
+  const parts = [`${RELATED_ENGINE_VERSION}`, JSON.stringify(config)]
+  for (const e of [...published].sort((a, b) => (a.slug < b.slug ? -1 : 1))) {
+    parts.push(`${e.slug} ${e.hash}`)
+  }
+  return contentHash(parts.join('\n'))
 }
 
 /** Above this many published articles the related step is incremental (RefreshOptions). */

@@ -38,6 +38,10 @@ export interface JobCursor {
   rebuilding: boolean
   /** related lists an incremental tick had to leave (write budget, rank cap), ranked next tick */
   relatedPending: string[]
+  /** what the related lists were last ranked against (see relatedBasis in the refresh job) */
+  relatedBasis: string
+  /** lists re-ranked against that basis since it last changed; all of them: nothing to rank */
+  relatedVerified: number
 }
 
 /** Everything the job loads at the start of a tick. */
@@ -59,6 +63,8 @@ const EMPTY_CURSOR: JobCursor = {
   verifyOffset: 0,
   rebuilding: false,
   relatedPending: [],
+  relatedBasis: '',
+  relatedVerified: 0,
 }
 
 function shardKeys(): string[] {
@@ -113,6 +119,8 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
   else damaged = true
   if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
+  if (typeof cursor.relatedBasis !== 'string' || typeof cursor.relatedVerified !== 'number')
+    cursor = { ...cursor, relatedBasis: '', relatedVerified: 0 }
   return { cursor, catalog, corpus, loaded, damaged }
 }
 

@@ -188,6 +188,26 @@ describe('the related step of runRefresh()', () => {
         await expectAllListsFull(mode)
       })
 
+      it('ranks nothing once settled, yet heals a list lost or damaged behind its back', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        // Let the verification slice come round once, so every list was ranked on this corpus.
+        const total = FIXTURE_ARTICLES.length + EXTRA.length
+        for (let i = 0; i <= total; i++) await refresh(mode)
+        const idle = await refresh(mode)
+        expect(idle.relatedRanked).toBe(0)
+        expect(idle.relatedWritten).toBe(0)
+        const want = (await storedList(MAIN))?.items.map((i) => i.slug)
+        await env.KV.delete(keys.related(MAIN))
+        await env.KV.put(keys.related('drone-report-1'), '{"version":1,"items":[]}')
+        // Each comes round in the verification slice (one list a tick here) and only it is ranked.
+        let ranked = 0
+        for (let i = 0; i <= total; i++) ranked += (await refresh(mode)).relatedRanked
+        expect(ranked).toBe(2)
+        expect((await storedList(MAIN))?.items.map((i) => i.slug)).toEqual(want)
+        await expectAllListsFull(mode)
+      })
+
       it('finishes lists deferred by the write budget on the next ticks', async () => {
         await publish(...FIXTURE_ARTICLES, ...EXTRA)
         await settle(mode)
