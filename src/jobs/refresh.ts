@@ -336,6 +336,7 @@ export async function runRefresh(
         }
       }
     }
+    phaseDone('relatedPlan')
     const pending = new Set(cursor.relatedPending)
     for (const entry of plan?.toRank ?? []) {
       const ranked = rankRelated((plan as RelatedPlan).index, entry.slug, relatedConfig)
