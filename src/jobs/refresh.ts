@@ -306,8 +306,7 @@ export async function runRefresh(
     // Settled: nothing a list depends on changed since every list was ranked against it. Then a
     // tick only compares the verification slice's stored bytes with the hashes it wrote, and
     // ranks (building the index) only when one was lost or corrupted.
-    const settled =
-      cursor.relatedPending.length === 0 && cursor.relatedVerified >= published.length
+    const settled = cursor.relatedPending.length === 0 && cursor.relatedVerified >= published.length
     const storedRelated = await getRawValues(
       kv,
       verify.map((e) => keys.related(e.slug)),
