@@ -45,7 +45,7 @@ import {
 import { articleEntries, putArticle } from '../src/storage/articles.ts'
 import { contentHash } from '../src/storage/content-hash.ts'
 import { encodeValue, type RelatedList } from '../src/storage/indexes.ts'
-import { type CatalogEntry, encodeJobState } from '../src/storage/job-state.ts'
+import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
@@ -295,17 +295,8 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
     entry.relatedFloor = Number.isFinite(f) ? Number(f.toPrecision(6)) : null
   }
   const corpusMap = new Map(corpus.vectors.map((v) => [v.slug, v]))
-  const cursor = {
-    version: 1 as const,
-    cursor: null,
-    lastSlug: null,
-    verifyOffset: 0,
-    rebuilding: false,
-    relatedPending: [],
-    relatedBasis: '',
-    relatedVerified: 0,
-  }
-  for (const [key, value] of encodeJobState(cursor, catalog, corpusMap)) entries.push([key, value])
+  for (const [key, value] of encodeJobState(EMPTY_CURSOR, catalog, corpusMap))
+    entries.push([key, value])
   await putAll(mf, entries)
 }
 

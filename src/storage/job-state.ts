@@ -56,7 +56,8 @@ export interface JobState {
   damaged: boolean
 }
 
-const EMPTY_CURSOR: JobCursor = {
+/** The cursor of a job that has never run (or lost its state). */
+export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   version: 1,
   cursor: null,
   lastSlug: null,
@@ -65,7 +66,7 @@ const EMPTY_CURSOR: JobCursor = {
   relatedPending: [],
   relatedBasis: '',
   relatedVerified: 0,
-}
+})
 
 function shardKeys(): string[] {
   const out: string[] = []
@@ -114,7 +115,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     }
     for (const [slug, vector] of Object.entries(cor ?? {})) corpus.set(slug, vector)
   }
-  let cursor = EMPTY_CURSOR
+  let cursor: JobCursor = { ...EMPTY_CURSOR, relatedPending: [] }
   const rawCursor = parseShard(loaded.get(keys.jobState)) as JobCursor | null
   if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
   else damaged = true

@@ -1,37 +1,14 @@
 // `npm run bench`'s serving part at a tiny size: it builds, seeds, refreshes, loads every URL
 // against the references and prints the table and the median ratio. Shape only, never timing.
-import { spawnSync } from 'node:child_process'
-import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ROOT } from './cli'
+import { runScript } from './cli'
 
 describe('npm run bench (serving, tiny)', () => {
   it('prints the bundle size, cold start, one row per URL and the median ratio last', () => {
-    const result = spawnSync(
-      process.execPath,
-      [
-        path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
-        path.join(ROOT, 'bench', 'run.ts'),
-        '--serve-only',
-        '--articles',
-        '200',
-        '--seconds',
-        '1',
-        '--rounds',
-        '1',
-        '--soak',
-        '0',
-      ],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-        env: {
-          ...process.env,
-          CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-          WRANGLER_SEND_METRICS: 'false',
-        },
-        timeout: 280_000,
-      },
+    const result = runScript(
+      'bench/run.ts',
+      ['--serve-only', '--articles', '200', '--seconds', '1', '--rounds', '1', '--soak', '0'],
+      280_000,
     )
     expect(result.status, result.stderr).toBe(0)
     const lines = result.stdout.trim().split('\n')

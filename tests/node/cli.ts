@@ -22,20 +22,23 @@ export function writeJsonl(file: string, lines: unknown[]): string {
   return file
 }
 
-/** Runs an npm script's entry with tsx, as `npm run <name>` does. */
-export function runScript(script: string, args: string[]) {
+/**
+ * Runs an npm script's entry with tsx, as `npm run <name>` does: `import.ts` is under scripts/,
+ * a path with a slash (`bench/run.ts`) is from the repository root.
+ */
+export function runScript(script: string, args: string[], timeoutMs = 180_000) {
   const result = spawnSync(
     process.execPath,
     [
       path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
-      path.join(ROOT, 'scripts', script),
+      path.join(ROOT, script.includes('/') ? '' : 'scripts', script),
       ...args,
     ],
     {
       cwd: ROOT,
       encoding: 'utf8',
       env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: 'false', WRANGLER_SEND_METRICS: 'false' },
-      timeout: 180_000,
+      timeout: timeoutMs,
     },
   )
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }

@@ -1,40 +1,20 @@
 // The related engine's bench at a tiny size: rebuilds in a heap-capped child, then the measured
 // tick in workerd (the built Worker's scheduled handler) and its phases in Node. Shape only:
 // every figure must be there and the additions must reach their peers; never timing.
-import { spawnSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { ROOT } from './cli'
+import { runScript } from './cli'
 
 describe('related bench (tiny)', () => {
   it('prints the rebuild table, the workerd tick table, phases and projections', () => {
     const cache = mkdtempSync(path.join(tmpdir(), 'related-bench-smoke-'))
     try {
-      const result = spawnSync(
-        process.execPath,
-        [
-          path.join(ROOT, 'node_modules', 'tsx', 'dist', 'cli.mjs'),
-          path.join(ROOT, 'bench', 'related-bench.ts'),
-          '150',
-          '300',
-          '--added',
-          '12',
-          '--no-quality',
-          '--cache',
-          cache,
-        ],
-        {
-          cwd: ROOT,
-          encoding: 'utf8',
-          env: {
-            ...process.env,
-            CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-            WRANGLER_SEND_METRICS: 'false',
-          },
-          timeout: 280_000,
-        },
+      const result = runScript(
+        'bench/related-bench.ts',
+        ['150', '300', '--added', '12', '--no-quality', '--cache', cache],
+        280_000,
       )
       expect(result.status, result.stderr).toBe(0)
       const out = result.stdout
