@@ -103,7 +103,7 @@ export function scoreCandidates(
     }
   }
   const qDay = index.days[q] as number
-  const qThemes = index.themes[q] as readonly string[]
+  const qThemes = index.themeLists[index.themeIds[q] as number] as readonly string[]
   const themeCount = index.themeLists.length
   if (themeStamp.length < themeCount) {
     themeStamp = new Uint32Array(themeCount * 2)

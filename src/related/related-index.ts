@@ -21,9 +21,7 @@ export interface RelatedIndex {
   position: Map<string, number>
   /** Publication day of each document (NaN when unparseable). */
   days: number[]
-  /** Sorted theme slugs of each document (equal lists share one array). */
-  themes: Array<readonly string[]>
-  /** Number of each document's theme list in `themeLists`, so ranking compares integers. */
+  /** Number of each document's sorted theme list in `themeLists`, so ranking compares integers. */
   themeIds: number[]
   /** Each distinct theme list once, by number; `themeIdOf` maps its `\n`-joined key back. */
   themeLists: Array<readonly string[]>
@@ -119,7 +117,6 @@ export function indexBuilder(config?: Partial<RelatedConfig>): IndexBuilder {
   const position = new Map<string, number>()
   const lengths: number[] = []
   const days: number[] = []
-  const themes: Array<readonly string[]> = []
   const themeIds: number[] = []
   const themeLists: Array<readonly string[]> = []
   const themeIdOf = new Map<string, number>()
@@ -155,9 +152,7 @@ export function indexBuilder(config?: Partial<RelatedConfig>): IndexBuilder {
       sketchStart[d + 1] = sketchTotal
       lengths.push(doc.n)
       days.push(Date.parse(doc.publishedAt) / DAY_MS)
-      const id = themeListId(themeLists, themeIdOf, doc.themes)
-      themeIds.push(id)
-      themes.push(themeLists[id] as readonly string[])
+      themeIds.push(themeListId(themeLists, themeIdOf, doc.themes))
     },
     finish() {
       return finishIndex(cfg, {
@@ -170,7 +165,6 @@ export function indexBuilder(config?: Partial<RelatedConfig>): IndexBuilder {
         position,
         lengths,
         days,
-        themes,
         themeIds,
         themeLists,
         themeIdOf,
@@ -199,7 +193,6 @@ interface Collected {
   position: Map<string, number>
   lengths: number[]
   days: number[]
-  themes: Array<readonly string[]>
   themeIds: number[]
   themeLists: Array<readonly string[]>
   themeIdOf: Map<string, number>
@@ -333,7 +326,6 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
     slugs: c.slugs,
     position: c.position,
     days: c.days,
-    themes: c.themes,
     themeIds: c.themeIds,
     themeLists: c.themeLists,
     themeIdOf: c.themeIdOf,
@@ -421,9 +413,7 @@ export function updateIndex(
     index.slugs.push(doc.slug)
     index.position.set(doc.slug, d)
     index.days.push(Date.parse(doc.publishedAt) / DAY_MS)
-    const themeId = themeListId(index.themeLists, index.themeIdOf, doc.themes)
-    index.themeIds.push(themeId)
-    index.themes.push(index.themeLists[themeId] as readonly string[])
+    index.themeIds.push(themeListId(index.themeLists, index.themeIdOf, doc.themes))
     index.addedSketches.set(d, unpackHashes(doc.d))
   }
   if (index.scratch.length < index.slugs.length)
