@@ -7,6 +7,7 @@ import { spawnSync } from 'node:child_process'
 import {
   closeSync,
   cpSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   openSync,
@@ -63,6 +64,11 @@ export interface RelatedBenchOptions {
   cronMinutes?: number
   /** Where generated corpora and vectors are cached between runs (vectorizing is slow). */
   cacheDir?: string
+  /**
+   * Keep the seeded pre-tick state in this directory and reuse it on later runs (for iterating
+   * on the tick's code; reseed, by emptying it, after changing the corpus or the stored layout).
+   */
+  reuseState?: string
   /** Also print the dev-set quality figures. */
   quality?: boolean
   log?: (line: string) => void
@@ -301,21 +307,17 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
 }
 
 /**
- * Seeds local KV with `count` articles as a settled site would hold them (articles, related
- * lists, the job's catalog and corpus shards), lets the job settle, publishes `added` more, and
- * measures the tick that follows in workerd, the real scheduled handler of the built Worker
- * (CPU of the workerd process from /proc), then the ticks until nothing is pending and an idle
- * one. The same tick is re-run in Node on a copy of the state for its CPU by phase.
+ * Seeds local KV under `persist` with a settled site of the corpus, lets the job settle (story
+ * lists, feeds and sitemaps were not seeded: unmetered warm-up ticks write them), then publishes
+ * `added` more articles in the minutes before BENCH_NOW: the state the measured tick starts from.
  */
-async function measureTick(
+export async function seedTickState(
   corpus: Corpus,
   listsFile: string,
   added: number,
-  dir: string,
-  scriptPath: string,
-): Promise<TickFigures> {
+  persist: string,
+): Promise<{ seedMs: number; warmupTicks: number; warmupRelated: number }> {
   const local = readLocalConfig()
-  const persist = join(dir, 'state')
   const mf = new Miniflare({
     modules: true,
     script: SEED_WORKER,
@@ -333,7 +335,6 @@ async function measureTick(
     // In a function of its own so the seeding data (GBs at 100k) can go before the warm-up.
     await seedSettledSite(mf, corpus, listsFile)
     seedMs = performance.now() - t0
-    // Story lists, feeds and sitemaps were not seeded: let the job write them first (unmetered).
     for (; warmupTicks < 10; ) {
       warmupTicks++
       const r = await runRefresh(kv, { now, site, writeBudget: 1_000_000 })
@@ -351,6 +352,41 @@ async function measureTick(
   } finally {
     await mf.dispose()
   }
+  return { seedMs, warmupTicks, warmupRelated }
+}
+
+/**
+ * Seeds a settled site (seedTickState) and measures the tick that follows in workerd, the real
+ * scheduled handler of the built Worker (CPU of the workerd process from /proc), then the ticks
+ * until nothing is pending and an idle one. The same tick is re-run in Node on a copy of the
+ * state for its CPU by phase. With `reuse`, a state seeded earlier into that directory is copied
+ * instead of seeding again (seeding 100k articles takes most of the bench's time).
+ */
+async function measureTick(
+  corpus: Corpus,
+  listsFile: string,
+  added: number,
+  dir: string,
+  scriptPath: string,
+  reuse?: string,
+): Promise<TickFigures> {
+  const local = readLocalConfig()
+  const persist = join(dir, 'state')
+  const site = readSiteConfig(local.vars as unknown as Env)
+  const now = new Date(BENCH_NOW)
+  const seedInfo = join(reuse ?? dir, 'seed.json')
+  let seeded: { seedMs: number; warmupTicks: number; warmupRelated: number }
+  if (reuse && existsSync(seedInfo)) {
+    cpSync(join(reuse, 'state'), persist, { recursive: true })
+    seeded = JSON.parse(readFileSync(seedInfo, 'utf8'))
+  } else {
+    seeded = await seedTickState(corpus, listsFile, added, persist)
+    if (reuse) {
+      cpSync(persist, join(reuse, 'state'), { recursive: true })
+      writeFileSync(seedInfo, JSON.stringify(seeded))
+    }
+  }
+  const { seedMs, warmupTicks, warmupRelated } = seeded
   const copy = join(dir, 'state-copy')
   cpSync(persist, copy, { recursive: true })
 
@@ -509,7 +545,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
               sources: full.sources.slice(0, largest),
               vectors: full.vectors.slice(0, largest),
             }
-      const t = await measureTick(corpus, seeded.out, added, sub, scriptPath)
+      const t = await measureTick(corpus, seeded.out, added, sub, scriptPath, opts.reuseState)
       const perDay = (24 * 60) / cronMinutes
       // The job writes its status key too when it did work; the report counts that write apart.
       const writes = (r: WorkerdTick['report']) => r.writes + (r.writes + r.deletes > 0 ? 1 : 0)
@@ -600,6 +636,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(JSON.stringify(rebuildFromShards(files, out)))
   } else {
     // tsx bench/related-bench.ts [SIZE ...] [--added N] [--no-quality] [--cache DIR]
+    //   [--reuse-state DIR]
     const argv = process.argv.slice(2)
     const value = (name: string) => {
       const i = argv.indexOf(name)
@@ -611,10 +648,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       .filter((n) => n > 0)
     const added = value('--added')
     const cacheDir = value('--cache')
+    const reuseState = value('--reuse-state')
     await runRelatedBench({
       ...(sizes.length ? { sizes } : {}),
       ...(added !== undefined ? { added: Number(added) } : {}),
       ...(cacheDir ? { cacheDir } : {}),
+      ...(reuseState ? { reuseState } : {}),
       quality: !argv.includes('--no-quality'),
     })
   }

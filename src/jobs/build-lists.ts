@@ -52,64 +52,102 @@ function toItem(e: CatalogEntry): ListItem {
   }
 }
 
-function storyList(items: ListItem[], cap: number, months: string[], extra: Partial<StoryList>) {
-  const kept = items.slice(0, cap)
-  const body = { total: items.length, items: kept, months, ...extra }
+function storyList(
+  entries: CatalogEntry[],
+  cap: number,
+  months: string[],
+  extra: Partial<StoryList>,
+) {
+  const kept = entries.slice(0, cap).map(toItem)
+  const body = { total: entries.length, items: kept, months, ...extra }
   const value: StoryList = { version: 1, source: contentHash(JSON.stringify(body)), ...body }
   return value
 }
 
+/** The keys of every story list the published entries imply, without building them. */
+export function listKeysOf(published: Iterable<CatalogEntry>): string[] {
+  const out = new Set<string>([keys.latest, keys.themes])
+  for (const e of published) {
+    out.add(keys.month(monthOf(e.publishedAt)))
+    for (const t of e.themes) out.add(keys.theme(t.slug))
+  }
+  return [...out].sort()
+}
+
+/** The list keys an entry appears in when published: the latest list, its themes and month. */
+export function listKeysOfEntry(e: CatalogEntry): string[] {
+  return [
+    keys.latest,
+    keys.themes,
+    keys.month(monthOf(e.publishedAt)),
+    ...e.themes.map((t) => keys.theme(t.slug)),
+  ]
+}
+
 /**
  * Every derived list value for the published part of the catalog at `now`: the latest list,
- * the theme index, one list per theme and one archive per month. Keyed by KV key.
+ * the theme index, one list per theme and one archive per month. Keyed by KV key. With `only`,
+ * just the keys it accepts are built (grouping is cheap; items, JSON and hashes are not).
  */
 export function buildLists(
   entries: Iterable<CatalogEntry>,
   now: string,
   caps: ListCaps = DEFAULT_LIST_CAPS,
+  only: (key: string) => boolean = () => true,
 ): Map<string, StoryList | ThemeIndex> {
-  const published = publishedNewest(entries, now)
-  const items = published.map(toItem)
-  const months = [...new Set(items.map((i) => monthOf(i.publishedAt)))]
-  const out = new Map<string, StoryList | ThemeIndex>()
-  out.set(keys.latest, storyList(items, caps.latest, months, {}))
+  return buildListsOf(publishedNewest(entries, now), caps, only)
+}
 
-  const themeItems = new Map<string, { name: string; items: ListItem[] }>()
-  for (const item of items) {
-    for (const t of item.themes) {
-      const group = themeItems.get(t.slug) ?? { name: t.name, items: [] }
-      group.items.push(item)
-      themeItems.set(t.slug, group)
+/** buildLists for entries already published and newest first (publishedNewest's output). */
+export function buildListsOf(
+  published: CatalogEntry[],
+  caps: ListCaps = DEFAULT_LIST_CAPS,
+  only: (key: string) => boolean = () => true,
+): Map<string, StoryList | ThemeIndex> {
+  const months = [...new Set(published.map((e) => monthOf(e.publishedAt)))]
+  const out = new Map<string, StoryList | ThemeIndex>()
+  if (only(keys.latest)) out.set(keys.latest, storyList(published, caps.latest, months, {}))
+
+  const themeEntries = new Map<string, { name: string; entries: CatalogEntry[] }>()
+  for (const e of published) {
+    for (const t of e.themes) {
+      const group = themeEntries.get(t.slug)
+      if (group) group.entries.push(e)
+      else themeEntries.set(t.slug, { name: t.name, entries: [e] })
     }
   }
-  const themeSlugs = [...themeItems.keys()].sort()
-  const themesBody = {
-    themes: themeSlugs.map((slug) => {
-      const g = themeItems.get(slug) as { name: string; items: ListItem[] }
-      return { slug, name: g.name, count: g.items.length }
-    }),
+  const themeSlugs = [...themeEntries.keys()].sort()
+  if (only(keys.themes)) {
+    const themesBody = {
+      themes: themeSlugs.map((slug) => {
+        const g = themeEntries.get(slug) as { name: string; entries: CatalogEntry[] }
+        return { slug, name: g.name, count: g.entries.length }
+      }),
+    }
+    out.set(keys.themes, {
+      version: 1,
+      source: contentHash(JSON.stringify(themesBody)),
+      ...themesBody,
+    })
   }
-  out.set(keys.themes, {
-    version: 1,
-    source: contentHash(JSON.stringify(themesBody)),
-    ...themesBody,
-  })
   for (const slug of themeSlugs) {
-    const g = themeItems.get(slug) as { name: string; items: ListItem[] }
-    const themeMonths = [...new Set(g.items.map((i) => monthOf(i.publishedAt)))]
+    if (!only(keys.theme(slug))) continue
+    const g = themeEntries.get(slug) as { name: string; entries: CatalogEntry[] }
+    const themeMonths = [...new Set(g.entries.map((e) => monthOf(e.publishedAt)))]
     out.set(
       keys.theme(slug),
-      storyList(g.items, caps.theme, themeMonths, { theme: { slug, name: g.name } }),
+      storyList(g.entries, caps.theme, themeMonths, { theme: { slug, name: g.name } }),
     )
   }
-  const byMonth = new Map<string, ListItem[]>()
-  for (const item of items) {
-    const month = monthOf(item.publishedAt)
+  const byMonth = new Map<string, CatalogEntry[]>()
+  for (const e of published) {
+    const month = monthOf(e.publishedAt)
     const group = byMonth.get(month)
-    if (group) group.push(item)
-    else byMonth.set(month, [item])
+    if (group) group.push(e)
+    else byMonth.set(month, [e])
   }
   for (const [month, inMonth] of byMonth) {
+    if (!only(keys.month(month))) continue
     out.set(keys.month(month), storyList(inMonth, Number.MAX_SAFE_INTEGER, months, { month }))
   }
   return out

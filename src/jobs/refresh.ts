@@ -47,10 +47,13 @@ import {
 } from '../storage/job-state'
 import { keys, slugOfChangeKey } from '../storage/keys'
 import {
-  buildLists,
+  buildListsOf,
   DEFAULT_LIST_CAPS,
   impliedListKeys,
   type ListCaps,
+  listKeysOf,
+  listKeysOfEntry,
+  monthOf,
   publishedNewest,
 } from './build-lists'
 import { planFeeds } from './plan-feeds'
@@ -92,6 +95,8 @@ export interface RefreshOptions {
    * plus the verification slice (a full re-rank in slices); at or below it, every list each tick
    */
   incrementalAbove?: number
+  /** story lists an incremental tick re-reads and compares besides those its changes reach */
+  verifyListsPerTick?: number
   /** most related lists an incremental tick ranks; the rest wait in the job state for the next */
   maxRankPerTick?: number
   caps?: ListCaps
@@ -241,6 +246,12 @@ export async function runRefresh(
     const vector = corpus.get(slug) as DocVector | undefined
     if (vector) before.set(slug, { vector, listed: (catalog.get(slug)?.relatedHash ?? '') !== '' })
   }
+  // Old and new versions of what changed: the story lists they are in are the ones to rebuild.
+  const touched: CatalogEntry[] = []
+  for (const slug of toRead) {
+    const old = catalog.get(slug)
+    if (old) touched.push(old)
+  }
   for (const slug of toRead) {
     const record = records.get(slug)
     if (!record || record.stored.state === 'missing' || record.stored.state === 'gone') {
@@ -256,46 +267,72 @@ export async function runRefresh(
       continue
     }
     const article = record.stored.article
-    catalog.set(slug, catalogEntry(article, record.hash ?? '', catalog.get(slug)))
+    const entry = catalogEntry(article, record.hash ?? '', catalog.get(slug))
+    catalog.set(slug, entry)
+    touched.push(entry)
     corpus.set(slug, vectorize(relatedSource(article), relatedConfig))
   }
   if (fullPassComplete) cursor.rebuilding = false
+  if (cursor.rebuilding) cursor.listsAt = null
   phaseDone('changes')
 
   let listsWritten = 0
   let relatedWritten = 0
   let relatedRanked = 0
+  // Published stories newest first, sorted once: lists, related lists and documents share it.
+  const published = cursor.rebuilding ? [] : publishedNewest(catalog.values(), now)
   if (!cursor.rebuilding) {
     // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
-    const desired = buildLists(catalog.values(), now, options.caps ?? DEFAULT_LIST_CAPS)
-    const stored = await getRawValues(kv, [keys.latest, keys.themes])
-    const previous = impliedListKeys(
-      safeParse<StoryList>(stored.get(keys.latest)),
-      safeParse<ThemeIndex>(stored.get(keys.themes)),
+    const listPlan = planLists(published, touched, cursor, now, {
+      incremental: published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE),
+      verify: options.verifyListsPerTick ?? VERIFY_LISTS_PER_TICK,
+    })
+    const desired = buildListsOf(
+      published,
+      options.caps ?? DEFAULT_LIST_CAPS,
+      listPlan.only ? (key) => (listPlan.only as Set<string>).has(key) : undefined,
     )
-    const allKeys = [...new Set([...desired.keys(), ...previous])]
-    const current = await getRawValues(
-      kv,
-      allKeys.filter((k) => !stored.has(k)),
-    )
-    for (const [k, v] of stored) current.set(k, v)
+    let allKeys: string[]
+    let current: Map<string, string | null>
+    if (listPlan.only) {
+      allKeys = [...listPlan.only].sort()
+      current = await getRawValues(kv, allKeys)
+    } else {
+      const stored = await getRawValues(kv, [keys.latest, keys.themes])
+      const previous = impliedListKeys(
+        safeParse<StoryList>(stored.get(keys.latest)),
+        safeParse<ThemeIndex>(stored.get(keys.themes)),
+      )
+      allKeys = [...new Set([...desired.keys(), ...previous])]
+      current = await getRawValues(
+        kv,
+        allKeys.filter((k) => !stored.has(k)),
+      )
+      for (const [k, v] of stored) current.set(k, v)
+    }
+    const listsLeft: string[] = []
     for (const key of allKeys) {
       const value = desired.get(key)
       const bytes = value ? encodeValue(value) : null
-      if (current.get(key) === bytes || (bytes === null && current.get(key) === null)) continue
+      if ((current.get(key) ?? null) === bytes) continue
       if (!canWrite()) {
         deferred++
+        listsLeft.push(key)
         continue
       }
       if (bytes === null) await deleteValue(kv, key)
       else await putValue(kv, key, bytes)
       listsWritten++
     }
+    // The newest publication time listed: stories published after it were not in the lists.
+    // (Not the tick's time, which would rewrite the job state on every idle tick.)
+    cursor.listsAt = published[0]?.publishedAt ?? null
+    cursor.listsMonths = listPlan.months
+    cursor.listsPending = listsLeft
     phaseDone('lists')
 
     // Related lists, written only where the bytes changed. Small sites rank every published
     // article each tick (exact, simple); large ones only what this tick's changes can reach.
-    const published = publishedNewest(catalog.values(), now)
     const verify = pickVerifySlice(published, cursor, verifyPerTick)
     const incremental = published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE)
     const basis = relatedBasis(published, relatedConfig)
@@ -394,7 +431,6 @@ export async function runRefresh(
   // Feeds: re-render the documents whose source changed; ping the hub for changed subscriptions.
   let documents: DocumentStepResult | null = null
   if (!cursor.rebuilding) {
-    const published = publishedNewest(catalog.values(), now)
     const groups = planFeeds(published, feedSite(options.site), now, {
       maxItems: options.site.feedItems,
       cacheSeconds: options.site.cronIntervalMinutes * 60,
@@ -429,7 +465,9 @@ export async function runRefresh(
   const pending = unread + deferred + (markers.more ? 1 : 0) + (cursor.rebuilding ? 1 : 0)
   const report: RefreshReport = {
     ...counts,
-    articles: [...catalog.values()].filter((e) => isPublished(e, now)).length,
+    articles: cursor.rebuilding
+      ? [...catalog.values()].filter((e) => isPublished(e, now)).length
+      : published.length,
     changed: toRead.length,
     removed,
     listsWritten,
@@ -483,6 +521,51 @@ function relatedBasis(published: CatalogEntry[], config: RelatedConfig): string 
     parts.push(`${e.slug} ${e.hash}`)
   }
   return contentHash(parts.join('\n'))
+}
+
+const VERIFY_LISTS_PER_TICK = 4
+
+/**
+ * Which story lists a tick rebuilds: all of them (`only` absent) on small sites, after lost state,
+ * or when the set of months changed (every list names them); otherwise the latest list, the theme
+ * index, the lists the old and new versions of changed stories are in, those of stories whose
+ * embargo ended since the last tick, lists left by the last tick, and a rotating slice of the rest
+ * so a lost or corrupt list heals.
+ */
+function planLists(
+  published: CatalogEntry[],
+  touched: CatalogEntry[],
+  cursor: JobCursor,
+  now: string,
+  opts: { incremental: boolean; verify: number },
+): { only: Set<string> | null; months: string } {
+  const months = [...new Set(published.map((e) => monthOf(e.publishedAt)))].join(',')
+  const since = cursor.listsAt
+  if (
+    !opts.incremental ||
+    since === null ||
+    !(Date.parse(since) <= Date.parse(now)) ||
+    months !== cursor.listsMonths
+  ) {
+    cursor.listsVerifyOffset = 0
+    return { only: null, months }
+  }
+  const only = new Set<string>([keys.latest, keys.themes, ...cursor.listsPending])
+  for (const e of touched) for (const key of listKeysOfEntry(e)) only.add(key)
+  // Published newest first: stories published after the newest one the lists held (out of
+  // embargo since, with no change marker) lead.
+  const sinceMs = Date.parse(since)
+  for (const e of published) {
+    if (!(Date.parse(e.publishedAt) > sinceMs)) break
+    for (const key of listKeysOfEntry(e)) only.add(key)
+  }
+  const all = listKeysOf(published)
+  const start = cursor.listsVerifyOffset % Math.max(1, all.length)
+  for (let i = 0; i < Math.min(opts.verify, all.length); i++) {
+    only.add(all[(start + i) % all.length] as string)
+  }
+  cursor.listsVerifyOffset = (start + opts.verify) % Math.max(1, all.length)
+  return { only, months }
 }
 
 /** Above this many published articles the related step is incremental (RefreshOptions). */

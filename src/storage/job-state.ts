@@ -42,6 +42,18 @@ export interface JobCursor {
   relatedBasis: string
   /** lists re-ranked against that basis since it last changed; all of them: nothing to rank */
   relatedVerified: number
+  /**
+   * The newest publication time the story lists held when last brought current (null: rebuild
+   * them all). Large sites then rebuild only the lists a change, or a story published after it
+   * (out of embargo, no change marker), can reach.
+   */
+  listsAt: string | null
+  /** the months every story list names, as of listsAt: a new or emptied month touches all lists */
+  listsMonths: string
+  /** story-list keys a tick had to leave (write budget): rebuilt next tick */
+  listsPending: string[]
+  /** offset of the next story-list verification slice (heals a lost or corrupt list) */
+  listsVerifyOffset: number
 }
 
 /** Everything the job loads at the start of a tick. */
@@ -66,6 +78,10 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   relatedPending: [],
   relatedBasis: '',
   relatedVerified: 0,
+  listsAt: null,
+  listsMonths: '',
+  listsPending: [],
+  listsVerifyOffset: 0,
 })
 
 function shardKeys(): string[] {
@@ -115,13 +131,20 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     }
     for (const [slug, vector] of Object.entries(cor ?? {})) corpus.set(slug, vector)
   }
-  let cursor: JobCursor = { ...EMPTY_CURSOR, relatedPending: [] }
+  let cursor: JobCursor = { ...EMPTY_CURSOR, relatedPending: [], listsPending: [] }
   const rawCursor = parseShard(loaded.get(keys.jobState)) as JobCursor | null
   if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
   else damaged = true
   if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
   if (typeof cursor.relatedBasis !== 'string' || typeof cursor.relatedVerified !== 'number')
     cursor = { ...cursor, relatedBasis: '', relatedVerified: 0 }
+  if (
+    !(cursor.listsAt === null || typeof cursor.listsAt === 'string') ||
+    typeof cursor.listsMonths !== 'string' ||
+    !Array.isArray(cursor.listsPending) ||
+    typeof cursor.listsVerifyOffset !== 'number'
+  )
+    cursor = { ...cursor, listsAt: null, listsMonths: '', listsPending: [], listsVerifyOffset: 0 }
   return { cursor, catalog, corpus, loaded, damaged }
 }
 

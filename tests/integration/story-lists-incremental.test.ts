@@ -1,0 +1,120 @@
+// Large sites rebuild only the story lists a tick's changes can reach. Forced here on the small
+// fixture site (incrementalAbove: 0); after each incremental tick a full one must find nothing
+// to write: the incremental lists are byte for byte what a full rebuild makes.
+import { env } from 'cloudflare:workers'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { readSiteConfig } from '../../src/config'
+import { type RefreshOptions, runRefresh } from '../../src/jobs/refresh'
+import { getStoryList } from '../../src/storage/indexes'
+import { keys } from '../../src/storage/keys'
+import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
+import { publish } from './helpers'
+
+const NOW = Date.parse('2025-06-01T12:00:00Z')
+let minutes = 0
+
+// Each tick 15 minutes after the last, as the cron runs.
+function at(): Date {
+  minutes += 15
+  return new Date(NOW + minutes * 60_000)
+}
+
+function incremental(extra: Partial<RefreshOptions> = {}) {
+  return runRefresh(env.KV, {
+    now: at(),
+    site: readSiteConfig(env),
+    incrementalAbove: 0,
+    writeBudget: 1000,
+    ...extra,
+  })
+}
+
+// A full rebuild of every list (the small site's normal mode) writing nothing proves the
+// incremental tick left every list exactly as a full rebuild makes it.
+async function expectFullRebuildAgrees() {
+  const full = await runRefresh(env.KV, {
+    now: new Date(NOW + minutes * 60_000),
+    site: readSiteConfig(env),
+    writeBudget: 1000,
+  })
+  expect(full.listsWritten).toBe(0)
+}
+
+async function latestSlugs(): Promise<string[]> {
+  return ((await getStoryList(env.KV, keys.latest)).list?.items ?? []).map((i) => i.slug)
+}
+
+describe('incremental story lists', () => {
+  beforeEach(async () => {
+    minutes = 0
+    await publish(...FIXTURE_ARTICLES)
+    await incremental()
+    await expectFullRebuildAgrees()
+  })
+
+  it('follows an addition, an edit and a removal with only the lists they reach', async () => {
+    await publish({
+      ...fixture('prisoner-exchange-agreed'),
+      slug: 'second-prisoner-exchange',
+      title: 'A second prisoner exchange',
+      publishedAt: '2025-05-21T08:00:00Z',
+    })
+    const added = await incremental()
+    expect(added.listsWritten).toBeGreaterThan(0)
+    expect((await latestSlugs())[0]).toBe('second-prisoner-exchange')
+    await expectFullRebuildAgrees()
+
+    await publish({ ...fixture('prisoner-exchange-agreed'), title: 'Prisoner swap confirmed' })
+    await incremental()
+    const ukraine = (await getStoryList(env.KV, keys.theme('ukraine-war'))).list
+    expect(ukraine?.items.map((i) => i.title)).toContain('Prisoner swap confirmed')
+    await expectFullRebuildAgrees()
+
+    await env.KV.delete(keys.article('second-prisoner-exchange'))
+    await incremental()
+    expect(await latestSlugs()).not.toContain('second-prisoner-exchange')
+    await expectFullRebuildAgrees()
+  })
+
+  it('drops the list of a theme whose last story leaves it', async () => {
+    await publish({
+      ...fixture('prisoner-exchange-agreed'),
+      slug: 'only-story-of-its-theme',
+      themes: [{ slug: 'lonely-theme', name: 'Lonely theme' }],
+    })
+    await incremental()
+    expect(await env.KV.get(keys.theme('lonely-theme'))).not.toBeNull()
+    await env.KV.delete(keys.article('only-story-of-its-theme'))
+    await incremental()
+    expect(await env.KV.get(keys.theme('lonely-theme'))).toBeNull()
+    await expectFullRebuildAgrees()
+  })
+
+  it('lists a story whose embargo ended between two ticks, with no change marker', async () => {
+    const release = new Date(NOW + 40 * 60_000).toISOString().replace('.000Z', 'Z')
+    await publish({
+      ...fixture('prisoner-exchange-agreed'),
+      slug: 'embargoed',
+      publishedAt: release,
+    })
+    await incremental() // +30 min: still under embargo, and its marker is consumed
+    expect(await latestSlugs()).not.toContain('embargoed')
+    await incremental() // +45 min: out of embargo
+    expect((await latestSlugs())[0]).toBe('embargoed')
+    await expectFullRebuildAgrees()
+  })
+
+  it('heals a list no change reaches through the rotating verification slice', async () => {
+    await env.KV.delete(keys.theme('elections'))
+    let ticks = 0
+    while ((await env.KV.get(keys.theme('elections'))) === null && ticks < 40) {
+      await incremental({ verifyListsPerTick: 1 })
+      ticks++
+    }
+    expect(await env.KV.get(keys.theme('elections'))).not.toBeNull()
+    // One key a tick: it came round within one turn of the slice over every list key.
+    const listKeys = await env.KV.list({ prefix: 'v1:list:' })
+    expect(ticks).toBeLessThanOrEqual(listKeys.keys.length)
+    await expectFullRebuildAgrees()
+  })
+})
