@@ -40,10 +40,11 @@ import {
 } from '../storage/indexes'
 import {
   type CatalogEntry,
-  encodeJobState,
+  encodeJobChanges,
   type JobCursor,
   loadJobState,
   saveJobState,
+  touch,
 } from '../storage/job-state'
 import { keys, slugOfChangeKey } from '../storage/keys'
 import {
@@ -257,6 +258,7 @@ export async function runRefresh(
     if (!record || record.stored.state === 'missing' || record.stored.state === 'gone') {
       if (catalog.delete(slug)) removed++
       corpus.delete(slug)
+      touch(state, slug)
       continue
     }
     if (record.stored.state === 'corrupt') {
@@ -271,6 +273,7 @@ export async function runRefresh(
     catalog.set(slug, entry)
     touched.push(entry)
     corpus.set(slug, vectorize(relatedSource(article), relatedConfig))
+    touch(state, slug)
   }
   if (fullPassComplete) cursor.rebuilding = false
   if (cursor.rebuilding) cursor.listsAt = null
@@ -396,8 +399,10 @@ export async function runRefresh(
         await putValue(kv, key, bytes)
         relatedWritten++
       }
+      const floor = storedFloor(listFloor(ranked, relatedConfig))
+      if (entry.relatedHash !== hash || entry.relatedFloor !== floor) touch(state, entry.slug)
       entry.relatedHash = hash
-      entry.relatedFloor = storedFloor(listFloor(ranked, relatedConfig))
+      entry.relatedFloor = floor
       pending.delete(entry.slug)
     }
     for (const slug of plan?.deferred ?? []) pending.add(slug)
@@ -416,6 +421,7 @@ export async function runRefresh(
       }
       await deleteValue(kv, keys.related(entry.slug))
       entry.relatedHash = ''
+      touch(state, entry.slug)
     }
     for (const slug of changed) {
       if (catalog.has(slug) || !records.has(slug)) continue
@@ -457,7 +463,7 @@ export async function runRefresh(
   }
 
   // Save the job state, then drop the markers it now covers (a crash before here redoes the tick).
-  await saveJobState(kv, state, encodeJobState(cursor, catalog, corpus))
+  await saveJobState(kv, state, encodeJobChanges(state, cursor))
   const readSet = new Set(toRead)
   const processed = markers.keys.filter((k) => readSet.has(slugOfChangeKey(k) ?? ''))
   await deleteChangeMarkers(kv, processed)

@@ -31,6 +31,8 @@ export const keys = {
   jobState: `${P}:job:state`,
   /** Catalog shard n: the list-relevant fields of every article (refresh job only). */
   catalog: (shard: number) => `${P}:job:catalog:${shard}`,
+  /** What changed in the catalog and corpus since their shards were written (refresh job only). */
+  jobDelta: `${P}:job:delta`,
   /** Corpus shard n: the related engine's vectors of every article (refresh job only). */
   corpus: (shard: number) => `${P}:job:corpus:${shard}`,
 } as const

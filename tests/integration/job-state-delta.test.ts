@@ -1,0 +1,91 @@
+// The job's state is saved as a small delta plus the one shard it folds each busy tick, so a tick
+// at 100k articles does not re-encode 150 MB of shards; what is loaded back is what was saved.
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { readSiteConfig } from '../../src/config'
+import { runRefresh } from '../../src/jobs/refresh'
+import { encodeJobChanges, getArticleListing, loadJobState } from '../../src/storage/job-state'
+import { CATALOG_SHARDS, keys, shardOf } from '../../src/storage/keys'
+import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
+import { publish, settle } from './helpers'
+
+async function jobBytes(): Promise<Map<string, string | null>> {
+  const names = [keys.jobDelta]
+  for (let i = 0; i < CATALOG_SHARDS; i++) names.push(keys.catalog(i), keys.corpus(i))
+  return env.KV.get(names, 'text')
+}
+
+function changedKeys(a: Map<string, string | null>, b: Map<string, string | null>): string[] {
+  return [...a.keys()].filter((k) => a.get(k) !== b.get(k))
+}
+
+const refresh = () =>
+  runRefresh(env.KV, { now: new Date(), site: readSiteConfig(env), writeBudget: 1000 })
+
+// Two fixture stories in different shards: one tick folds one shard, the other waits in the delta.
+function twoShards(): [string, string] {
+  const slugs = FIXTURE_ARTICLES.map((a) => a.slug)
+  const first = slugs[0] as string
+  const other = slugs.find((s) => shardOf(s) !== shardOf(first)) as string
+  return [first, other]
+}
+
+async function listedTitles(): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  let cursor: string | null = null
+  do {
+    const page = await getArticleListing(env.KV, cursor, 100)
+    for (const e of page?.entries ?? []) out.set(e.slug, e.title)
+    cursor = page?.cursor ?? null
+  } while (cursor)
+  return out
+}
+
+describe('the job state delta', () => {
+  it('saves edits in the delta and one folded shard, loads them back, and idles with no write', async () => {
+    await publish(...FIXTURE_ARTICLES)
+    await settle()
+    const [a, b] = twoShards()
+    const before = await jobBytes()
+    await publish({ ...fixture(a), title: 'First edit' }, { ...fixture(b), title: 'Second edit' })
+    await refresh()
+    const after = await jobBytes()
+    const shards = changedKeys(before, after).filter((k) => k !== keys.jobDelta)
+    // One catalog shard and its corpus shard; the other shards are not re-encoded.
+    expect(shards).toHaveLength(2)
+    const state = await loadJobState(env.KV)
+    expect(state.damaged).toBe(false)
+    expect(state.dirty.size).toBeGreaterThan(0)
+    expect(state.catalog.get(a)?.title).toBe('First edit')
+    expect(state.catalog.get(b)?.title).toBe('Second edit')
+    expect(state.catalog.size).toBe(FIXTURE_ARTICLES.length)
+    // The public listing reads shards and delta together: it shows both edits at once.
+    const listed = await listedTitles()
+    expect(listed.size).toBe(FIXTURE_ARTICLES.length)
+    expect(listed.get(a)).toBe('First edit')
+    expect(listed.get(b)).toBe('Second edit')
+
+    // Idle: the delta waits for the next busy tick; nothing is written.
+    const idle = await refresh()
+    expect(idle.writes + idle.deletes).toBe(0)
+    expect(changedKeys(after, await jobBytes())).toEqual([])
+  })
+
+  it('keeps removals in the delta, and folds every shard when over the cap', async () => {
+    await publish(...FIXTURE_ARTICLES)
+    await settle()
+    await env.KV.delete(keys.article('prisoner-exchange-agreed'))
+    await refresh()
+    let state = await loadJobState(env.KV)
+    expect(state.catalog.has('prisoner-exchange-agreed')).toBe(false)
+    expect((await listedTitles()).has('prisoner-exchange-agreed')).toBe(false)
+    // Folding down to no delta at all rewrites each dirty shard and leaves an empty delta.
+    state.touched = 1
+    const bytes = encodeJobChanges(state, state.cursor, 0)
+    for (const [k, v] of bytes) await env.KV.put(k, v)
+    state = await loadJobState(env.KV)
+    expect(state.dirty.size).toBe(0)
+    expect(state.catalog.size).toBe(FIXTURE_ARTICLES.length - 1)
+    expect(state.catalog.has('prisoner-exchange-agreed')).toBe(false)
+  })
+})
