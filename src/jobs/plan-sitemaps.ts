@@ -50,25 +50,44 @@ export const SITEMAP_PATHS = {
 /** When a story last changed for a crawler: an embargoed story written early changed on release. */
 const changedAt = (e: CatalogEntry) => later(e.updatedAt, e.publishedAt)
 
-// The latest change of a set of entries; each entry's time is parsed once per plan (a 100k
-// catalog has entries in several sets, and reducing with `later` parsed every date each time).
-function newestOf(changed: Map<CatalogEntry, number>) {
-  return (entries: CatalogEntry[]): string | undefined => {
-    let best: CatalogEntry | undefined
-    let bestMs = Number.NEGATIVE_INFINITY
-    for (const e of entries) {
-      let ms = changed.get(e)
-      if (ms === undefined) {
-        ms = Date.parse(changedAt(e))
-        changed.set(e, ms)
-      }
-      if (best === undefined || ms > bestMs) {
-        best = e
-        bestMs = ms
-      }
+// When each entry last changed, worked out once per plan: a 100k catalog has every entry in a
+// month url set and in several newest-of reductions, and each `later` parses two dates.
+function changeTimes() {
+  const memo = new Map<CatalogEntry, { at: string; ms: number }>()
+  const of = (e: CatalogEntry) => {
+    let c = memo.get(e)
+    if (!c) {
+      const at = changedAt(e)
+      c = { at, ms: Date.parse(at) }
+      memo.set(e, c)
     }
-    return best ? changedAt(best) : undefined
+    return c
   }
+  const newest = (entries: CatalogEntry[]): string | undefined => {
+    let best: { at: string; ms: number } | undefined
+    for (const e of entries) {
+      const c = of(e)
+      if (best === undefined || c.ms > best.ms) best = c
+    }
+    return best?.at
+  }
+  return { at: (e: CatalogEntry) => of(e).at, newest }
+}
+
+// Newest first as publishedNewest orders them; the job passes them so (a check is one date
+// parse per entry, a sort far more).
+function newestFirst(published: CatalogEntry[], now: string): CatalogEntry[] {
+  let previous = Number.POSITIVE_INFINITY
+  let previousSlug = ''
+  for (const e of published) {
+    const t = Date.parse(e.publishedAt)
+    if (!(t < previous || (t === previous && e.slug > previousSlug))) {
+      return publishedNewest(published, now)
+    }
+    previous = t
+    previousSlug = e.slug
+  }
+  return published
 }
 
 /** The later of two RFC 3339 times, compared as instants (`15Z` and `15.5Z` sort wrongly as text). */
@@ -105,9 +124,8 @@ export function planSitemaps(
 ): DocumentGroup[] {
   const abs = (p: string) => `${site.siteUrl}${p}`
   const live = `public, max-age=${opts.cacheSeconds}`
-  // Newest first (already so when the job passes them; sorting sorted input is linear).
-  const entries = publishedNewest(published, now)
-  const newest = newestOf(new Map())
+  const entries = newestFirst(published, now)
+  const { at: lastmodOf, newest } = changeTimes()
   const current = monthOf(now)
 
   const byMonth = new Map<string, CatalogEntry[]>()
@@ -122,7 +140,7 @@ export function planSitemaps(
     const items = (byMonth.get(month) ?? []).slice(0, MAX_URLS)
     const urls: SitemapEntry[] = items.map((e) => ({
       loc: abs(`/articles/${e.slug}`),
-      lastmod: changedAt(e),
+      lastmod: lastmodOf(e),
     }))
     // Past months change only when an old story is edited or removed.
     const cache = month >= current ? live : 'public, max-age=86400'

@@ -10,7 +10,7 @@ import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
 import { publish, settle } from './helpers'
 
 async function jobBytes(): Promise<Map<string, string | null>> {
-  const names = [keys.jobDelta]
+  const names: string[] = [keys.jobDelta]
   for (let i = 0; i < CATALOG_SHARDS; i++) names.push(keys.catalog(i), keys.corpus(i))
   return env.KV.get(names, 'text')
 }
