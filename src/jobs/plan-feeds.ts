@@ -6,6 +6,7 @@ import { buildFeeds, type FeedPaths, type FeedScope, type FeedSite } from '../fe
 import type { Article, Theme } from '../model/article'
 import { contentHash } from '../storage/content-hash'
 import type { CatalogEntry } from '../storage/job-state'
+import { keys } from '../storage/keys'
 import { monthOf } from './build-lists'
 
 /** Bump when the rendering code changes, so every stored document is rendered again. */
@@ -15,8 +16,13 @@ export const FEED_FORMAT_VERSION = 1
 export interface DocumentGroup {
   /** every path this group writes, with its media type */
   documents: Array<{ path: string; type: string }>
-  /** hash of everything the documents are built from */
-  src: string
+  /** hash of everything the documents are built from (worked out when first read) */
+  readonly src: string
+  /**
+   * The story-list keys whose stories this group is built from: a tick that rebuilds none of
+   * them need not hash it (empty: always compared).
+   */
+  tags: string[]
   cacheControl: string
   /** the articles (by slug, in order) the render needs */
   slugs: string[]
@@ -52,26 +58,31 @@ function group(
   archive: { isArchive: boolean; prevArchive?: FeedPaths; current?: FeedPaths },
   maxItems: number,
   cacheControl: string,
+  tags: string[],
 ): DocumentGroup {
   const items = entries.slice(0, maxItems)
-  const src = contentHash(
-    JSON.stringify([
-      FEED_FORMAT_VERSION,
-      site,
-      scope,
-      paths,
-      archive,
-      maxItems,
-      items.map((e) => [e.slug, e.hash]),
-    ]),
-  )
+  let src: string | undefined
   return {
+    get src() {
+      src ??= contentHash(
+        JSON.stringify([
+          FEED_FORMAT_VERSION,
+          site,
+          scope,
+          paths,
+          archive,
+          maxItems,
+          items.map((e) => [e.slug, e.hash]),
+        ]),
+      )
+      return src
+    },
+    tags,
     documents: [
       { path: paths.rss, type: TYPES.rss },
       { path: paths.atom, type: TYPES.atom },
       { path: paths.json, type: TYPES.json },
     ],
-    src,
     cacheControl,
     slugs: items.map((e) => e.slug),
     subscription: !archive.isArchive,
@@ -134,6 +145,7 @@ function feedFamily(
       { isArchive: false, ...(months[0] ? { prevArchive: archivePaths(months[0]) } : {}) },
       opts.maxItems,
       live,
+      [scope.kind === 'site' ? keys.latest : keys.theme(scope.theme.slug)],
     ),
   ]
   months.forEach((month, i) => {
@@ -152,6 +164,7 @@ function feedFamily(
         Number.MAX_SAFE_INTEGER,
         // Archives change only when an old story is edited or removed.
         'public, max-age=2592000',
+        [scope.kind === 'site' ? keys.month(month) : keys.theme(scope.theme.slug)],
       ),
     )
   })

@@ -12,6 +12,7 @@ import {
 } from '../feeds/write-sitemaps'
 import { contentHash } from '../storage/content-hash'
 import type { CatalogEntry } from '../storage/job-state'
+import { keys } from '../storage/keys'
 import { monthOf, publishedNewest } from './build-lists'
 import type { DocumentGroup } from './plan-feeds'
 
@@ -97,13 +98,19 @@ function later(a: string, b: string): string {
 
 function single(
   path: string,
-  srcParts: unknown[],
+  srcParts: () => unknown[],
   cacheControl: string,
   render: () => string,
+  tags: string[] = [],
 ): DocumentGroup {
+  let src: string | undefined
   return {
     documents: [{ path, type: XML }],
-    src: contentHash(JSON.stringify([SITEMAP_FORMAT_VERSION, path, ...srcParts])),
+    get src() {
+      src ??= contentHash(JSON.stringify([SITEMAP_FORMAT_VERSION, path, ...srcParts()]))
+      return src
+    },
+    tags,
     cacheControl,
     // Sitemaps are built from the catalog alone: no article reads.
     slugs: [],
@@ -137,14 +144,24 @@ export function planSitemaps(
   }
   const months = [...byMonth.keys()].sort().reverse()
   const monthGroups = months.map((month) => {
-    const items = (byMonth.get(month) ?? []).slice(0, MAX_URLS)
-    const urls: SitemapEntry[] = items.map((e) => ({
-      loc: abs(`/articles/${e.slug}`),
-      lastmod: lastmodOf(e),
-    }))
+    let urls: SitemapEntry[] | undefined
+    // Built only when this month's sitemap is compared or rendered.
+    const urlsOf = () => {
+      urls ??= (byMonth.get(month) ?? []).slice(0, MAX_URLS).map((e) => ({
+        loc: abs(`/articles/${e.slug}`),
+        lastmod: lastmodOf(e),
+      }))
+      return urls
+    }
     // Past months change only when an old story is edited or removed.
     const cache = month >= current ? live : 'public, max-age=86400'
-    return single(SITEMAP_PATHS.month(month), [site.siteUrl, urls], cache, () => writeUrlSet(urls))
+    return single(
+      SITEMAP_PATHS.month(month),
+      () => [site.siteUrl, urlsOf()],
+      cache,
+      () => writeUrlSet(urlsOf()),
+      [keys.month(month)],
+    )
   })
 
   const themes = new Map<string, CatalogEntry[]>()
@@ -162,8 +179,11 @@ export function planSitemaps(
       ...optional(newest(themes.get(slug) ?? [])),
     })),
   ]
-  const pagesGroup = single(SITEMAP_PATHS.pages, [site.siteUrl, pageUrls], live, () =>
-    writeUrlSet(pageUrls),
+  const pagesGroup = single(
+    SITEMAP_PATHS.pages,
+    () => [site.siteUrl, pageUrls],
+    live,
+    () => writeUrlSet(pageUrls),
   )
 
   const indexEntries: SitemapEntry[] = [
@@ -173,21 +193,29 @@ export function planSitemaps(
       ...optional(newest(byMonth.get(m) ?? [])),
     })),
   ]
-  const indexGroup = single(SITEMAP_PATHS.index, [site.siteUrl, indexEntries], live, () =>
-    writeSitemapIndex(indexEntries),
+  const indexGroup = single(
+    SITEMAP_PATHS.index,
+    () => [site.siteUrl, indexEntries],
+    live,
+    () => writeSitemapIndex(indexEntries),
   )
 
   const since = Date.parse(now) - NEWS_WINDOW_MS
-  const news: NewsEntry[] = entries
-    .filter((e) => Date.parse(e.publishedAt) > since)
-    .slice(0, NEWS_MAX_ENTRIES)
-    .map((e) => ({ loc: abs(`/articles/${e.slug}`), title: e.title, publishedAt: e.publishedAt }))
+  const news: NewsEntry[] = []
+  // Newest first: the window is a prefix.
+  for (const e of entries) {
+    if (news.length >= NEWS_MAX_ENTRIES || !(Date.parse(e.publishedAt) > since)) break
+    news.push({ loc: abs(`/articles/${e.slug}`), title: e.title, publishedAt: e.publishedAt })
+  }
   const publication = { name: site.name, language: site.language }
   // The window is re-evaluated every tick (every 15 minutes, more often than hourly), and the
   // hash covers what is in it, so a story leaving the window re-renders the sitemap while a tick
   // with nothing joining or leaving writes nothing (D4).
-  const newsGroup = single(SITEMAP_PATHS.news, [publication, news], live, () =>
-    writeNewsSitemap(publication, news),
+  const newsGroup = single(
+    SITEMAP_PATHS.news,
+    () => [publication, news],
+    live,
+    () => writeNewsSitemap(publication, news),
   )
 
   return [indexGroup, pagesGroup, ...monthGroups, newsGroup]

@@ -27,15 +27,24 @@ function nextModified(now: string, previous?: DocumentMeta): string {
   return new Date(Math.max(at, floor)).toISOString()
 }
 
-/** Brings the stored documents in line with the planned groups, within the write budget. */
+/**
+ * Brings the stored documents in line with the planned groups, within the write budget. With
+ * `reach`, a group whose documents are all stored is compared only when `reach` accepts its
+ * tags (a large site's tick hashes only what its changes can reach; missing documents always heal).
+ */
 export async function refreshDocuments(
   kv: KVNamespace,
   groups: DocumentGroup[],
   now: string,
   writesLeft: () => number,
+  reach?: (tags: readonly string[]) => boolean,
 ): Promise<DocumentStepResult> {
   const metas = await listDocumentMetas(kv)
-  const stale = groups.filter((g) => g.documents.some((d) => metas.get(d.path)?.src !== g.src))
+  const stale = groups.filter((g) => {
+    const stored = g.documents.every((d) => metas.has(d.path))
+    if (stored && reach && g.tags.length > 0 && !reach(g.tags)) return false
+    return g.documents.some((d) => metas.get(d.path)?.src !== g.src)
+  })
   const result: DocumentStepResult = {
     written: 0,
     deleted: 0,

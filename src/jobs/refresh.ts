@@ -57,8 +57,8 @@ import {
   monthOf,
   publishedNewest,
 } from './build-lists'
-import { planFeeds } from './plan-feeds'
-import { planSitemaps } from './plan-sitemaps'
+import { FEED_FORMAT_VERSION, planFeeds } from './plan-feeds'
+import { planSitemaps, SITEMAP_FORMAT_VERSION } from './plan-sitemaps'
 import { type DocumentStepResult, refreshDocuments } from './refresh-documents'
 import { pingHub } from './websub-ping'
 
@@ -282,6 +282,8 @@ export async function runRefresh(
   let listsWritten = 0
   let relatedWritten = 0
   let relatedRanked = 0
+  // Story-list keys this tick rebuilt when it rebuilt only some (null: all of them).
+  let listsRebuilt: Set<string> | null = null
   // Published stories newest first, sorted once: lists, related lists and documents share it.
   const published = cursor.rebuilding ? [] : publishedNewest(catalog.values(), now)
   if (!cursor.rebuilding) {
@@ -313,6 +315,7 @@ export async function runRefresh(
       )
       for (const [k, v] of stored) current.set(k, v)
     }
+    listsRebuilt = listPlan.only
     const listsLeft: string[] = []
     for (const key of allKeys) {
       const value = desired.get(key)
@@ -447,13 +450,28 @@ export async function runRefresh(
         cacheSeconds: options.site.cronIntervalMinutes * 60,
       }),
     )
+    // Large sites compare only the documents built from the story lists this tick rebuilt, unless
+    // the document settings changed since the last tick (a deploy with a new format, a new URL).
+    const basis = contentHash(
+      JSON.stringify([
+        FEED_FORMAT_VERSION,
+        SITEMAP_FORMAT_VERSION,
+        feedSite(options.site),
+        options.site.feedItems,
+        options.site.cronIntervalMinutes,
+        groups.length,
+      ]),
+    )
+    const rebuilt = basis === cursor.documentsBasis ? listsRebuilt : null
     documents = await refreshDocuments(
       kv,
       groups,
       now,
       () => writeBudget - counts.writes - counts.deletes,
+      rebuilt ? (tags) => tags.some((t) => rebuilt.has(t)) : undefined,
     )
     deferred += documents.deferred
+    cursor.documentsBasis = basis
     const hub = options.site.websubHub
     if (hub && documents.changedSubscriptions.length > 0) {
       const urls = documents.changedSubscriptions.map((p) => `${options.site.siteUrl}${p}`)

@@ -57,6 +57,8 @@ export interface JobCursor {
   listsPending: string[]
   /** offset of the next story-list verification slice (heals a lost or corrupt list) */
   listsVerifyOffset: number
+  /** the document settings (formats, site) every stored document was compared against */
+  documentsBasis: string
 }
 
 /** Everything the job loads at the start of a tick. */
@@ -104,6 +106,7 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   listsMonths: '',
   listsPending: [],
   listsVerifyOffset: 0,
+  documentsBasis: '',
 })
 
 function shardKeys(): string[] {
@@ -182,9 +185,17 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     !(cursor.listsAt === null || typeof cursor.listsAt === 'string') ||
     typeof cursor.listsMonths !== 'string' ||
     !Array.isArray(cursor.listsPending) ||
-    typeof cursor.listsVerifyOffset !== 'number'
+    typeof cursor.listsVerifyOffset !== 'number' ||
+    typeof cursor.documentsBasis !== 'string'
   )
-    cursor = { ...cursor, listsAt: null, listsMonths: '', listsPending: [], listsVerifyOffset: 0 }
+    cursor = {
+      ...cursor,
+      listsAt: null,
+      listsMonths: '',
+      listsPending: [],
+      listsVerifyOffset: 0,
+      documentsBasis: '',
+    }
   return { cursor, catalog, corpus, loaded, damaged, dirty, touched: 0 }
 }
 

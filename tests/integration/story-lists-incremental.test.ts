@@ -1,4 +1,5 @@
-// Large sites rebuild only the story lists a tick's changes can reach. Forced here on the small
+// Large sites rebuild only the story lists (and compare only the feeds and sitemaps built from
+// them) that a tick's changes can reach. Forced here on the small
 // fixture site (incrementalAbove: 0); after each incremental tick a full one must find nothing
 // to write: the incremental lists are byte for byte what a full rebuild makes.
 import { env } from 'cloudflare:workers'
@@ -38,6 +39,8 @@ async function expectFullRebuildAgrees() {
     writeBudget: 1000,
   })
   expect(full.listsWritten).toBe(0)
+  // Feeds and sitemaps too: the full tick compares every document.
+  expect(full.documentsWritten).toBe(0)
 }
 
 async function latestSlugs(): Promise<string[]> {
@@ -102,6 +105,20 @@ describe('incremental story lists', () => {
     await incremental() // +45 min: out of embargo
     expect((await latestSlugs())[0]).toBe('embargoed')
     await expectFullRebuildAgrees()
+  })
+
+  it('re-renders every document, reached or not, when the site settings change', async () => {
+    const site = { ...readSiteConfig(env), name: 'Renamed Wire' }
+    const renamed = await incremental({ site })
+    expect(renamed.documentsWritten).toBeGreaterThan(0)
+    const feed = await env.KV.get(keys.document('identity', '/themes/elections/feed.xml'))
+    expect(feed).toContain('Renamed Wire')
+    const full = await runRefresh(env.KV, {
+      now: new Date(NOW + minutes * 60_000),
+      site,
+      writeBudget: 1000,
+    })
+    expect(full.documentsWritten).toBe(0)
   })
 
   it('heals a list no change reaches through the rotating verification slice', async () => {
