@@ -307,6 +307,27 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
 }
 
 /**
+ * Publishes `count` synthetic articles numbered from `first`, dated in the minutes before `at`
+ * (as a newsroom would publish them), through storage as every writer does.
+ */
+export async function publishAdditions(
+  kv: KVNamespace,
+  count: number,
+  first: number,
+  at: string,
+  seed = 99,
+) {
+  const atMs = Date.parse(at)
+  const extra = syntheticCorpus(count, seed, first).map((s, i) => ({
+    ...s,
+    publishedAt: new Date(atMs - (count - i) * 60_000).toISOString().replace('.000Z', 'Z'),
+  }))
+  for (const [i, s] of extra.entries()) {
+    await putArticle(kv, toArticle(s, first + i), `add${first + i}`)
+  }
+}
+
+/**
  * Seeds local KV under `persist` with a settled site of the corpus, lets the job settle (story
  * lists, feeds and sitemaps were not seeded: unmetered warm-up ticks write them), then publishes
  * `added` more articles in the minutes before BENCH_NOW: the state the measured tick starts from.
@@ -341,14 +362,7 @@ export async function seedTickState(
       warmupRelated += r.relatedWritten
       if (r.pending === 0) break
     }
-    const nowMs = Date.parse(BENCH_NOW)
-    const extra = syntheticCorpus(added, 99, corpus.sources.length).map((s, i) => ({
-      ...s,
-      publishedAt: new Date(nowMs - (added - i) * 60_000).toISOString().replace('.000Z', 'Z'),
-    }))
-    for (const [i, s] of extra.entries()) {
-      await putArticle(kv, toArticle(s, corpus.sources.length + i), `add${i}`)
-    }
+    await publishAdditions(kv, added, corpus.sources.length, BENCH_NOW)
   } finally {
     await mf.dispose()
   }

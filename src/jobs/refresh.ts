@@ -540,11 +540,24 @@ const RELATED_ENGINE_VERSION = 2
  * title and date), the engine's settings and version. Equal bases rank to equal lists.
  */
 function relatedBasis(published: CatalogEntry[], config: RelatedConfig): string {
-  const parts = [`${RELATED_ENGINE_VERSION}`, JSON.stringify(config)]
-  for (const e of [...published].sort((a, b) => (a.slug < b.slug ? -1 : 1))) {
-    parts.push(`${e.slug} ${e.hash}`)
+  // A sum of per-story hashes: independent of order, so no sort and no 5 MB join at 100k.
+  let a = 0
+  let b = 0
+  for (const e of published) {
+    const text = `${e.slug} ${e.hash}`
+    let h1 = 0x811c9dc5
+    let h2 = 0xcbf29ce4
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i)
+      h1 = Math.imul(h1 ^ c, 0x01000193)
+      h2 = Math.imul(h2 ^ c, 0x0100019d) ^ (h1 >>> 13)
+    }
+    a = (a + (h1 >>> 0)) >>> 0
+    b = (b + (h2 >>> 0)) >>> 0
   }
-  return contentHash(parts.join('\n'))
+  return contentHash(
+    [RELATED_ENGINE_VERSION, JSON.stringify(config), published.length, a, b].join('\n'),
+  )
 }
 
 const VERIFY_LISTS_PER_TICK = 4
