@@ -1,6 +1,8 @@
 // `npm run bench`: the related engine's figures, then the serving bench. Small sizes by default
 // so it runs on a laptop in minutes; `--full` runs the related engine at 1k/10k/100k.
 //   --full                 related engine at 1k, 10k and 100k articles
+//   --reuse-state DIR      keep the seeded pre-tick KV state in DIR and reuse it next time
+//                          (seeding 100k articles takes most of --full; empty DIR to reseed)
 //   --articles N           generated articles for the serving bench (default 10000)
 //   --seconds S            seconds per timed run (default 3)
 //   --rounds R             A/B rounds per URL (default 3)
@@ -20,12 +22,13 @@ const number = (name: string) => {
 if (!argv.includes('--serve-only')) {
   // Imported lazily: the related bench is another engineer's module and may change shape.
   const related = (await import('./related-bench.ts').catch(() => ({}))) as {
-    runRelatedBench?: (options: { sizes?: number[] }) => Promise<void>
+    runRelatedBench?: (options: { sizes?: number[]; reuseState?: string }) => Promise<void>
   }
   if (typeof related.runRelatedBench === 'function') {
     const sizes = argv.includes('--full') ? [1000, 10_000, 100_000] : [1000, 10_000]
     console.log(`## Related engine (${sizes.join(', ')} articles)\n`)
-    await related.runRelatedBench({ sizes })
+    const reuseState = flag(argv, '--reuse-state')
+    await related.runRelatedBench({ sizes, ...(reuseState ? { reuseState } : {}) })
   } else {
     console.log('related engine bench: bench/related-bench.ts exports no runRelatedBench yet')
   }
