@@ -26,7 +26,7 @@ import {
   listArticleKeys,
   listChangeMarkers,
 } from '../storage/articles'
-import { contentHash } from '../storage/content-hash'
+import { contentHash, contentHashLanes } from '../storage/content-hash'
 import { countingKv, type KvCounts } from '../storage/counting-kv'
 import {
   deleteValue,
@@ -544,16 +544,9 @@ function relatedBasis(published: CatalogEntry[], config: RelatedConfig): string 
   let a = 0
   let b = 0
   for (const e of published) {
-    const text = `${e.slug} ${e.hash}`
-    let h1 = 0x811c9dc5
-    let h2 = 0xcbf29ce4
-    for (let i = 0; i < text.length; i++) {
-      const c = text.charCodeAt(i)
-      h1 = Math.imul(h1 ^ c, 0x01000193)
-      h2 = Math.imul(h2 ^ c, 0x0100019d) ^ (h1 >>> 13)
-    }
-    a = (a + (h1 >>> 0)) >>> 0
-    b = (b + (h2 >>> 0)) >>> 0
+    const [h1, h2] = contentHashLanes(`${e.slug} ${e.hash}`)
+    a = (a + h1) >>> 0
+    b = (b + h2) >>> 0
   }
   return contentHash(
     [RELATED_ENGINE_VERSION, JSON.stringify(config), published.length, a, b].join('\n'),
