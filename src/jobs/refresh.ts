@@ -471,7 +471,8 @@ export async function runRefresh(
       rebuilt ? (tags) => tags.some((t) => rebuilt.has(t)) : undefined,
     )
     deferred += documents.deferred
-    cursor.documentsBasis = basis
+    // Documents the write budget left are compared again next tick whatever it rebuilds.
+    cursor.documentsBasis = documents.deferred > 0 ? '' : basis
     const hub = options.site.websubHub
     if (hub && documents.changedSubscriptions.length > 0) {
       const urls = documents.changedSubscriptions.map((p) => `${options.site.siteUrl}${p}`)

@@ -121,6 +121,17 @@ describe('incremental story lists', () => {
     expect(full.documentsWritten).toBe(0)
   })
 
+  it('compares again the documents a tight write budget left, whatever the next tick rebuilds', async () => {
+    await publish({ ...fixture('prisoner-exchange-agreed'), title: 'Edited on a tight budget' })
+    // Eight writes a tick: one feed group (three documents, two codings each) fits, not two.
+    let report = await incremental({ writeBudget: 8 })
+    expect(report.pending).toBeGreaterThan(0)
+    for (let i = 0; i < 30 && report.pending > 0; i++)
+      report = await incremental({ writeBudget: 8 })
+    expect(report.pending).toBe(0)
+    await expectFullRebuildAgrees()
+  })
+
   it('heals a list no change reaches through the rotating verification slice', async () => {
     await env.KV.delete(keys.theme('elections'))
     let ticks = 0
