@@ -85,21 +85,12 @@ export function listKeysOfEntry(e: CatalogEntry): string[] {
 }
 
 /**
- * Every derived list value for the published part of the catalog at `now`: the latest list,
- * the theme index, one list per theme and one archive per month. Keyed by KV key. With `only`,
- * just the keys it accepts are built (grouping is cheap; items, JSON and hashes are not).
+ * Every derived list value for the published entries (newest first, as publishedNewest gives
+ * them): the latest list, the theme index, one list per theme and one archive per month. Keyed
+ * by KV key. With `only`, just the keys it accepts are built (grouping is cheap; items, JSON and
+ * hashes are not).
  */
 export function buildLists(
-  entries: Iterable<CatalogEntry>,
-  now: string,
-  caps: ListCaps = DEFAULT_LIST_CAPS,
-  only: (key: string) => boolean = () => true,
-): Map<string, StoryList | ThemeIndex> {
-  return buildListsOf(publishedNewest(entries, now), caps, only)
-}
-
-/** buildLists for entries already published and newest first (publishedNewest's output). */
-export function buildListsOf(
   published: CatalogEntry[],
   caps: ListCaps = DEFAULT_LIST_CAPS,
   only: (key: string) => boolean = () => true,

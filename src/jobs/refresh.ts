@@ -48,7 +48,7 @@ import {
 } from '../storage/job-state'
 import { keys, slugOfChangeKey } from '../storage/keys'
 import {
-  buildListsOf,
+  buildLists,
   DEFAULT_LIST_CAPS,
   impliedListKeys,
   type ListCaps,
@@ -248,10 +248,10 @@ export async function runRefresh(
     if (vector) before.set(slug, { vector, listed: (catalog.get(slug)?.relatedHash ?? '') !== '' })
   }
   // Old and new versions of what changed: the story lists they are in are the ones to rebuild.
-  const touched: CatalogEntry[] = []
+  const changedEntries: CatalogEntry[] = []
   for (const slug of toRead) {
     const old = catalog.get(slug)
-    if (old) touched.push(old)
+    if (old) changedEntries.push(old)
   }
   for (const slug of toRead) {
     const record = records.get(slug)
@@ -271,7 +271,7 @@ export async function runRefresh(
     const article = record.stored.article
     const entry = catalogEntry(article, record.hash ?? '', catalog.get(slug))
     catalog.set(slug, entry)
-    touched.push(entry)
+    changedEntries.push(entry)
     corpus.set(slug, vectorize(relatedSource(article), relatedConfig))
     touch(state, slug)
   }
@@ -288,11 +288,11 @@ export async function runRefresh(
   const published = cursor.rebuilding ? [] : publishedNewest(catalog.values(), now)
   if (!cursor.rebuilding) {
     // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
-    const listPlan = planLists(published, touched, cursor, now, {
+    const listPlan = planLists(published, changedEntries, cursor, now, {
       incremental: published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE),
       verify: options.verifyListsPerTick ?? VERIFY_LISTS_PER_TICK,
     })
-    const desired = buildListsOf(
+    const desired = buildLists(
       published,
       options.caps ?? DEFAULT_LIST_CAPS,
       listPlan.only ? (key) => (listPlan.only as Set<string>).has(key) : undefined,
@@ -565,7 +565,7 @@ const VERIFY_LISTS_PER_TICK = 4
  */
 function planLists(
   published: CatalogEntry[],
-  touched: CatalogEntry[],
+  changedEntries: CatalogEntry[],
   cursor: JobCursor,
   now: string,
   opts: { incremental: boolean; verify: number },
@@ -582,7 +582,7 @@ function planLists(
     return { only: null, months }
   }
   const only = new Set<string>([keys.latest, keys.themes, ...cursor.listsPending])
-  for (const e of touched) for (const key of listKeysOfEntry(e)) only.add(key)
+  for (const e of changedEntries) for (const key of listKeysOfEntry(e)) only.add(key)
   // Published newest first: stories published after the newest one the lists held (out of
   // embargo since, with no change marker) lead.
   const sinceMs = Date.parse(since)

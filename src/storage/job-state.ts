@@ -2,8 +2,8 @@
 // engine's vectors, sharded over a few KV values and read in one bulk get. Only the job touches
 // these keys; a lost or corrupt shard is rebuilt from the articles by the next full pass (D1).
 // A tick writes what changed to one small delta value instead of re-encoding every shard (at
-// 100k articles the shards are about 150 MB of JSON); each tick then folds the delta's largest
-// shard back into it, so an idle site's delta drains to nothing and it writes nothing.
+// 100k articles the shards are about 150 MB of JSON); each busy tick then folds the delta's
+// largest shard back into it. A tick that changed nothing folds nothing and writes nothing.
 import type { Theme } from '../model/article'
 import { getMany } from './bulk-get'
 import { CATALOG_SHARDS, keys, shardOf } from './keys'
