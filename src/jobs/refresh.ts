@@ -8,18 +8,24 @@ import type { SiteConfig } from '../config'
 import type { FeedSite } from '../feeds/build-feeds'
 import { type Article, isPublished } from '../model/article'
 import {
+  assembleIndex,
+  type BaseDocs,
   buildIndex,
   DEFAULT_RELATED_CONFIG,
   type DocVector,
+  encodeBase,
   type ListFloor,
   listFloor,
   peersAbove,
+  peersAboveDocs,
   type RelatedConfig,
   type RelatedIndex,
   rankRelated,
+  termHashes,
   updateIndex,
   vectorize,
 } from '../related'
+import type { BaseMeta } from '../related/base-index'
 import {
   deleteChangeMarkers,
   getArticles,
@@ -40,13 +46,27 @@ import {
 } from '../storage/indexes'
 import {
   type CatalogEntry,
+  corpusShardOf,
   encodeJobChanges,
+  ensureCorpus,
   type JobCursor,
+  type JobState,
   loadJobState,
   saveJobState,
+  setVector,
   touch,
 } from '../storage/job-state'
 import { keys, slugOfChangeKey } from '../storage/keys'
+import {
+  type BaseHead,
+  basePartReader,
+  baseWrites,
+  loadBaseDocs,
+  loadBaseHead,
+  type Overlay,
+  saveOverlay,
+  writeBase,
+} from '../storage/related-base'
 import {
   buildLists,
   DEFAULT_LIST_CAPS,
@@ -100,6 +120,11 @@ export interface RefreshOptions {
   verifyListsPerTick?: number
   /** most related lists an incremental tick ranks; the rest wait in the job state for the next */
   maxRankPerTick?: number
+  /**
+   * most stories changed since the stored related index was built before a tick builds it again
+   * from every vector (default: 2% of the site, at least 200)
+   */
+  maxOverlay?: number
   caps?: ListCaps
   related?: Partial<RelatedConfig>
   /**
@@ -205,6 +230,28 @@ export async function runRefresh(
   }
   const markers = await listChangeMarkers(kv)
   const changed = new Set(markers.slugs)
+  // Large sites rank against the related index stored by the last full build plus an overlay of
+  // what changed since; they load every vector only to build it again (none stored, a setting
+  // changed, or the overlay grew past its bound). Small sites build it from every vector each tick.
+  const incrementalAbove = options.incrementalAbove ?? INCREMENTAL_ABOVE
+  const large = state.catalog.size > incrementalAbove
+  const head: BaseHead | null = large ? await loadBaseHead(kv) : null
+  const baseConfig = configHash(relatedConfig)
+  const maxOverlay =
+    options.maxOverlay ?? Math.max(200, Math.floor(state.catalog.size * OVERLAY_SHARE))
+  let rebuild = false
+  if (head) {
+    const { meta, overlay } = head
+    const overlaySize =
+      meta && overlay?.gen === meta.gen
+        ? Object.keys(overlay.docs).length
+        : Number.POSITIVE_INFINITY
+    rebuild = meta?.configHash !== baseConfig || overlaySize + changed.size > maxOverlay
+  }
+  // Every vector, before the changes replace them: a rebuild tick finds the lists that held the
+  // old versions in them.
+  if (!large || rebuild) await ensureCorpus(kv, state)
+  if (state.damaged) cursor.rebuilding = true
   phaseDone('load')
 
   // Rolling full pass: compare a slice of the listing with the catalog, so a lost marker or a
@@ -247,6 +294,10 @@ export async function runRefresh(
     const vector = corpus.get(slug) as DocVector | undefined
     if (vector) before.set(slug, { vector, listed: (catalog.get(slug)?.relatedHash ?? '') !== '' })
   }
+  // Stories in their peers' lists before this tick: the lists holding them may change.
+  const listedBefore = new Set(
+    toRead.filter((slug) => (catalog.get(slug)?.relatedHash ?? '') !== ''),
+  )
   // Old and new versions of what changed: the story lists they are in are the ones to rebuild.
   const changedEntries: CatalogEntry[] = []
   for (const slug of toRead) {
@@ -257,8 +308,7 @@ export async function runRefresh(
     const record = records.get(slug)
     if (!record || record.stored.state === 'missing' || record.stored.state === 'gone') {
       if (catalog.delete(slug)) removed++
-      corpus.delete(slug)
-      touch(state, slug)
+      setVector(state, slug, null)
       continue
     }
     if (record.stored.state === 'corrupt') {
@@ -272,8 +322,7 @@ export async function runRefresh(
     const entry = catalogEntry(article, record.hash ?? '', catalog.get(slug))
     catalog.set(slug, entry)
     changedEntries.push(entry)
-    corpus.set(slug, vectorize(relatedSource(article), relatedConfig))
-    touch(state, slug)
+    setVector(state, slug, vectorize(relatedSource(article), relatedConfig))
   }
   if (fullPassComplete) cursor.rebuilding = false
   if (cursor.rebuilding) cursor.listsAt = null
@@ -340,48 +389,119 @@ export async function runRefresh(
     // Related lists, written only where the bytes changed. Small sites rank every published
     // article each tick (exact, simple); large ones only what this tick's changes can reach.
     const verify = pickVerifySlice(published, cursor, verifyPerTick)
-    const incremental = published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE)
-    const basis = relatedBasis(published, relatedConfig)
-    if (basis !== cursor.relatedBasis) {
-      cursor.relatedBasis = basis
-      cursor.relatedVerified = 0
-    }
-    // Settled: nothing a list depends on changed since every list was ranked against it. Then a
-    // tick only compares the verification slice's stored bytes with the hashes it wrote, and
-    // ranks (building the index) only when one was lost or corrupted.
-    const settled = cursor.relatedPending.length === 0 && cursor.relatedVerified >= published.length
+    const incremental = published.length > incrementalAbove
     const storedRelated = await getRawValues(
       kv,
       verify.map((e) => keys.related(e.slug)),
     )
+    const damaged = verify.filter((e) => {
+      const bytes = storedRelated.get(keys.related(e.slug))
+      return !bytes || contentHash(bytes) !== e.relatedHash
+    })
+    const rankLimits = { maxRank: options.maxRankPerTick ?? MAX_RANK_PER_TICK }
     let plan: RelatedPlan | null = null
-    if (!settled) {
-      plan = incremental
-        ? planIncremental(published, catalog, corpus, before, verify, cursor, relatedConfig, {
-            maxRank: options.maxRankPerTick ?? MAX_RANK_PER_TICK,
-          })
-        : planFull(published, corpus, relatedConfig)
-      // Lists of the verification slice were re-ranked against this basis (in full mode, all).
-      cursor.relatedVerified += incremental
-        ? plan.toRank.filter((e) => storedRelated.has(keys.related(e.slug))).length
-        : published.length
-    } else {
-      const damaged = verify.filter((e) => {
-        const bytes = storedRelated.get(keys.related(e.slug))
-        return !bytes || contentHash(bytes) !== e.relatedHash
-      })
-      if (damaged.length > 0) {
+    // Streamed: ranked against the stored index (unless it cannot be read: then built again).
+    let docs: BaseDocs | null = null
+    let streamed = false
+    if (incremental && head?.meta && !rebuild) {
+      streamed = true
+      const basis = streamedBasis(head.meta.gen, baseConfig)
+      if (basis !== cursor.relatedBasis) {
+        cursor.relatedBasis = basis
+        cursor.relatedVerified = 0
+      }
+      // Nothing to rank and the overlay current: an idle tick reads nothing more.
+      const work =
+        toRead.length > 0 ||
+        cursor.relatedPending.length > 0 ||
+        damaged.length > 0 ||
+        cursor.relatedVerified < published.length ||
+        head.overlay?.gen !== head.meta.gen ||
+        published.some((e) => e.relatedHash === '')
+      if (work) {
+        docs = await loadBaseDocs(kv, head.meta)
+        if (!docs) {
+          rebuild = true
+          streamed = false
+        }
+      }
+    }
+    if (!streamed) {
+      await ensureCorpus(kv, state)
+      const basis = relatedBasis(published, relatedConfig)
+      if (basis !== cursor.relatedBasis) {
+        cursor.relatedBasis = basis
+        cursor.relatedVerified = 0
+      }
+      // Settled: nothing a list depends on changed since every list was ranked against it. Then
+      // a tick only ranks the verification slice's lists that were lost or corrupted.
+      const settled =
+        cursor.relatedPending.length === 0 && cursor.relatedVerified >= published.length
+      if (!settled) {
+        plan = incremental
+          ? planIncremental(
+              published,
+              catalog,
+              corpus,
+              before,
+              verify,
+              cursor,
+              relatedConfig,
+              rankLimits,
+            )
+          : planFull(published, corpus, relatedConfig)
+        cursor.relatedVerified += incremental
+          ? plan.toRank.filter((e) => storedRelated.has(keys.related(e.slug))).length
+          : published.length
+      } else if (damaged.length > 0) {
         plan = {
           index: buildIndex(vectorsOf(published, corpus), relatedConfig),
           toRank: damaged,
           deferred: [],
         }
       }
+      // A large site keeps what it just built: later ticks stream it instead of building it.
+      if (incremental && head) {
+        const index = plan?.index ?? buildIndex(vectorsOf(published, corpus), relatedConfig)
+        const base = encodeBase(
+          index,
+          new Map(published.map((e) => [e.slug, e.hash])),
+          basis,
+          baseConfig,
+        )
+        const needed = baseWrites(base) + (head.meta ? head.meta.parts + head.meta.chunks : 0)
+        if (writeBudget - counts.writes - counts.deletes >= needed) {
+          await writeBase(kv, base)
+          cursor.relatedBasis = streamedBasis(basis, baseConfig)
+          // Lists ranked this tick were ranked against exactly this index.
+          cursor.relatedVerified = plan
+            ? plan.toRank.filter((e) => storedRelated.has(keys.related(e.slug))).length
+            : 0
+        } else {
+          deferred++
+        }
+      }
+    } else if (docs && head?.meta) {
+      plan = await planStreamed(kv, {
+        state,
+        head,
+        meta: head.meta,
+        docs,
+        published,
+        toRead,
+        listedBefore,
+        verify,
+        damaged,
+        storedRelated,
+        cursor,
+        config: relatedConfig,
+        limits: rankLimits,
+      })
     }
     phaseDone('relatedPlan')
     const pending = new Set(cursor.relatedPending)
     for (const entry of plan?.toRank ?? []) {
-      const ranked = rankRelated((plan as RelatedPlan).index, entry.slug, relatedConfig)
+      const ranked = rankRelated(plan?.index as RelatedIndex, entry.slug, relatedConfig)
       const items = ranked.flatMap(({ slug }) => {
         const peer = catalog.get(slug)
         return peer ? [{ slug, title: peer.title, publishedAt: peer.publishedAt }] : []
@@ -482,7 +602,7 @@ export async function runRefresh(
   }
 
   // Save the job state, then drop the markers it now covers (a crash before here redoes the tick).
-  await saveJobState(kv, state, encodeJobChanges(state, cursor))
+  await saveJobState(kv, state, await encodeJobChanges(kv, state, cursor))
   const readSet = new Set(toRead)
   const processed = markers.keys.filter((k) => readSet.has(slugOfChangeKey(k) ?? ''))
   await deleteChangeMarkers(kv, processed)
@@ -610,9 +730,172 @@ const OLD_VERSION = '\u0000old:'
 
 /** Which related lists a tick ranks, against which index; `deferred` waits for the next tick. */
 interface RelatedPlan {
-  index: RelatedIndex
+  /** null only when nothing is ranked this tick (every list needed was deferred) */
+  index: RelatedIndex | null
   toRank: CatalogEntry[]
   deferred: string[]
+}
+
+/** What the stored index was built with: a change means building it again. */
+function configHash(config: RelatedConfig): string {
+  return contentHash(JSON.stringify([RELATED_ENGINE_VERSION, config]))
+}
+
+/** The basis of lists ranked against a stored index (its generation and settings). */
+function streamedBasis(gen: string, config: string): string {
+  return contentHash(['streamed', RELATED_ENGINE_VERSION, config, gen].join('\n'))
+}
+
+/** Share of the site the overlay may reach before the stored index is built again. */
+const OVERLAY_SHARE = 0.02
+
+interface StreamedInputs {
+  state: JobState
+  head: BaseHead
+  meta: BaseMeta
+  docs: BaseDocs
+  published: CatalogEntry[]
+  toRead: string[]
+  listedBefore: Set<string>
+  verify: CatalogEntry[]
+  damaged: CatalogEntry[]
+  storedRelated: Map<string, string | null>
+  cursor: JobCursor
+  config: RelatedConfig
+  limits: { maxRank: number }
+}
+
+function termsOf(vectors: Iterable<DocVector>): number[] {
+  const out: number[] = []
+  for (const v of vectors) for (const t of termHashes(v.t)) out.push(t)
+  return out
+}
+
+/**
+ * The incremental related step against the stored index: brings the overlay up to date (every
+ * published story the stored index lacks or holds in an older version), then streams the stored
+ * parts at most twice. The first pass scores the old versions of what changed (the lists that
+ * held them) and the new ones (the lists they enter); the second builds the small index the
+ * lists to rank need. Corpus statistics stay those of the stored build until the next one.
+ */
+async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<RelatedPlan | null> {
+  const { state, head, meta, docs, published, cursor, config } = inp
+  const { catalog, corpus } = state
+  const old = head.overlay?.gen === meta.gen ? head.overlay.docs : {}
+  const overlay: Overlay = { version: 1, gen: meta.gen, docs: {} }
+  const missing: string[] = []
+  const live = new Set<string>()
+  for (const e of published) {
+    live.add(e.slug)
+    const d = docs.position.get(e.slug)
+    if (d !== undefined && docs.hashes[d] === e.hash) continue
+    const kept = old[e.slug]
+    if (kept && kept.h === e.hash) overlay.docs[e.slug] = kept
+    else missing.push(e.slug)
+  }
+  const unloaded = missing.filter((slug) => !corpus.has(slug))
+  if (unloaded.length > 0) await ensureCorpus(kv, state, unloaded.map(corpusShardOf))
+  for (const slug of missing) {
+    const v = corpus.get(slug) as DocVector | undefined
+    const entry = catalog.get(slug)
+    if (v && entry) overlay.docs[slug] = { h: entry.hash, v }
+  }
+  await saveOverlay(kv, head, overlay)
+  const removedBase = docs.slugs.filter((slug) => !live.has(slug))
+  const overlayVectors = Object.values(overlay.docs).map((o) => o.v)
+  const overlayTerms = termsOf(overlayVectors)
+  const readPart = basePartReader(kv, meta)
+  const floorOf: ListFloor = (slug) => {
+    const floor = catalog.get(slug)?.relatedFloor
+    return floor === undefined || floor === null ? undefined : floor
+  }
+  const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))
+
+  // Pass 1: which lists the changes reach.
+  const read = new Set(inp.toRead)
+  const upserts = published.filter((e) => read.has(e.slug) || e.relatedHash === '')
+  const oldBase: number[] = []
+  const oldVectors: DocVector[] = []
+  for (const slug of inp.listedBefore) {
+    const prev = old[slug]
+    if (prev) oldVectors.push({ ...prev.v, slug: `${OLD_VERSION}${slug}` })
+    else {
+      const d = docs.position.get(slug)
+      if (d !== undefined) oldBase.push(d)
+    }
+  }
+  let holders: string[] = []
+  let entered: string[] = []
+  if (upserts.length > 0 || oldBase.length > 0 || oldVectors.length > 0) {
+    const queries = new Set(oldBase)
+    for (const e of upserts) {
+      const d = baseQuery(e.slug)
+      if (d !== undefined) queries.add(d)
+    }
+    const index = await assembleIndex(meta, docs, config, {
+      queries,
+      terms: [...overlayTerms, ...termsOf(oldVectors)],
+      readPart,
+    })
+    updateIndex(index, overlayVectors, removedBase)
+    updateIndex(index, oldVectors)
+    const oldDocs = [...oldBase, ...oldVectors.map((v) => index.position.get(v.slug) as number)]
+    holders = peersAboveDocs(index, oldDocs, floorOf, FLOOR_MARGIN, config).filter(
+      (slug) => !slug.startsWith(OLD_VERSION),
+    )
+    updateIndex(
+      index,
+      [],
+      oldVectors.map((v) => v.slug),
+    )
+    entered = peersAbove(
+      index,
+      upserts.map((e) => e.slug),
+      floorOf,
+      FLOOR_MARGIN,
+      config,
+    )
+  }
+
+  // Pass 2: the lists to rank, in the order planIncremental explains.
+  const needed = new Set<string>([
+    ...upserts.map((e) => e.slug),
+    ...cursor.relatedPending,
+    ...holders,
+    ...entered,
+    ...inp.damaged.map((e) => e.slug),
+  ])
+  const waiting = new Set(cursor.relatedPending)
+  const priority = (slug: string) =>
+    catalog.get(slug)?.relatedHash === '' ? 0 : waiting.has(slug) ? 1 : 2
+  const ordered = [...needed].sort((a, b) => priority(a) - priority(b) || (a < b ? -1 : 1))
+  const toRank: CatalogEntry[] = []
+  const deferred: string[] = []
+  for (const slug of ordered) {
+    const entry = catalog.get(slug)
+    if (!entry || !live.has(slug)) continue
+    if (toRank.length < inp.limits.maxRank) toRank.push(entry)
+    else deferred.push(slug)
+  }
+  // Until every list was ranked against this stored index, the verification slice is ranked too.
+  if (cursor.relatedVerified < published.length) {
+    for (const entry of inp.verify) {
+      if (toRank.length >= inp.limits.maxRank) break
+      if (!needed.has(entry.slug)) toRank.push(entry)
+    }
+    cursor.relatedVerified += toRank.filter((e) =>
+      inp.storedRelated.has(keys.related(e.slug)),
+    ).length
+  }
+  if (toRank.length === 0) return deferred.length > 0 ? { index: null, toRank, deferred } : null
+  const queries = new Set<number>()
+  for (const e of toRank) {
+    const d = baseQuery(e.slug)
+    if (d !== undefined) queries.add(d)
+  }
+  const index = await assembleIndex(meta, docs, config, { queries, terms: overlayTerms, readPart })
+  updateIndex(index, overlayVectors, removedBase)
+  return { index, toRank, deferred }
 }
 
 function vectorsOf(entries: Iterable<CatalogEntry>, corpus: Map<string, unknown>): DocVector[] {

@@ -164,6 +164,15 @@ export function unpackTerms(packed: string): WeightedTerm[] {
   return terms
 }
 
+/** The term hashes of a stored vector, in stored order. */
+export function termHashes(packed: string): number[] {
+  const bytes = decodeBytes(packed)
+  const view = new DataView(bytes.buffer)
+  const out: number[] = []
+  for (let o = 0; o + TERM_BYTES <= bytes.length; o += TERM_BYTES) out.push(view.getUint32(o))
+  return out
+}
+
 function packHashes(hashes: number[]): string {
   const bytes = new Uint8Array(hashes.length * 4)
   const view = new DataView(bytes.buffer)

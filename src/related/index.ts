@@ -1,12 +1,22 @@
 // The related-story engine's public surface: the refresh job and the CLI use only this.
+
+export {
+  type AssembleRequest,
+  assembleIndex,
+  type BaseDocs,
+  type BaseMeta,
+  type EncodedBase,
+  encodeBase,
+} from './base-index.ts'
 export { DEFAULT_RELATED_CONFIG, type RelatedConfig, resolveConfig } from './config.ts'
-export { type DocVector, type RelatedSource, vectorize } from './doc-vector.ts'
+export { type DocVector, type RelatedSource, termHashes, vectorize } from './doc-vector.ts'
 export { type EvalRecord, evalRecordToSource, evalSlug } from './eval-record.ts'
 export {
   affectedBy,
   type ListFloor,
   listFloor,
   peersAbove,
+  peersAboveDocs,
   type RelatedItem,
   rankRelated,
 } from './rank-related.ts'

@@ -291,11 +291,28 @@ export function peersAbove(
   margin = 0,
   config?: Partial<RelatedConfig>,
 ): string[] {
-  const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
-  const out = new Set<string>()
+  const docs: number[] = []
   for (const slug of new Set(slugs)) {
     const x = index.position.get(slug)
-    if (x === undefined) continue
+    if (x !== undefined) docs.push(x)
+  }
+  return peersAboveDocs(index, docs, floorOf, margin, config)
+}
+
+/**
+ * peersAbove by document number: a document replaced or removed since the index was built is
+ * still a valid query (its old version), and its peers are the lists that may hold it.
+ */
+export function peersAboveDocs(
+  index: RelatedIndex,
+  queries: ReadonlyArray<number>,
+  floorOf: ListFloor,
+  margin = 0,
+  config?: Partial<RelatedConfig>,
+): string[] {
+  const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
+  const out = new Set<string>()
+  for (const x of new Set(queries)) {
     const { docs, scores } = scoreCandidates(index, x, cfg)
     for (let i = 0; i < docs.length; i++) {
       const score = scores[i] as number

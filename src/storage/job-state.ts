@@ -65,8 +65,18 @@ export interface JobCursor {
 export interface JobState {
   cursor: JobCursor
   catalog: Map<string, CatalogEntry>
-  /** engine vectors by slug (opaque to storage) */
+  /**
+   * engine vectors by slug (opaque to storage): those the delta or this tick changed, plus the
+   * shards loaded with ensureCorpus (all of them only when a step needs every vector)
+   */
   corpus: Map<string, unknown>
+  /** corpus shards loaded into `corpus` */
+  corpusLoaded: Set<number>
+  /**
+   * slugs whose vector in `corpus` is current, or whose absence is (set by the delta, this tick,
+   * or a loaded shard); a dirty slug outside it changed only its catalog entry
+   */
+  vectorKnown: Set<string>
   /**
    * Raw bytes as loaded, to skip writing a value that did not change. Shards are dropped once
    * parsed (SHARD_PARSED): at 100k articles they are about 150 MB of text held for nothing, and
@@ -87,10 +97,21 @@ export function touch(state: JobState, slug: string): void {
   state.touched++
 }
 
-/** What changed since the shards were written: the entry and vector of each slug, null if gone. */
+/**
+ * What changed since the shards were written: the entry and vector of each slug, null if gone;
+ * `v` absent when only the entry changed (the vector in its shard is current).
+ */
 interface JobDelta {
   version: 1
-  entries: Record<string, { c: CatalogEntry | null; v: unknown | null }>
+  entries: Record<string, { c: CatalogEntry | null; v?: unknown | null }>
+}
+
+/** Sets (or, with null, removes) a slug's vector and marks it dirty. */
+export function setVector(state: JobState, slug: string, vector: unknown | null): void {
+  if (vector === null) state.corpus.delete(slug)
+  else state.corpus.set(slug, vector)
+  state.vectorKnown.add(slug)
+  touch(state, slug)
 }
 
 /** The delta is folded into shards down to about this many slugs per tick (bounds its size). */
@@ -112,12 +133,6 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   listsVerifyOffset: 0,
   documentsBasis: '',
 })
-
-function shardKeys(): string[] {
-  const out: string[] = []
-  for (let i = 0; i < CATALOG_SHARDS; i++) out.push(keys.catalog(i), keys.corpus(i))
-  return out
-}
 
 function parseShard(text: string | null | undefined): Record<string, unknown> | null {
   if (text == null) return null
@@ -152,9 +167,14 @@ function parseDelta(text: string | null | undefined): JobDelta['entries'] | null
 // Stands for a shard's bytes once parsed; equal to no encoding, so a folded shard is written.
 const SHARD_PARSED = '\u0000parsed'
 
-/** Loads the job state in one binding call (more only when its values pass 25 MB in all). */
+/**
+ * Loads the job state in one binding call (more only when its values pass 25 MB in all): the
+ * cursor, the catalog and the delta. The engine's vectors stay in their shards until a step needs
+ * them (ensureCorpus): at 100k articles they are 85 MB of JSON most ticks never look at.
+ */
 export async function loadJobState(kv: KVNamespace): Promise<JobState> {
-  const allKeys = [keys.jobState, keys.status, keys.jobDelta, ...shardKeys()]
+  const catalogKeys = Array.from({ length: CATALOG_SHARDS }, (_, i) => keys.catalog(i))
+  const allKeys = [keys.jobState, keys.status, keys.jobDelta, ...catalogKeys]
   const values = await getMany(kv, allKeys)
   const loaded = new Map<string, string | null>(allKeys.map((k) => [k, values.get(k) ?? null]))
   const catalog = new Map<string, CatalogEntry>()
@@ -162,25 +182,26 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   let damaged = false
   for (let i = 0; i < CATALOG_SHARDS; i++) {
     const cat = parseShard(loaded.get(keys.catalog(i)))
-    const cor = parseShard(loaded.get(keys.corpus(i)))
-    if (!cat || !cor) damaged = true
+    if (!cat) damaged = true
     for (const [slug, entry] of Object.entries(cat ?? {})) {
       if (isCatalogEntry(entry) && shardOf(slug) === i) catalog.set(slug, entry)
       else damaged = true
     }
-    for (const [slug, vector] of Object.entries(cor ?? {})) corpus.set(slug, vector)
     if (cat) loaded.set(keys.catalog(i), SHARD_PARSED)
-    if (cor) loaded.set(keys.corpus(i), SHARD_PARSED)
   }
   const dirty = new Set<string>()
   const delta = parseDelta(loaded.get(keys.jobDelta))
   if (!delta) damaged = true
-  for (const [slug, { c, v }] of Object.entries(delta ?? {})) {
+  const vectorKnown = new Set<string>()
+  for (const [slug, entry] of Object.entries(delta ?? {})) {
+    const { c, v } = entry
     dirty.add(slug)
     if (c === null) catalog.delete(slug)
     else if (isCatalogEntry(c) && c.slug === slug) catalog.set(slug, c)
     else damaged = true
-    if (v === null) corpus.delete(slug)
+    if (!('v' in entry)) continue
+    vectorKnown.add(slug)
+    if (v === null || v === undefined) corpus.delete(slug)
     else corpus.set(slug, v)
   }
   let cursor: JobCursor = { ...EMPTY_CURSOR, relatedPending: [], listsPending: [] }
@@ -205,8 +226,63 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
       listsVerifyOffset: 0,
       documentsBasis: '',
     }
-  return { cursor, catalog, corpus, loaded, damaged, dirty, touched: 0 }
+  return {
+    cursor,
+    catalog,
+    corpus,
+    corpusLoaded: new Set(),
+    vectorKnown,
+    loaded,
+    damaged,
+    dirty,
+    touched: 0,
+  }
 }
+
+/**
+ * Loads the vectors of the given corpus shards (every shard when none are given) that are not
+ * loaded yet, in one bulk get. Vectors this tick or the delta changed are kept as they are. A
+ * missing or unreadable shard drops its stories from the catalog, so the full pass reads them
+ * again, and marks the state damaged.
+ */
+export async function ensureCorpus(
+  kv: KVNamespace,
+  state: JobState,
+  shards?: Iterable<number>,
+): Promise<void> {
+  const wanted = [...new Set(shards ?? Array.from({ length: CATALOG_SHARDS }, (_, i) => i))]
+    .filter((i) => !state.corpusLoaded.has(i))
+    .sort((a, b) => a - b)
+  if (wanted.length === 0) return
+  const values = await getMany(
+    kv,
+    wanted.map((i) => keys.corpus(i)),
+  )
+  for (const i of wanted) {
+    state.corpusLoaded.add(i)
+    const key = keys.corpus(i)
+    const shard = parseShard(values.get(key))
+    if (!shard) {
+      state.damaged = true
+      for (const slug of [...state.catalog.keys()]) {
+        if (shardOf(slug) === i && !state.dirty.has(slug)) state.catalog.delete(slug)
+      }
+      continue
+    }
+    for (const slug in shard) {
+      if (state.vectorKnown.has(slug)) continue
+      state.corpus.set(slug, shard[slug])
+      state.vectorKnown.add(slug)
+    }
+    for (const slug of state.catalog.keys()) {
+      if (shardOf(slug) === i) state.vectorKnown.add(slug)
+    }
+    state.loaded.set(key, SHARD_PARSED)
+  }
+}
+
+/** The corpus shard of a slug (ensureCorpus takes shard numbers). */
+export { shardOf as corpusShardOf }
 
 function encodeShards(
   shards: Iterable<number>,
@@ -260,15 +336,18 @@ export function encodeJobState(
  * this tick (the one with most dirty slugs, then more while over DELTA_MAX_SLUGS, all of them
  * when the state was damaged; none when the tick touched nothing, so an idle tick writes
  * nothing and the delta waits for the next busy one). Folded slugs leave the delta and `dirty`.
+ * The corpus shards folded are loaded first (one bulk get).
  */
-export function encodeJobChanges(
+export async function encodeJobChanges(
+  kv: KVNamespace,
   state: JobState,
   cursor: JobCursor,
   maxSlugs = DELTA_MAX_SLUGS,
-): Map<string, string> {
+): Promise<Map<string, string>> {
   const { catalog, corpus, dirty } = state
   const out = new Map<string, string>([[keys.jobState, JSON.stringify(cursor)]])
   if (state.damaged) {
+    await ensureCorpus(kv, state)
     for (const [k, v] of encodeJobState(cursor, catalog, corpus)) out.set(k, v)
     dirty.clear()
     return out
@@ -287,12 +366,17 @@ export function encodeJobChanges(
     if (state.touched === 0 || (folded.length > 0 && left <= maxSlugs)) break
     folded.push(shard)
     left -= slugs.length
-    for (const slug of slugs) dirty.delete(slug)
+  }
+  await ensureCorpus(kv, state, folded)
+  if (state.damaged) return encodeJobChanges(kv, state, cursor, maxSlugs)
+  for (const shard of folded) {
+    for (const slug of perShard.get(shard) ?? []) dirty.delete(slug)
   }
   encodeShards(folded, catalog, corpus, out)
   const entries: JobDelta['entries'] = {}
   for (const slug of [...dirty].sort()) {
-    entries[slug] = { c: catalog.get(slug) ?? null, v: corpus.get(slug) ?? null }
+    const c = catalog.get(slug) ?? null
+    entries[slug] = state.vectorKnown.has(slug) ? { c, v: corpus.get(slug) ?? null } : { c }
   }
   out.set(keys.jobDelta, JSON.stringify({ version: 1, entries } satisfies JobDelta))
   return out

@@ -35,6 +35,15 @@ export const keys = {
   jobDelta: `${P}:job:delta`,
   /** Corpus shard n: the related engine's vectors of every article (refresh job only). */
   corpus: (shard: number) => `${P}:job:corpus:${shard}`,
+  /** The stored related index of large sites: which generation is current (refresh job only). */
+  relatedMeta: `${P}:job:related:meta`,
+  /** Vectors of stories changed since that generation was built (refresh job only). */
+  relatedOverlay: `${P}:job:related:overlay`,
+  /** Document-table chunk n and term part n of one generation of the stored related index. */
+  relatedChunk: (gen: string, n: number) => `${P}:job:relgen:${gen}:docs:${n}`,
+  relatedPart: (gen: string, n: number) => `${P}:job:relgen:${gen}:part:${n}`,
+  relatedGenPrefix: (gen: string) => `${P}:job:relgen:${gen}:`,
+  relatedGensPrefix: `${P}:job:relgen:`,
 } as const
 
 /** The slug inside an article key, or null for any other key. */

@@ -81,7 +81,7 @@ describe('the job state delta', () => {
     expect((await listedTitles()).has('prisoner-exchange-agreed')).toBe(false)
     // Folding down to no delta at all rewrites each dirty shard and leaves an empty delta.
     state.touched = 1
-    const bytes = encodeJobChanges(state, state.cursor, 0)
+    const bytes = await encodeJobChanges(env.KV, state, state.cursor, 0)
     for (const [k, v] of bytes) await env.KV.put(k, v)
     state = await loadJobState(env.KV)
     expect(state.dirty.size).toBe(0)

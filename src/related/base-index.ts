@@ -1,0 +1,404 @@
+// The related index as the job stores it between full rebuilds, and the small index a tick
+// assembles from it. A full build is split into a document table (slug, content hash, day,
+// themes, near-duplicate sketch of every document) and term parts (the sorted term hashes of one
+// hash range with their document frequency and postings). A tick reads the document table, then
+// streams the parts one at a time and keeps only the postings of the terms its queries use and
+// the forward vectors of the documents it ranks: ranking that small index gives the same scores
+// as ranking the full one, because a score only ever reads the query's own terms' postings.
+// Everything here is pure (bytes in, bytes out); storage/related-base.ts owns the KV keys.
+import type { RelatedConfig } from './config.ts'
+import type { RelatedIndex } from './related-index.ts'
+
+/** Describes one stored base: read first, written last, so a half-written base is never used. */
+export interface BaseMeta {
+  version: 1
+  /** content-derived id of this build: every part and chunk repeats it (a mixed set is refused) */
+  gen: string
+  /** hash of the engine settings the base was built with (a change means a rebuild) */
+  configHash: string
+  /** number of documents */
+  n: number
+  /** number of term parts, a power of two: part p holds the hashes whose top bits are p */
+  parts: number
+  /** number of document-table chunks */
+  chunks: number
+  avgLength: number
+  maxDf: number
+  /** every distinct theme list, by number */
+  themeLists: string[][]
+}
+
+/** The document table of a base: what ranking needs of every candidate. */
+export interface BaseDocs {
+  slugs: string[]
+  /** content hash of each document's article when the base was built */
+  hashes: string[]
+  /** document number of each slug */
+  position: Map<string, number>
+  days: Float64Array
+  themeIds: Uint32Array
+  sketchStart: Uint32Array
+  sketchData: Uint32Array
+}
+
+/** Documents per table chunk: about 150 bytes each, so a chunk stays far below KV's 25 MB. */
+export const DOCS_PER_CHUNK = 20_000
+/** Aim for term parts of about this many documents' postings (a few MB each at 100k). */
+const DOCS_PER_PART = 4_000
+const MAX_PARTS = 256
+
+/** Number of term parts for a corpus of `n` documents: a power of two from 1 to 256. */
+export function partCount(n: number): number {
+  let parts = 1
+  while (parts < MAX_PARTS && parts * DOCS_PER_PART < n) parts *= 2
+  return parts
+}
+
+/** The part a term hash belongs to. */
+export function partOf(hash: number, parts: number): number {
+  return parts <= 1 ? 0 : hash >>> (32 - Math.log2(parts))
+}
+
+// A stored value: u32 length of a JSON header, the header, zero padding to 8 bytes, then the typed
+// sections the header lists in order (each padded to 8 bytes).
+type Section = Uint32Array | Float32Array | Float64Array
+type SectionKind = 'u32' | 'f32' | 'f64'
+
+function kindOf(section: Section): SectionKind {
+  return section instanceof Uint32Array ? 'u32' : section instanceof Float32Array ? 'f32' : 'f64'
+}
+
+const pad8 = (n: number) => (n + 7) & ~7
+
+function pack(header: object, sections: Section[]): Uint8Array {
+  const json = new TextEncoder().encode(
+    JSON.stringify({ ...header, sections: sections.map((s) => [kindOf(s), s.length]) }),
+  )
+  let size = pad8(4 + json.length)
+  for (const s of sections) size += pad8(s.byteLength)
+  const out = new Uint8Array(size)
+  new DataView(out.buffer).setUint32(0, json.length, true)
+  out.set(json, 4)
+  let at = pad8(4 + json.length)
+  for (const s of sections) {
+    out.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), at)
+    at += pad8(s.byteLength)
+  }
+  return out
+}
+
+function unpack(buffer: ArrayBuffer): { header: Record<string, unknown>; sections: Section[] } {
+  const view = new DataView(buffer)
+  const length = view.getUint32(0, true)
+  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)))
+  let at = pad8(4 + length)
+  const sections: Section[] = []
+  for (const [kind, count] of header.sections as Array<[SectionKind, number]>) {
+    const bytes = count * (kind === 'f64' ? 8 : 4)
+    if (at + bytes > buffer.byteLength) throw new Error('stored related index part is truncated')
+    sections.push(
+      kind === 'u32'
+        ? new Uint32Array(buffer, at, count)
+        : kind === 'f32'
+          ? new Float32Array(buffer, at, count)
+          : new Float64Array(buffer, at, count),
+    )
+    at += pad8(bytes)
+  }
+  return { header, sections }
+}
+
+/** A full build as stored values. `hashes` gives each base document's article content hash. */
+export interface EncodedBase {
+  meta: BaseMeta
+  chunks: Uint8Array[]
+  parts: Uint8Array[]
+}
+
+/**
+ * Splits a freshly built index (its base documents; nothing added or removed since) into the
+ * stored document table and term parts.
+ */
+export function encodeBase(
+  index: RelatedIndex,
+  hashes: ReadonlyMap<string, string>,
+  gen: string,
+  configHash: string,
+  parts = partCount(index.baseCount),
+): EncodedBase {
+  const n = index.baseCount
+  const chunks: Uint8Array[] = []
+  for (let first = 0; first < n || (n === 0 && chunks.length === 0); first += DOCS_PER_CHUNK) {
+    const last = Math.min(n, first + DOCS_PER_CHUNK)
+    const slugs = index.slugs.slice(first, last)
+    const s0 = index.sketchStart[first] as number
+    const s1 = index.sketchStart[last] as number
+    const sketchStart = new Uint32Array(last - first + 1)
+    for (let d = first; d <= last; d++)
+      sketchStart[d - first] = (index.sketchStart[d] as number) - s0
+    chunks.push(
+      pack({ gen, first, slugs, hashes: slugs.map((s) => hashes.get(s) ?? '') }, [
+        Float64Array.from(index.days.slice(first, last)),
+        Uint32Array.from(index.themeIds.slice(first, last)),
+        sketchStart,
+        index.sketchData.slice(s0, s1),
+      ]),
+    )
+    if (n === 0) break
+  }
+  const out: Uint8Array[] = []
+  const { vocab, df, iStart, iDoc, iWeight } = index
+  let t = 0
+  for (let p = 0; p < parts; p++) {
+    const from = t
+    while (t < vocab.length && partOf(vocab[t] as number, parts) === p) t++
+    const p0 = iStart[from] as number
+    const p1 = iStart[t] as number
+    const start = new Uint32Array(t - from + 1)
+    for (let i = from; i <= t; i++) start[i - from] = (iStart[i] as number) - p0
+    out.push(
+      pack({ gen, part: p }, [
+        vocab.slice(from, t),
+        df.slice(from, t),
+        start,
+        iDoc.slice(p0, p1),
+        iWeight.slice(p0, p1),
+      ]),
+    )
+  }
+  return {
+    meta: {
+      version: 1,
+      gen,
+      configHash,
+      n,
+      parts,
+      chunks: chunks.length,
+      avgLength: index.avgLength,
+      maxDf: index.maxDf,
+      themeLists: index.themeLists.map((l) => [...l]),
+    },
+    chunks,
+    parts: out,
+  }
+}
+
+/** Reads a base's document table back from its chunks (in order); throws when they do not fit. */
+export function decodeDocs(meta: BaseMeta, chunks: ReadonlyArray<ArrayBuffer>): BaseDocs {
+  const slugs: string[] = []
+  const hashes: string[] = []
+  const days = new Float64Array(meta.n)
+  const themeIds = new Uint32Array(meta.n)
+  const sketchStart = new Uint32Array(meta.n + 1)
+  const sketchParts: Uint32Array[] = []
+  let sketchTotal = 0
+  for (const buffer of chunks) {
+    const { header, sections } = unpack(buffer)
+    const [d, th, ss, sd] = sections as [Float64Array, Uint32Array, Uint32Array, Uint32Array]
+    const first = header.first as number
+    const chunkSlugs = header.slugs as string[]
+    if (header.gen !== meta.gen || first !== slugs.length || first + chunkSlugs.length > meta.n)
+      throw new Error('stored related index chunk does not belong to its base')
+    days.set(d, first)
+    themeIds.set(th, first)
+    for (let i = 1; i < ss.length; i++) sketchStart[first + i] = sketchTotal + (ss[i] as number)
+    sketchTotal += sd.length
+    sketchParts.push(sd)
+    slugs.push(...chunkSlugs)
+    hashes.push(...(header.hashes as string[]))
+  }
+  if (slugs.length !== meta.n) throw new Error('stored related index is missing documents')
+  const sketchData = new Uint32Array(sketchTotal)
+  let at = 0
+  for (const part of sketchParts) {
+    sketchData.set(part, at)
+    at += part.length
+  }
+  const position = new Map<string, number>()
+  slugs.forEach((slug, d) => {
+    position.set(slug, d)
+  })
+  return { slugs, hashes, position, days, themeIds, sketchStart, sketchData }
+}
+
+/** What a tick needs from the stored parts. */
+export interface AssembleRequest {
+  /** base documents to rank (their forward vectors are taken from the postings) */
+  queries: ReadonlySet<number>
+  /** further term hashes whose postings and frequency are needed (documents added since) */
+  terms: Iterable<number>
+  /** reads one part's bytes; null when it is missing */
+  readPart: (part: number) => Promise<ArrayBuffer | null>
+}
+
+function growU32(a: Uint32Array, need: number): Uint32Array {
+  if (need <= a.length) return a
+  const next = new Uint32Array(Math.max(need, a.length * 2))
+  next.set(a)
+  return next
+}
+
+function growF32(a: Float32Array, need: number): Float32Array {
+  if (need <= a.length) return a
+  const next = new Float32Array(Math.max(need, a.length * 2))
+  next.set(a)
+  return next
+}
+
+/**
+ * Streams the stored parts (one held at a time) into an index holding every base document but
+ * only the terms the request needs; ranking a query document in it scores exactly as in the full
+ * index. Documents added since the build join it through `updateIndex`, whose terms must be in
+ * `request.terms`. Throws when a part is missing or belongs to another base.
+ */
+export async function assembleIndex(
+  meta: BaseMeta,
+  docs: BaseDocs,
+  config: RelatedConfig,
+  request: AssembleRequest,
+): Promise<RelatedIndex> {
+  const n = meta.n
+  const isQuery = new Uint8Array(n)
+  for (const d of request.queries) if (d < n) isQuery[d] = 1
+  const wanted = [...new Set(request.terms)].sort((a, b) => a - b)
+  let vocab: Uint32Array = new Uint32Array(1024)
+  let df: Uint32Array = new Uint32Array(1024)
+  let iStart: Uint32Array = new Uint32Array(1025)
+  let iDoc: Uint32Array = new Uint32Array(4096)
+  let iWeight: Float32Array = new Float32Array(4096)
+  let terms = 0
+  let postings = 0
+  // Forward entries of the query documents as (document, term id, weight) triples.
+  let fDoc: Uint32Array = new Uint32Array(1024)
+  let fTermTmp: Uint32Array = new Uint32Array(1024)
+  let fWeightTmp: Float32Array = new Float32Array(1024)
+  let forward = 0
+  let w = 0
+  for (let p = 0; p < meta.parts; p++) {
+    const buffer = await request.readPart(p)
+    if (!buffer) throw new Error(`stored related index part ${p} is missing`)
+    const { header, sections } = unpack(buffer)
+    if (header.gen !== meta.gen || header.part !== p)
+      throw new Error(`stored related index part ${p} does not belong to its base`)
+    const [pVocab, pDf, pStart, pDoc, pWeight] = sections as [
+      Uint32Array,
+      Uint32Array,
+      Uint32Array,
+      Uint32Array,
+      Float32Array,
+    ]
+    const count = pVocab.length
+    const keep = new Uint8Array(count)
+    // Terms of the query documents, found by scanning the postings for them.
+    for (let t = 0; t < count; t++) {
+      const end = pStart[t + 1] as number
+      for (let j = pStart[t] as number; j < end; j++) {
+        if (isQuery[pDoc[j] as number] === 1) {
+          keep[t] = 1
+          break
+        }
+      }
+    }
+    // Requested terms that fall in this part, by binary search.
+    for (; w < wanted.length && partOf(wanted[w] as number, meta.parts) === p; w++) {
+      const hash = wanted[w] as number
+      let lo = 0
+      let hi = count - 1
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1
+        const v = pVocab[mid] as number
+        if (v === hash) {
+          keep[mid] = 1
+          break
+        }
+        if (v < hash) lo = mid + 1
+        else hi = mid - 1
+      }
+    }
+    for (let t = 0; t < count; t++) {
+      if (keep[t] === 0) continue
+      const begin = pStart[t] as number
+      const end = pStart[t + 1] as number
+      vocab = growU32(vocab, terms + 1)
+      df = growU32(df, terms + 1)
+      iStart = growU32(iStart, terms + 2)
+      iDoc = growU32(iDoc, postings + end - begin)
+      iWeight = growF32(iWeight, postings + end - begin)
+      vocab[terms] = pVocab[t] as number
+      df[terms] = pDf[t] as number
+      for (let j = begin; j < end; j++) {
+        const d = pDoc[j] as number
+        iDoc[postings] = d
+        iWeight[postings] = pWeight[j] as number
+        postings++
+        if (isQuery[d] === 1) {
+          fDoc = growU32(fDoc, forward + 1)
+          fTermTmp = growU32(fTermTmp, forward + 1)
+          fWeightTmp = growF32(fWeightTmp, forward + 1)
+          fDoc[forward] = d
+          fTermTmp[forward] = terms
+          fWeightTmp[forward] = pWeight[j] as number
+          forward++
+        }
+      }
+      terms++
+      iStart[terms] = postings
+    }
+  }
+  // Forward vectors by counting sort on the document (term ids stay ascending within each).
+  const fStart = new Uint32Array(n + 1)
+  for (let i = 0; i < forward; i++) {
+    const d = fDoc[i] as number
+    fStart[d + 1] = (fStart[d + 1] as number) + 1
+  }
+  for (let d = 0; d < n; d++) fStart[d + 1] = (fStart[d + 1] as number) + (fStart[d] as number)
+  const fill = fStart.slice(0, n)
+  const fTerm = new Uint32Array(forward)
+  const fWeight = new Float32Array(forward)
+  for (let i = 0; i < forward; i++) {
+    const d = fDoc[i] as number
+    const at = fill[d] as number
+    fTerm[at] = fTermTmp[i] as number
+    fWeight[at] = fWeightTmp[i] as number
+    fill[d] = at + 1
+  }
+  const idf = new Float64Array(terms)
+  for (let t = 0; t < terms; t++) {
+    const f = df[t] as number
+    idf[t] = Math.log(1 + (n - f + 0.5) / (f + 0.5)) ** config.idfPower
+  }
+  const themeLists = meta.themeLists.map((l) => Object.freeze([...l]) as readonly string[])
+  const themeIdOf = new Map<string, number>()
+  themeLists.forEach((l, i) => {
+    themeIdOf.set(l.join('\n'), i)
+  })
+  return {
+    config,
+    slugs: docs.slugs.slice(),
+    position: new Map(docs.position),
+    days: Array.from(docs.days),
+    themeIds: Array.from(docs.themeIds),
+    themeLists,
+    themeIdOf,
+    sketchData: docs.sketchData,
+    sketchStart: docs.sketchStart,
+    addedSketches: new Map(),
+    vocab: vocab.slice(0, terms),
+    idf,
+    df: df.slice(0, terms),
+    fStart,
+    fTerm,
+    fWeight,
+    iStart: iStart.slice(0, terms + 1),
+    iDoc: iDoc.slice(0, postings),
+    iWeight: iWeight.slice(0, postings),
+    maxDf: meta.maxDf,
+    avgLength: meta.avgLength,
+    baseCount: n,
+    added: new Map(),
+    addedPostings: new Map(),
+    newTerms: new Map(),
+    removed: new Set(),
+    scratch: new Float64Array(n),
+  }
+}

@@ -1,0 +1,136 @@
+// The stored related index of large sites (refresh job only, D1): the last full build split into
+// a document table and term parts (see related/base-index.ts), plus an overlay of the vectors of
+// stories changed since that build. A rebuild writes a new generation's values first and its
+// meta last, then deletes every other generation: a tick reads the meta, then values carrying
+// the same generation, so a half-written or half-deleted base is refused, never used.
+// The overlay is a cache the job checks against its catalog every tick, so a lost or stale one
+// (two overlapping ticks) heals.
+import type { BaseDocs, BaseMeta, EncodedBase } from '../related/base-index'
+import { decodeDocs } from '../related/base-index'
+import type { DocVector } from '../related/doc-vector'
+import { getMany } from './bulk-get'
+import { keys } from './keys'
+
+/** Vectors of stories changed since the base was built, each with its article's hash. */
+export interface Overlay {
+  version: 1
+  gen: string
+  docs: Record<string, { h: string; v: DocVector }>
+}
+
+/** What a tick reads first: the meta (null when missing or unreadable) and the overlay. */
+export interface BaseHead {
+  meta: BaseMeta | null
+  overlay: Overlay | null
+  /** the overlay's bytes as read, to skip an unchanged write */
+  overlayBytes: string | null
+}
+
+function parseJson(text: string | null | undefined): unknown {
+  if (!text) return null
+  try {
+    return JSON.parse(text)
+  } catch {
+    return null
+  }
+}
+
+function isMeta(v: unknown): v is BaseMeta {
+  const m = v as BaseMeta
+  return (
+    !!m &&
+    m.version === 1 &&
+    typeof m.gen === 'string' &&
+    typeof m.configHash === 'string' &&
+    Number.isInteger(m.n) &&
+    Number.isInteger(m.parts) &&
+    Number.isInteger(m.chunks) &&
+    Array.isArray(m.themeLists)
+  )
+}
+
+/** Reads the meta and the overlay in one bulk get. */
+export async function loadBaseHead(kv: KVNamespace): Promise<BaseHead> {
+  const values = await getMany(kv, [keys.relatedMeta, keys.relatedOverlay])
+  const meta = parseJson(values.get(keys.relatedMeta))
+  const overlayBytes = values.get(keys.relatedOverlay) ?? null
+  const overlay = parseJson(overlayBytes) as Overlay | null
+  const usable =
+    overlay?.version === 1 &&
+    typeof overlay.gen === 'string' &&
+    !!overlay.docs &&
+    typeof overlay.docs === 'object'
+  return {
+    meta: isMeta(meta) ? meta : null,
+    overlay: usable ? overlay : null,
+    overlayBytes,
+  }
+}
+
+/** Reads the document table (one read per chunk); null when a chunk is missing or foreign. */
+export async function loadBaseDocs(kv: KVNamespace, meta: BaseMeta): Promise<BaseDocs | null> {
+  const chunks: ArrayBuffer[] = []
+  for (let i = 0; i < meta.chunks; i++) {
+    const buffer = await kv.get(keys.relatedChunk(meta.gen, i), 'arrayBuffer')
+    if (!buffer) return null
+    chunks.push(buffer)
+  }
+  try {
+    return decodeDocs(meta, chunks)
+  } catch {
+    return null
+  }
+}
+
+/** Reads one term part (a separate read each, so only one part's bytes are held at a time). */
+export function basePartReader(kv: KVNamespace, meta: BaseMeta) {
+  return (part: number) => kv.get(keys.relatedPart(meta.gen, part), 'arrayBuffer')
+}
+
+/** KV writes a base takes: its parts and chunks, the meta and the overlay. */
+export function baseWrites(base: EncodedBase): number {
+  return base.parts.length + base.chunks.length + 2
+}
+
+/**
+ * Writes a new generation (values, then the meta, then an empty overlay), then deletes the values
+ * of every other generation (found with list(): ones an overlapping tick left are swept too).
+ * Returns how many deletes it made.
+ */
+export async function writeBase(kv: KVNamespace, base: EncodedBase): Promise<number> {
+  const { gen } = base.meta
+  for (const [i, bytes] of base.chunks.entries()) await kv.put(keys.relatedChunk(gen, i), bytes)
+  for (const [i, bytes] of base.parts.entries()) await kv.put(keys.relatedPart(gen, i), bytes)
+  await kv.put(keys.relatedMeta, JSON.stringify(base.meta))
+  await kv.put(keys.relatedOverlay, JSON.stringify({ version: 1, gen, docs: {} }))
+  const own = keys.relatedGenPrefix(gen)
+  let deletes = 0
+  let cursor: string | undefined
+  do {
+    const page = await kv.list({ prefix: keys.relatedGensPrefix, ...(cursor ? { cursor } : {}) })
+    for (const { name } of page.keys) {
+      if (name.startsWith(own)) continue
+      await kv.delete(name)
+      deletes++
+    }
+    cursor = page.list_complete ? undefined : page.cursor
+  } while (cursor)
+  return deletes
+}
+
+/** Writes the overlay when its bytes changed; returns whether it wrote. */
+export async function saveOverlay(
+  kv: KVNamespace,
+  head: BaseHead,
+  overlay: Overlay,
+): Promise<boolean> {
+  const sorted: Overlay['docs'] = {}
+  for (const slug of Object.keys(overlay.docs).sort()) {
+    sorted[slug] = overlay.docs[slug] as Overlay['docs'][string]
+  }
+  const bytes = JSON.stringify({ version: 1, gen: overlay.gen, docs: sorted })
+  if (bytes === head.overlayBytes) return false
+  await kv.put(keys.relatedOverlay, bytes)
+  head.overlayBytes = bytes
+  return true
+}

@@ -1,0 +1,139 @@
+// Large sites keep the related index between full builds (storage/related-base.ts): ticks rank
+// against it plus an overlay of what changed since, and build it again only past the overlay's
+// bound or when it cannot be read. Forced here on the fixture site (incrementalAbove: 2).
+import { env } from 'cloudflare:workers'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { readSiteConfig } from '../../src/config'
+import { type RefreshOptions, runRefresh } from '../../src/jobs/refresh'
+import type { BaseMeta } from '../../src/related/base-index'
+import { putTombstone } from '../../src/storage/articles'
+import type { RelatedList } from '../../src/storage/indexes'
+import { keys } from '../../src/storage/keys'
+import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
+import { publish } from './helpers'
+
+const MAIN = 'leaders-discuss-ceasefire-by-phone'
+const NOW = new Date('2025-06-01T00:00:00Z')
+const EXTRA = Array.from({ length: 6 }, (_, i) => ({
+  ...fixture('drone-attacks-before-call'),
+  slug: `drone-report-${i}`,
+  title: `Drone report ${i}: attacks on ${['Kyiv', 'Odesa', 'Kharkiv'][i % 3]} before the call`,
+  publishedAt: `2025-05-1${i}T06:00:00Z`,
+}))
+const ADDED = {
+  ...fixture('prisoner-exchange-agreed'),
+  slug: 'second-prisoner-exchange',
+  title: 'A second prisoner exchange between Ukraine and Russia',
+  publishedAt: '2025-05-20T09:00:00Z',
+}
+
+function refresh(extra: Partial<RefreshOptions> = {}) {
+  return runRefresh(env.KV, {
+    now: NOW,
+    site: { ...readSiteConfig(env), relatedCount: 3 },
+    writeBudget: 1000,
+    verifyPerTick: 1,
+    incrementalAbove: 2,
+    ...extra,
+  })
+}
+
+async function settle(extra: Partial<RefreshOptions> = {}) {
+  for (let n = 1; n <= 30; n++) if ((await refresh(extra)).pending === 0) return
+  throw new Error('refresh did not settle')
+}
+
+async function meta(): Promise<BaseMeta> {
+  return JSON.parse((await env.KV.get(keys.relatedMeta)) as string) as BaseMeta
+}
+
+async function overlaySlugs(): Promise<string[]> {
+  const text = await env.KV.get(keys.relatedOverlay)
+  return Object.keys((JSON.parse(text as string) as { docs: object }).docs).sort()
+}
+
+async function related(slug: string): Promise<string[]> {
+  const text = await env.KV.get(keys.related(slug))
+  return text ? (JSON.parse(text) as RelatedList).items.map((i) => i.slug) : []
+}
+
+async function storedKeys(): Promise<string[]> {
+  return (await env.KV.list({ prefix: keys.relatedGensPrefix })).keys.map((k) => k.name)
+}
+
+describe('the stored related index', () => {
+  beforeEach(async () => {
+    await publish(...FIXTURE_ARTICLES, ...EXTRA)
+    await settle()
+    // The first tick found an empty catalog (a small site); the next one builds the index.
+    await refresh()
+  })
+
+  it('is built once, then an addition and a removal are ranked against it through the overlay', async () => {
+    const built = await meta()
+    expect(built.n).toBe(FIXTURE_ARTICLES.length + EXTRA.length)
+    expect(await storedKeys()).toHaveLength(built.parts + built.chunks)
+    expect(await overlaySlugs()).toEqual([])
+
+    await publish(ADDED)
+    expect((await refresh()).pending).toBe(0)
+    expect((await meta()).gen).toBe(built.gen)
+    expect(await overlaySlugs()).toEqual([ADDED.slug])
+    expect(await related(MAIN)).toContain(ADDED.slug)
+
+    // A story of the stored build goes: it leaves every list, the index stays as built.
+    await putTombstone(
+      env.KV,
+      { slug: 'prisoner-exchange-agreed', id: 'x' },
+      '2025-05-30T00:00:00Z',
+      'd1',
+    )
+    await putTombstone(env.KV, { slug: ADDED.slug, id: 'y' }, '2025-05-30T00:00:00Z', 'd2')
+    expect((await refresh()).pending).toBe(0)
+    expect((await meta()).gen).toBe(built.gen)
+    expect(await overlaySlugs()).toEqual([])
+    for (const a of [...FIXTURE_ARTICLES, ...EXTRA]) {
+      const list = await related(a.slug)
+      expect(list, a.slug).not.toContain('prisoner-exchange-agreed')
+      expect(list, a.slug).not.toContain(ADDED.slug)
+    }
+  })
+
+  it('is built again once the overlay passes its bound, and the old generation is swept', async () => {
+    const first = await meta()
+    await publish(ADDED)
+    await refresh({ maxOverlay: 0 })
+    const second = await meta()
+    expect(second.gen).not.toBe(first.gen)
+    expect(second.n).toBe(first.n + 1)
+    expect(await overlaySlugs()).toEqual([])
+    const left = await storedKeys()
+    expect(left).toHaveLength(second.parts + second.chunks)
+    for (const key of left) expect(key.startsWith(keys.relatedGenPrefix(second.gen))).toBe(true)
+    expect(await related(MAIN)).toContain(ADDED.slug)
+  })
+
+  it('is built again when one of its parts is lost, and lists stay right', async () => {
+    const first = await meta()
+    await env.KV.delete(keys.relatedPart(first.gen, 0))
+    await env.KV.delete(keys.relatedChunk(first.gen, 0))
+    await publish(ADDED)
+    expect((await refresh()).pending).toBe(0)
+    expect((await meta()).gen).not.toBe(first.gen)
+    expect(await related(MAIN)).toContain(ADDED.slug)
+  })
+
+  it('is built again when the overlay is lost, as it cannot tell what changed since', async () => {
+    await publish(ADDED)
+    const before = await meta()
+    await env.KV.put(keys.relatedOverlay, 'not json')
+    const third = { ...ADDED, slug: 'third-prisoner-exchange', title: 'A third prisoner exchange' }
+    await publish(third)
+    expect((await refresh()).pending).toBe(0)
+    const after = await meta()
+    expect(after.gen).not.toBe(before.gen)
+    expect(after.n).toBe(before.n + 2)
+    expect(await overlaySlugs()).toEqual([])
+    expect(await related(MAIN)).toContain(ADDED.slug)
+  })
+})

@@ -1,0 +1,142 @@
+// The stored related index: a tick that streams the stored parts and keeps only what its queries
+// need must rank exactly as the full index it was cut from, documents added since included.
+import { describe, expect, it } from 'vitest'
+import {
+  assembleIndex,
+  type BaseMeta,
+  decodeDocs,
+  encodeBase,
+  partCount,
+  partOf,
+} from '../../src/related/base-index.ts'
+import {
+  buildIndex,
+  peersAbove,
+  type RelatedSource,
+  rankRelated,
+  resolveConfig,
+  updateIndex,
+  vectorize,
+} from '../../src/related/index.ts'
+
+const FILLER = 'report officials said people city government week year news local national'.split(
+  ' ',
+)
+function world(count: number, from = 0): RelatedSource[] {
+  return Array.from({ length: count }, (_, k) => {
+    const i = from + k
+    const story = Math.floor(i / 4)
+    const words = Array.from(
+      { length: 40 },
+      (_, j) => `${FILLER[(i * 7 + j) % FILLER.length]} Name${story} place${story % 9} w${i % 13}`,
+    )
+    return {
+      slug: `doc-${String(i).padStart(3, '0')}`,
+      title: `Story ${story} about Name${story} in Place${story % 9}`,
+      summary: words.slice(0, 10).join(' '),
+      body: words.join(' '),
+      themes: [`theme-${story % 3}`, ...(i % 5 === 0 ? ['extra'] : [])],
+      publishedAt: `2024-0${1 + (i % 9)}-1${i % 10}T12:00:00Z`,
+    }
+  })
+}
+
+// Small corpora keep every term; these settings leave frequent terms out as a large one does.
+const CONFIG = resolveConfig({ maxDfMinDocs: 0, maxDfFloor: 6, maxDfShare: 0.01, limit: 5 })
+
+function toBuffer(bytes: Uint8Array): ArrayBuffer {
+  return bytes.slice().buffer
+}
+
+function stored(vectors: ReturnType<typeof vectorize>[], parts: number) {
+  const full = buildIndex(vectors, CONFIG)
+  const hashes = new Map(vectors.map((v) => [v.slug, `h-${v.slug}`]))
+  const base = encodeBase(full, hashes, 'gen1', 'cfg', parts)
+  const meta = JSON.parse(JSON.stringify(base.meta)) as BaseMeta
+  const docs = decodeDocs(meta, base.chunks.map(toBuffer))
+  const readPart = async (p: number) => toBuffer(base.parts[p] as Uint8Array)
+  return { full, base, meta, docs, readPart, hashes }
+}
+
+function expectSameRanking(a: ReturnType<typeof rankRelated>, b: ReturnType<typeof rankRelated>) {
+  expect(b.map((r) => r.slug)).toEqual(a.map((r) => r.slug))
+  b.forEach((r, i) => {
+    expect(r.score).toBeCloseTo((a[i] as { score: number }).score, 12)
+  })
+}
+
+describe('the stored related index', () => {
+  it('splits terms into hash ranges of a power-of-two number of parts', () => {
+    expect(partCount(10)).toBe(1)
+    expect(partCount(100_000)).toBe(32)
+    expect(partOf(0xffffffff, 32)).toBe(31)
+    expect(partOf(0x07ffffff, 32)).toBe(0)
+    expect(partOf(0x12345678, 1)).toBe(0)
+  })
+
+  it('keeps every document: slugs, hashes, days, themes and sketches', () => {
+    const vectors = world(50).map((d) => vectorize(d, CONFIG))
+    const { full, docs } = stored(vectors, 4)
+    expect(docs.slugs).toEqual(full.slugs)
+    expect(docs.hashes).toEqual(full.slugs.map((s) => `h-${s}`))
+    expect(Array.from(docs.days)).toEqual(full.days)
+    expect(Array.from(docs.sketchData)).toEqual(Array.from(full.sketchData))
+    expect(Array.from(docs.sketchStart)).toEqual(Array.from(full.sketchStart))
+  })
+
+  for (const parts of [1, 8]) {
+    it(`ranks the queried documents as the full index does (${parts} parts)`, async () => {
+      const vectors = world(80).map((d) => vectorize(d, CONFIG))
+      const { full, meta, docs, readPart } = stored(vectors, parts)
+      const queries = new Set([0, 3, 17, 42, 79])
+      const small = await assembleIndex(meta, docs, CONFIG, { queries, terms: [], readPart })
+      // Far fewer terms than the full index: only those of the queried documents.
+      expect(small.vocab.length).toBeLessThan(full.vocab.length / 2)
+      for (const d of queries) {
+        const slug = full.slugs[d] as string
+        expectSameRanking(rankRelated(full, slug), rankRelated(small, slug))
+      }
+    })
+  }
+
+  it('ranks documents added and replaced since the build as the updated full index does', async () => {
+    const vectors = world(80).map((d) => vectorize(d, CONFIG))
+    const { full, meta, docs, readPart } = stored(vectors, 4)
+    const added = world(6, 80).map((d) => vectorize(d, CONFIG))
+    const replaced = vectorize(
+      { ...world(1, 10)[0], title: 'A new headline' } as RelatedSource,
+      CONFIG,
+    )
+    const upserts = [...added, replaced]
+    const terms: number[] = []
+    for (const v of upserts) {
+      const bytes = Buffer.from(v.t, 'base64url')
+      for (let o = 0; o + 5 <= bytes.length; o += 5) terms.push(bytes.readUInt32BE(o))
+    }
+    const queries = new Set([1, 2, 30])
+    const small = await assembleIndex(meta, docs, CONFIG, { queries, terms, readPart })
+    updateIndex(full, upserts, ['doc-020'])
+    updateIndex(small, upserts, ['doc-020'])
+    for (const slug of [...upserts.map((v) => v.slug), 'doc-001', 'doc-002', 'doc-030']) {
+      const want = rankRelated(full, slug)
+      expect(want.length).toBeGreaterThan(0)
+      expectSameRanking(want, rankRelated(small, slug))
+      expect(want.some((r) => r.slug === 'doc-020')).toBe(false)
+    }
+    const floor = () => Number.NEGATIVE_INFINITY
+    expect(peersAbove(small, [added[0]?.slug as string], floor, 0, CONFIG)).toEqual(
+      peersAbove(full, [added[0]?.slug as string], floor, 0, CONFIG),
+    )
+  })
+
+  it('refuses a part from another build', async () => {
+    const vectors = world(20).map((d) => vectorize(d, CONFIG))
+    const one = stored(vectors, 2)
+    const other = encodeBase(one.full, one.hashes, 'gen2', 'cfg', 2)
+    const readPart = async (p: number) =>
+      toBuffer((p === 1 ? other.parts[1] : one.base.parts[p]) as Uint8Array)
+    await expect(
+      assembleIndex(one.meta, one.docs, CONFIG, { queries: new Set([0]), terms: [], readPart }),
+    ).rejects.toThrow('does not belong')
+  })
+})
