@@ -21,6 +21,7 @@ import {
   type RelatedConfig,
   type RelatedIndex,
   rankRelated,
+  StoredIndexError,
   termHashes,
   updateIndex,
   vectorize,
@@ -111,6 +112,11 @@ export interface RefreshOptions {
   maxChangesPerTick?: number
   /** stored related lists re-read and compared per tick, so a lost or corrupt one heals */
   verifyPerTick?: number
+  /**
+   * lists a large site re-ranks per tick after its stored related index was built again, until
+   * every list was ranked against that build's statistics (a full re-rank in slices)
+   */
+  rerankPerTick?: number
   /**
    * above this many published articles, a tick ranks only the related lists a change can reach,
    * plus the verification slice (a full re-rank in slices); at or below it, every list each tick
@@ -426,6 +432,29 @@ export async function runRefresh(
         }
       }
     }
+    if (streamed && docs && head?.meta) {
+      try {
+        plan = await planStreamed(kv, {
+          state,
+          head,
+          meta: head.meta,
+          docs,
+          published,
+          toRead,
+          listedBefore,
+          damaged,
+          cursor,
+          config: relatedConfig,
+          limits: rankLimits,
+          rerank: options.rerankPerTick ?? RERANK_PER_TICK,
+        })
+      } catch (error) {
+        if (!(error instanceof StoredIndexError)) throw error
+        console.error(`refresh: building the related index again: ${error.message}`)
+        streamed = false
+        plan = null
+      }
+    }
     if (!streamed) {
       await ensureCorpus(kv, state)
       const basis = relatedBasis(published, relatedConfig)
@@ -481,22 +510,6 @@ export async function runRefresh(
           deferred++
         }
       }
-    } else if (docs && head?.meta) {
-      plan = await planStreamed(kv, {
-        state,
-        head,
-        meta: head.meta,
-        docs,
-        published,
-        toRead,
-        listedBefore,
-        verify,
-        damaged,
-        storedRelated,
-        cursor,
-        config: relatedConfig,
-        limits: rankLimits,
-      })
     }
     phaseDone('relatedPlan')
     const pending = new Set(cursor.relatedPending)
@@ -746,6 +759,10 @@ function streamedBasis(gen: string, config: string): string {
   return contentHash(['streamed', RELATED_ENGINE_VERSION, config, gen].join('\n'))
 }
 
+// At 2.5 ms a list at 100k articles, 100 lists a tick keep a busy tick's ranking mostly to what
+// its changes reach; a new build's statistics reach every list within a few days at 15 minutes.
+const RERANK_PER_TICK = 100
+
 /** Share of the site the overlay may reach before the stored index is built again. */
 const OVERLAY_SHARE = 0.02
 
@@ -757,12 +774,12 @@ interface StreamedInputs {
   published: CatalogEntry[]
   toRead: string[]
   listedBefore: Set<string>
-  verify: CatalogEntry[]
   damaged: CatalogEntry[]
-  storedRelated: Map<string, string | null>
   cursor: JobCursor
   config: RelatedConfig
   limits: { maxRank: number }
+  /** lists re-ranked per tick until all were ranked against this stored index */
+  rerank: number
 }
 
 function termsOf(vectors: Iterable<DocVector>): number[] {
@@ -877,15 +894,17 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     if (toRank.length < inp.limits.maxRank) toRank.push(entry)
     else deferred.push(slug)
   }
-  // Until every list was ranked against this stored index, the verification slice is ranked too.
+  // Until every list was ranked against this stored index, a slice of them is re-ranked too.
   if (cursor.relatedVerified < published.length) {
-    for (const entry of inp.verify) {
-      if (toRank.length >= inp.limits.maxRank) break
+    const start = cursor.rerankOffset % Math.max(1, published.length)
+    const size = Math.min(inp.rerank, published.length)
+    let taken = 0
+    for (; taken < size && toRank.length < inp.limits.maxRank; taken++) {
+      const entry = published[(start + taken) % published.length] as CatalogEntry
       if (!needed.has(entry.slug)) toRank.push(entry)
     }
-    cursor.relatedVerified += toRank.filter((e) =>
-      inp.storedRelated.has(keys.related(e.slug)),
-    ).length
+    cursor.rerankOffset = (start + taken) % Math.max(1, published.length)
+    cursor.relatedVerified += taken
   }
   if (toRank.length === 0) return deferred.length > 0 ? { index: null, toRank, deferred } : null
   const queries = new Set<number>()

@@ -9,6 +9,11 @@
 import type { RelatedConfig } from './config.ts'
 import type { RelatedIndex } from './related-index.ts'
 
+/** A stored value is missing, truncated or from another build: the index must be built again. */
+export class StoredIndexError extends Error {
+  override name = 'StoredIndexError'
+}
+
 /** Describes one stored base: read first, written last, so a half-written base is never used. */
 export interface BaseMeta {
   version: 1
@@ -88,14 +93,23 @@ function pack(header: object, sections: Section[]): Uint8Array {
 }
 
 function unpack(buffer: ArrayBuffer): { header: Record<string, unknown>; sections: Section[] } {
-  const view = new DataView(buffer)
-  const length = view.getUint32(0, true)
-  const header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)))
+  let header: Record<string, unknown>
+  let length: number
+  try {
+    length = new DataView(buffer).getUint32(0, true)
+    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)))
+  } catch {
+    throw new StoredIndexError('stored related index value is unreadable')
+  }
+  if (!Array.isArray(header.sections)) {
+    throw new StoredIndexError('stored related index value is unreadable')
+  }
   let at = pad8(4 + length)
   const sections: Section[] = []
   for (const [kind, count] of header.sections as Array<[SectionKind, number]>) {
     const bytes = count * (kind === 'f64' ? 8 : 4)
-    if (at + bytes > buffer.byteLength) throw new Error('stored related index part is truncated')
+    if (at + bytes > buffer.byteLength)
+      throw new StoredIndexError('stored related index part is truncated')
     sections.push(
       kind === 'u32'
         ? new Uint32Array(buffer, at, count)
@@ -198,7 +212,7 @@ export function decodeDocs(meta: BaseMeta, chunks: ReadonlyArray<ArrayBuffer>): 
     const first = header.first as number
     const chunkSlugs = header.slugs as string[]
     if (header.gen !== meta.gen || first !== slugs.length || first + chunkSlugs.length > meta.n)
-      throw new Error('stored related index chunk does not belong to its base')
+      throw new StoredIndexError('stored related index chunk does not belong to its base')
     days.set(d, first)
     themeIds.set(th, first)
     for (let i = 1; i < ss.length; i++) sketchStart[first + i] = sketchTotal + (ss[i] as number)
@@ -207,7 +221,8 @@ export function decodeDocs(meta: BaseMeta, chunks: ReadonlyArray<ArrayBuffer>): 
     slugs.push(...chunkSlugs)
     hashes.push(...(header.hashes as string[]))
   }
-  if (slugs.length !== meta.n) throw new Error('stored related index is missing documents')
+  if (slugs.length !== meta.n)
+    throw new StoredIndexError('stored related index is missing documents')
   const sketchData = new Uint32Array(sketchTotal)
   let at = 0
   for (const part of sketchParts) {
@@ -276,10 +291,10 @@ export async function assembleIndex(
   let w = 0
   for (let p = 0; p < meta.parts; p++) {
     const buffer = await request.readPart(p)
-    if (!buffer) throw new Error(`stored related index part ${p} is missing`)
+    if (!buffer) throw new StoredIndexError(`stored related index part ${p} is missing`)
     const { header, sections } = unpack(buffer)
     if (header.gen !== meta.gen || header.part !== p)
-      throw new Error(`stored related index part ${p} does not belong to its base`)
+      throw new StoredIndexError(`stored related index part ${p} does not belong to its base`)
     const [pVocab, pDf, pStart, pDoc, pWeight] = sections as [
       Uint32Array,
       Uint32Array,

@@ -7,6 +7,7 @@ export {
   type BaseMeta,
   type EncodedBase,
   encodeBase,
+  StoredIndexError,
 } from './base-index.ts'
 export { DEFAULT_RELATED_CONFIG, type RelatedConfig, resolveConfig } from './config.ts'
 export { type DocVector, type RelatedSource, termHashes, vectorize } from './doc-vector.ts'

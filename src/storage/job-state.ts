@@ -37,6 +37,8 @@ export interface JobCursor {
   lastSlug: string | null
   /** offset of the next related-list verification slice */
   verifyOffset: number
+  /** offset of the next slice re-ranked against a newly built stored index (large sites) */
+  rerankOffset: number
   /** set when job state was lost: derived lists wait until a full pass has rebuilt the catalog */
   rebuilding: boolean
   /** related lists an incremental tick had to leave (write budget, rank cap), ranked next tick */
@@ -123,6 +125,7 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   cursor: null,
   lastSlug: null,
   verifyOffset: 0,
+  rerankOffset: 0,
   rebuilding: false,
   relatedPending: [],
   relatedBasis: '',
@@ -209,8 +212,12 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
   else damaged = true
   if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
-  if (typeof cursor.relatedBasis !== 'string' || typeof cursor.relatedVerified !== 'number')
-    cursor = { ...cursor, relatedBasis: '', relatedVerified: 0 }
+  if (
+    typeof cursor.relatedBasis !== 'string' ||
+    typeof cursor.relatedVerified !== 'number' ||
+    typeof cursor.rerankOffset !== 'number'
+  )
+    cursor = { ...cursor, relatedBasis: '', relatedVerified: 0, rerankOffset: 0 }
   if (
     !(cursor.listsAt === null || typeof cursor.listsAt === 'string') ||
     typeof cursor.listsMonths !== 'string' ||

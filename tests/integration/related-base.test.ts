@@ -113,14 +113,22 @@ describe('the stored related index', () => {
     expect(await related(MAIN)).toContain(ADDED.slug)
   })
 
-  it('is built again when one of its parts is lost, and lists stay right', async () => {
+  it('is built again when a term part or a document chunk is lost, and lists stay right', async () => {
     const first = await meta()
     await env.KV.delete(keys.relatedPart(first.gen, 0))
-    await env.KV.delete(keys.relatedChunk(first.gen, 0))
     await publish(ADDED)
     expect((await refresh()).pending).toBe(0)
-    expect((await meta()).gen).not.toBe(first.gen)
+    const second = await meta()
+    expect(second.gen).not.toBe(first.gen)
     expect(await related(MAIN)).toContain(ADDED.slug)
+
+    await env.KV.put(keys.relatedChunk(second.gen, 0), new Uint8Array([1, 2, 3]))
+    const third = { ...ADDED, slug: 'third-prisoner-exchange', title: 'A third prisoner exchange' }
+    await publish(third)
+    expect((await refresh()).pending).toBe(0)
+    expect((await meta()).gen).not.toBe(second.gen)
+    expect(await related(MAIN)).toContain(ADDED.slug)
+    expect(await related(third.slug)).toContain(MAIN)
   })
 
   it('is built again when the overlay is lost, as it cannot tell what changed since', async () => {
