@@ -14,10 +14,12 @@ import {
   DEFAULT_RELATED_CONFIG,
   type DocVector,
   encodeBase,
+  extractRare,
   type ListFloor,
   listFloor,
   peersAbove,
   peersAboveDocs,
+  type RarePostings,
   type RelatedConfig,
   type RelatedIndex,
   rankRelated,
@@ -61,6 +63,8 @@ import { keys, slugOfChangeKey } from '../storage/keys'
 import {
   type BaseHead,
   basePartReader,
+  baseRareReader,
+  baseValues,
   baseWrites,
   loadBaseDocs,
   loadBaseHead,
@@ -498,7 +502,7 @@ export async function runRefresh(
           basis,
           baseConfig,
         )
-        const needed = baseWrites(base) + (head.meta ? head.meta.parts + head.meta.chunks : 0)
+        const needed = baseWrites(base) + (head.meta ? baseValues(head.meta) : 0)
         if (writeBudget - counts.writes - counts.deletes >= needed) {
           await writeBase(kv, base)
           cursor.relatedBasis = streamedBasis(basis, baseConfig)
@@ -822,6 +826,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   const overlayVectors = Object.values(overlay.docs).map((o) => o.v)
   const overlayTerms = termsOf(overlayVectors)
   const readPart = basePartReader(kv, meta)
+  const readRare = baseRareReader(kv, meta)
   const floorOf: ListFloor = (slug) => {
     const floor = catalog.get(slug)?.relatedFloor
     return floor === undefined || floor === null ? undefined : floor
@@ -843,17 +848,16 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   }
   let holders: string[] = []
   let entered: string[] = []
+  let rare: RarePostings | undefined
   if (upserts.length > 0 || oldBase.length > 0 || oldVectors.length > 0) {
     const queries = new Set(oldBase)
     for (const e of upserts) {
       const d = baseQuery(e.slug)
       if (d !== undefined) queries.add(d)
     }
-    const index = await assembleIndex(meta, docs, config, {
-      queries,
-      terms: [...overlayTerms, ...termsOf(oldVectors)],
-      readPart,
-    })
+    const terms = [...overlayTerms, ...termsOf(oldVectors)]
+    rare = await extractRare(meta, terms, readRare)
+    const index = await assembleIndex(meta, docs, config, { queries, terms, rare, readPart })
     updateIndex(index, overlayVectors, removedBase)
     updateIndex(index, oldVectors)
     const oldDocs = [...oldBase, ...oldVectors.map((v) => index.position.get(v.slug) as number)]
@@ -912,7 +916,14 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     const d = baseQuery(e.slug)
     if (d !== undefined) queries.add(d)
   }
-  const index = await assembleIndex(meta, docs, config, { queries, terms: overlayTerms, readPart })
+  // The one-document terms the first pass found serve here too (a superset changes no score).
+  rare ??= await extractRare(meta, overlayTerms, readRare)
+  const index = await assembleIndex(meta, docs, config, {
+    queries,
+    terms: overlayTerms,
+    rare,
+    readPart,
+  })
   updateIndex(index, overlayVectors, removedBase)
   return { index, toRank, deferred }
 }

@@ -16,7 +16,7 @@ export class StoredIndexError extends Error {
 
 /** Describes one stored base: read first, written last, so a half-written base is never used. */
 export interface BaseMeta {
-  version: 1
+  version: typeof BASE_FORMAT
   /** content-derived id of this build: every part and chunk repeats it (a mixed set is refused) */
   gen: string
   /** hash of the engine settings the base was built with (a change means a rebuild) */
@@ -45,6 +45,9 @@ export interface BaseDocs {
   sketchStart: Uint32Array
   sketchData: Uint32Array
 }
+
+/** Version of the stored layout; a meta of another version is not read (the index is built again). */
+export const BASE_FORMAT = 2
 
 /** Documents per table chunk: about 150 bytes each, so a chunk stays far below KV's 25 MB. */
 export const DOCS_PER_CHUNK = 20_000
@@ -122,11 +125,17 @@ function unpack(buffer: ArrayBuffer): { header: Record<string, unknown>; section
   return { header, sections }
 }
 
-/** A full build as stored values. `hashes` gives each base document's article content hash. */
+/**
+ * A full build as stored values: the document table in chunks, then per part the terms in more
+ * than one document (with their postings) and, apart, the terms in exactly one. A term of one
+ * document can only matter to a document added since the build that has it too, so a tick reads
+ * those only for the added documents' terms, once (most terms of a large corpus are such).
+ */
 export interface EncodedBase {
   meta: BaseMeta
   chunks: Uint8Array[]
   parts: Uint8Array[]
+  rare: Uint8Array[]
 }
 
 /**
@@ -161,28 +170,53 @@ export function encodeBase(
     if (n === 0) break
   }
   const out: Uint8Array[] = []
+  const rare: Uint8Array[] = []
   const { vocab, df, iStart, iDoc, iWeight } = index
   let t = 0
   for (let p = 0; p < parts; p++) {
-    const from = t
-    while (t < vocab.length && partOf(vocab[t] as number, parts) === p) t++
-    const p0 = iStart[from] as number
-    const p1 = iStart[t] as number
-    const start = new Uint32Array(t - from + 1)
-    for (let i = from; i <= t; i++) start[i - from] = (iStart[i] as number) - p0
+    const common: number[] = []
+    const single: number[] = []
+    let postings = 0
+    for (; t < vocab.length && partOf(vocab[t] as number, parts) === p; t++) {
+      const count = (iStart[t + 1] as number) - (iStart[t] as number)
+      if (df[t] === 1 && count === 1) single.push(t)
+      else {
+        common.push(t)
+        postings += count
+      }
+    }
+    const start = new Uint32Array(common.length + 1)
+    const docs = new Uint32Array(postings)
+    const weights = new Float32Array(postings)
+    let at = 0
+    common.forEach((term, i) => {
+      for (let j = iStart[term] as number; j < (iStart[term + 1] as number); j++) {
+        docs[at] = iDoc[j] as number
+        weights[at] = iWeight[j] as number
+        at++
+      }
+      start[i + 1] = at
+    })
     out.push(
-      pack({ gen, part: p }, [
-        vocab.slice(from, t),
-        df.slice(from, t),
+      pack({ gen, part: p, kind: 'common' }, [
+        Uint32Array.from(common, (term) => vocab[term] as number),
+        Uint32Array.from(common, (term) => df[term] as number),
         start,
-        iDoc.slice(p0, p1),
-        iWeight.slice(p0, p1),
+        docs,
+        weights,
+      ]),
+    )
+    rare.push(
+      pack({ gen, part: p, kind: 'rare' }, [
+        Uint32Array.from(single, (term) => vocab[term] as number),
+        Uint32Array.from(single, (term) => iDoc[iStart[term] as number] as number),
+        Float32Array.from(single, (term) => iWeight[iStart[term] as number] as number),
       ]),
     )
   }
   return {
     meta: {
-      version: 1,
+      version: BASE_FORMAT,
       gen,
       configHash,
       n,
@@ -194,6 +228,7 @@ export function encodeBase(
     },
     chunks,
     parts: out,
+    rare,
   }
 }
 
@@ -236,13 +271,74 @@ export function decodeDocs(meta: BaseMeta, chunks: ReadonlyArray<ArrayBuffer>): 
   return { slugs, hashes, position, days, themeIds, sketchStart, sketchData }
 }
 
+/** The one-document terms a tick asked for, sorted by hash, with their document and weight. */
+export interface RarePostings {
+  hashes: Uint32Array
+  docs: Uint32Array
+  weights: Float32Array
+}
+
+function checkHeader(header: Record<string, unknown>, meta: BaseMeta, part: number, kind: string) {
+  if (header.gen !== meta.gen || header.part !== part || header.kind !== kind)
+    throw new StoredIndexError(`stored related index part ${part} does not belong to its base`)
+}
+
+/**
+ * Finds which of `terms` are one-document terms of the stored build, reading only the parts
+ * whose hash range holds one of them (one at a time).
+ */
+export async function extractRare(
+  meta: BaseMeta,
+  terms: Iterable<number>,
+  readRare: (part: number) => Promise<ArrayBuffer | null>,
+): Promise<RarePostings> {
+  const wanted = [...new Set(terms)].sort((a, b) => a - b)
+  const hashes: number[] = []
+  const docs: number[] = []
+  const weights: number[] = []
+  for (let w = 0, p = 0; p < meta.parts && w < wanted.length; p++) {
+    const begin = w
+    while (w < wanted.length && partOf(wanted[w] as number, meta.parts) === p) w++
+    if (w === begin) continue
+    const buffer = await readRare(p)
+    if (!buffer) throw new StoredIndexError(`stored related index part ${p} is missing`)
+    const { header, sections } = unpack(buffer)
+    checkHeader(header, meta, p, 'rare')
+    const [pHash, pDoc, pWeight] = sections as [Uint32Array, Uint32Array, Float32Array]
+    for (let i = begin; i < w; i++) {
+      const hash = wanted[i] as number
+      let lo = 0
+      let hi = pHash.length - 1
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1
+        const v = pHash[mid] as number
+        if (v === hash) {
+          hashes.push(hash)
+          docs.push(pDoc[mid] as number)
+          weights.push(pWeight[mid] as number)
+          break
+        }
+        if (v < hash) lo = mid + 1
+        else hi = mid - 1
+      }
+    }
+  }
+  return {
+    hashes: Uint32Array.from(hashes),
+    docs: Uint32Array.from(docs),
+    weights: Float32Array.from(weights),
+  }
+}
+
 /** What a tick needs from the stored parts. */
 export interface AssembleRequest {
   /** base documents to rank (their forward vectors are taken from the postings) */
   queries: ReadonlySet<number>
   /** further term hashes whose postings and frequency are needed (documents added since) */
   terms: Iterable<number>
-  /** reads one part's bytes; null when it is missing */
+  /** the one-document terms among `terms` (extractRare) */
+  rare: RarePostings
+  /** reads one part's bytes (terms in more than one document); null when it is missing */
   readPart: (part: number) => Promise<ArrayBuffer | null>
 }
 
@@ -289,12 +385,13 @@ export async function assembleIndex(
   let fWeightTmp: Float32Array = new Float32Array(1024)
   let forward = 0
   let w = 0
+  let r = 0
+  const { rare } = request
   for (let p = 0; p < meta.parts; p++) {
     const buffer = await request.readPart(p)
     if (!buffer) throw new StoredIndexError(`stored related index part ${p} is missing`)
     const { header, sections } = unpack(buffer)
-    if (header.gen !== meta.gen || header.part !== p)
-      throw new StoredIndexError(`stored related index part ${p} does not belong to its base`)
+    checkHeader(header, meta, p, 'common')
     const [pVocab, pDf, pStart, pDoc, pWeight] = sections as [
       Uint32Array,
       Uint32Array,
@@ -330,21 +427,30 @@ export async function assembleIndex(
         else hi = mid - 1
       }
     }
-    for (let t = 0; t < count; t++) {
-      if (keep[t] === 0) continue
-      const begin = pStart[t] as number
-      const end = pStart[t + 1] as number
+    // Kept terms and requested one-document terms of this part, merged in hash order.
+    let rEnd = r
+    while (rEnd < rare.hashes.length && partOf(rare.hashes[rEnd] as number, meta.parts) === p)
+      rEnd++
+    for (let t = 0; ; ) {
+      while (t < count && keep[t] === 0) t++
+      const fromRare =
+        r < rEnd && (t >= count || (rare.hashes[r] as number) < (pVocab[t] as number))
+      if (!fromRare && t >= count) break
+      const begin = fromRare ? r : (pStart[t] as number)
+      const end = fromRare ? r + 1 : (pStart[t + 1] as number)
+      const docsOf = fromRare ? rare.docs : pDoc
+      const weightsOf = fromRare ? rare.weights : pWeight
       vocab = growU32(vocab, terms + 1)
       df = growU32(df, terms + 1)
       iStart = growU32(iStart, terms + 2)
       iDoc = growU32(iDoc, postings + end - begin)
       iWeight = growF32(iWeight, postings + end - begin)
-      vocab[terms] = pVocab[t] as number
-      df[terms] = pDf[t] as number
+      vocab[terms] = fromRare ? (rare.hashes[r] as number) : (pVocab[t] as number)
+      df[terms] = fromRare ? 1 : (pDf[t] as number)
       for (let j = begin; j < end; j++) {
-        const d = pDoc[j] as number
+        const d = docsOf[j] as number
         iDoc[postings] = d
-        iWeight[postings] = pWeight[j] as number
+        iWeight[postings] = weightsOf[j] as number
         postings++
         if (isQuery[d] === 1) {
           fDoc = growU32(fDoc, forward + 1)
@@ -352,12 +458,14 @@ export async function assembleIndex(
           fWeightTmp = growF32(fWeightTmp, forward + 1)
           fDoc[forward] = d
           fTermTmp[forward] = terms
-          fWeightTmp[forward] = pWeight[j] as number
+          fWeightTmp[forward] = weightsOf[j] as number
           forward++
         }
       }
       terms++
       iStart[terms] = postings
+      if (fromRare) r++
+      else t++
     }
   }
   // Forward vectors by counting sort on the document (term ids stay ascending within each).

@@ -7,6 +7,8 @@ export {
   type BaseMeta,
   type EncodedBase,
   encodeBase,
+  extractRare,
+  type RarePostings,
   StoredIndexError,
 } from './base-index.ts'
 export { DEFAULT_RELATED_CONFIG, type RelatedConfig, resolveConfig } from './config.ts'

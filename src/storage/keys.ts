@@ -42,6 +42,8 @@ export const keys = {
   /** Document-table chunk n and term part n of one generation of the stored related index. */
   relatedChunk: (gen: string, n: number) => `${P}:job:relgen:${gen}:docs:${n}`,
   relatedPart: (gen: string, n: number) => `${P}:job:relgen:${gen}:part:${n}`,
+  /** The terms of part n found in one document only (read for the terms of added documents). */
+  relatedRare: (gen: string, n: number) => `${P}:job:relgen:${gen}:rare:${n}`,
   relatedGenPrefix: (gen: string) => `${P}:job:relgen:${gen}:`,
   relatedGensPrefix: `${P}:job:relgen:`,
 } as const

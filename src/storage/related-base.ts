@@ -6,7 +6,7 @@
 // The overlay is a cache the job checks against its catalog every tick, so a lost or stale one
 // (two overlapping ticks) heals.
 import type { BaseDocs, BaseMeta, EncodedBase } from '../related/base-index'
-import { decodeDocs } from '../related/base-index'
+import { BASE_FORMAT, decodeDocs } from '../related/base-index'
 import type { DocVector } from '../related/doc-vector'
 import { getMany } from './bulk-get'
 import { keys } from './keys'
@@ -39,7 +39,7 @@ function isMeta(v: unknown): v is BaseMeta {
   const m = v as BaseMeta
   return (
     !!m &&
-    m.version === 1 &&
+    m.version === BASE_FORMAT &&
     typeof m.gen === 'string' &&
     typeof m.configHash === 'string' &&
     Number.isInteger(m.n) &&
@@ -87,9 +87,19 @@ export function basePartReader(kv: KVNamespace, meta: BaseMeta) {
   return (part: number) => kv.get(keys.relatedPart(meta.gen, part), 'arrayBuffer')
 }
 
-/** KV writes a base takes: its parts and chunks, the meta and the overlay. */
+/** Reads the one-document terms of one part. */
+export function baseRareReader(kv: KVNamespace, meta: BaseMeta) {
+  return (part: number) => kv.get(keys.relatedRare(meta.gen, part), 'arrayBuffer')
+}
+
+/** KV values a stored base takes besides the meta: chunks, parts, one-document terms. */
+export function baseValues(meta: BaseMeta): number {
+  return meta.chunks + 2 * meta.parts
+}
+
+/** KV writes a base takes: its values, the meta and the overlay. */
 export function baseWrites(base: EncodedBase): number {
-  return base.parts.length + base.chunks.length + 2
+  return baseValues(base.meta) + 2
 }
 
 /**
@@ -101,6 +111,7 @@ export async function writeBase(kv: KVNamespace, base: EncodedBase): Promise<num
   const { gen } = base.meta
   for (const [i, bytes] of base.chunks.entries()) await kv.put(keys.relatedChunk(gen, i), bytes)
   for (const [i, bytes] of base.parts.entries()) await kv.put(keys.relatedPart(gen, i), bytes)
+  for (const [i, bytes] of base.rare.entries()) await kv.put(keys.relatedRare(gen, i), bytes)
   await kv.put(keys.relatedMeta, JSON.stringify(base.meta))
   await kv.put(keys.relatedOverlay, JSON.stringify({ version: 1, gen, docs: {} }))
   const own = keys.relatedGenPrefix(gen)

@@ -6,6 +6,7 @@ import {
   type BaseMeta,
   decodeDocs,
   encodeBase,
+  extractRare,
   partCount,
   partOf,
 } from '../../src/related/base-index.ts'
@@ -22,7 +23,8 @@ import {
 const FILLER = 'report officials said people city government week year news local national'.split(
   ' ',
 )
-function world(count: number, from = 0): RelatedSource[] {
+// Each story has a word of its own (`only<i>`): most terms of a large corpus are in one document.
+function world(count: number, from = 0, shared = ''): RelatedSource[] {
   return Array.from({ length: count }, (_, k) => {
     const i = from + k
     const story = Math.floor(i / 4)
@@ -30,6 +32,7 @@ function world(count: number, from = 0): RelatedSource[] {
       { length: 40 },
       (_, j) => `${FILLER[(i * 7 + j) % FILLER.length]} Name${story} place${story % 9} w${i % 13}`,
     )
+    words.push(`only${i} ${shared}`)
     return {
       slug: `doc-${String(i).padStart(3, '0')}`,
       title: `Story ${story} about Name${story} in Place${story % 9}`,
@@ -55,8 +58,11 @@ function stored(vectors: ReturnType<typeof vectorize>[], parts: number) {
   const meta = JSON.parse(JSON.stringify(base.meta)) as BaseMeta
   const docs = decodeDocs(meta, base.chunks.map(toBuffer))
   const readPart = async (p: number) => toBuffer(base.parts[p] as Uint8Array)
-  return { full, base, meta, docs, readPart, hashes }
+  const readRare = async (p: number) => toBuffer(base.rare[p] as Uint8Array)
+  return { full, base, meta, docs, readPart, readRare, hashes }
 }
+
+const NO_RARE = { hashes: new Uint32Array(), docs: new Uint32Array(), weights: new Float32Array() }
 
 function expectSameRanking(a: ReturnType<typeof rankRelated>, b: ReturnType<typeof rankRelated>) {
   expect(b.map((r) => r.slug)).toEqual(a.map((r) => r.slug))
@@ -89,7 +95,12 @@ describe('the stored related index', () => {
       const vectors = world(80).map((d) => vectorize(d, CONFIG))
       const { full, meta, docs, readPart } = stored(vectors, parts)
       const queries = new Set([0, 3, 17, 42, 79])
-      const small = await assembleIndex(meta, docs, CONFIG, { queries, terms: [], readPart })
+      const small = await assembleIndex(meta, docs, CONFIG, {
+        queries,
+        terms: [],
+        rare: NO_RARE,
+        readPart,
+      })
       // Far fewer terms than the full index: only those of the queried documents.
       expect(small.vocab.length).toBeLessThan(full.vocab.length / 2)
       for (const d of queries) {
@@ -101,8 +112,9 @@ describe('the stored related index', () => {
 
   it('ranks documents added and replaced since the build as the updated full index does', async () => {
     const vectors = world(80).map((d) => vectorize(d, CONFIG))
-    const { full, meta, docs, readPart } = stored(vectors, 4)
-    const added = world(6, 80).map((d) => vectorize(d, CONFIG))
+    const { full, meta, docs, readPart, readRare } = stored(vectors, 4)
+    // The added stories share base stories' words of their own: only those link them.
+    const added = world(6, 80, 'only7 only8 only51').map((d) => vectorize(d, CONFIG))
     const replaced = vectorize(
       { ...world(1, 10)[0], title: 'A new headline' } as RelatedSource,
       CONFIG,
@@ -113,11 +125,19 @@ describe('the stored related index', () => {
       const bytes = Buffer.from(v.t, 'base64url')
       for (let o = 0; o + 5 <= bytes.length; o += 5) terms.push(bytes.readUInt32BE(o))
     }
-    const queries = new Set([1, 2, 30])
-    const small = await assembleIndex(meta, docs, CONFIG, { queries, terms, readPart })
+    const queries = new Set([1, 2, 30, 7])
+    const rare = await extractRare(meta, terms, readRare)
+    expect(rare.hashes.length).toBeGreaterThan(0)
+    const small = await assembleIndex(meta, docs, CONFIG, { queries, terms, rare, readPart })
     updateIndex(full, upserts, ['doc-020'])
     updateIndex(small, upserts, ['doc-020'])
-    for (const slug of [...upserts.map((v) => v.slug), 'doc-001', 'doc-002', 'doc-030']) {
+    for (const slug of [
+      ...upserts.map((v) => v.slug),
+      'doc-001',
+      'doc-002',
+      'doc-030',
+      'doc-007',
+    ]) {
       const want = rankRelated(full, slug)
       expect(want.length).toBeGreaterThan(0)
       expectSameRanking(want, rankRelated(small, slug))
@@ -136,7 +156,12 @@ describe('the stored related index', () => {
     const readPart = async (p: number) =>
       toBuffer((p === 1 ? other.parts[1] : one.base.parts[p]) as Uint8Array)
     await expect(
-      assembleIndex(one.meta, one.docs, CONFIG, { queries: new Set([0]), terms: [], readPart }),
+      assembleIndex(one.meta, one.docs, CONFIG, {
+        queries: new Set([0]),
+        terms: [],
+        rare: NO_RARE,
+        readPart,
+      }),
     ).rejects.toThrow('does not belong')
   })
 })
