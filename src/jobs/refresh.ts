@@ -753,6 +753,42 @@ interface RelatedPlan {
   deferred: string[]
 }
 
+/** The related floors the catalog holds, as ListFloor reports them. */
+function storedFloors(catalog: Map<string, CatalogEntry>): ListFloor {
+  return (slug) => {
+    const floor = catalog.get(slug)?.relatedFloor
+    return floor === undefined || floor === null ? undefined : floor
+  }
+}
+
+/**
+ * The live lists of `needed` in the order they are ranked, the first `maxRank` now and the rest
+ * deferred. Lists nobody has ranked yet go first, then the ones an earlier tick deferred, then
+ * this tick's holders and entrants: ranking in plain slug order would pick the same first
+ * maxRank slugs every tick and starve the rest.
+ */
+function rankOrder(
+  needed: Set<string>,
+  catalog: Map<string, CatalogEntry>,
+  live: Set<string>,
+  cursor: JobCursor,
+  maxRank: number,
+): { toRank: CatalogEntry[]; deferred: string[] } {
+  const waiting = new Set(cursor.relatedPending)
+  const priority = (slug: string) =>
+    catalog.get(slug)?.relatedHash === '' ? 0 : waiting.has(slug) ? 1 : 2
+  const ordered = [...needed].sort((a, b) => priority(a) - priority(b) || (a < b ? -1 : 1))
+  const toRank: CatalogEntry[] = []
+  const deferred: string[] = []
+  for (const slug of ordered) {
+    const entry = catalog.get(slug)
+    if (!entry || !live.has(slug)) continue
+    if (toRank.length < maxRank) toRank.push(entry)
+    else deferred.push(slug)
+  }
+  return { toRank, deferred }
+}
+
 /** What the stored index was built with: a change means building it again. */
 function configHash(config: RelatedConfig): string {
   return contentHash(JSON.stringify([RELATED_ENGINE_VERSION, config]))
@@ -827,10 +863,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   const overlayTerms = termsOf(overlayVectors)
   const readPart = basePartReader(kv, meta)
   const readRare = baseRareReader(kv, meta)
-  const floorOf: ListFloor = (slug) => {
-    const floor = catalog.get(slug)?.relatedFloor
-    return floor === undefined || floor === null ? undefined : floor
-  }
+  const floorOf = storedFloors(catalog)
   const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))
 
   // Pass 1: which lists the changes reach.
@@ -878,7 +911,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     )
   }
 
-  // Pass 2: the lists to rank, in the order planIncremental explains.
+  // Pass 2: the lists to rank, in rankOrder's order.
   const needed = new Set<string>([
     ...upserts.map((e) => e.slug),
     ...cursor.relatedPending,
@@ -886,18 +919,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     ...entered,
     ...inp.damaged.map((e) => e.slug),
   ])
-  const waiting = new Set(cursor.relatedPending)
-  const priority = (slug: string) =>
-    catalog.get(slug)?.relatedHash === '' ? 0 : waiting.has(slug) ? 1 : 2
-  const ordered = [...needed].sort((a, b) => priority(a) - priority(b) || (a < b ? -1 : 1))
-  const toRank: CatalogEntry[] = []
-  const deferred: string[] = []
-  for (const slug of ordered) {
-    const entry = catalog.get(slug)
-    if (!entry || !live.has(slug)) continue
-    if (toRank.length < inp.limits.maxRank) toRank.push(entry)
-    else deferred.push(slug)
-  }
+  const { toRank, deferred } = rankOrder(needed, catalog, live, cursor, inp.limits.maxRank)
   // Until every list was ranked against this stored index, a slice of them is re-ranked too.
   if (cursor.relatedVerified < published.length) {
     const start = cursor.rerankOffset % Math.max(1, published.length)
@@ -970,10 +992,7 @@ function planIncremental(
 ): RelatedPlan {
   const live = new Set(published.map((e) => e.slug))
   const index = buildIndex(vectorsOf(published, corpus), config)
-  const floorOf: ListFloor = (slug) => {
-    const floor = catalog.get(slug)?.relatedFloor
-    return floor === undefined || floor === null ? undefined : floor
-  }
+  const floorOf = storedFloors(catalog)
   const old: DocVector[] = []
   for (const [slug, { vector, listed }] of before) {
     if (listed) old.push({ ...vector, slug: `${OLD_VERSION}${slug}` })
@@ -1006,21 +1025,7 @@ function planIncremental(
     ...holders,
     ...entered,
   ])
-  const toRank: CatalogEntry[] = []
-  const deferred: string[] = []
-  // Lists nobody has ranked yet go first, then the ones an earlier tick deferred, then this
-  // tick's holders and entrants: ranking in plain slug order would pick the same first
-  // maxRank slugs every tick and starve the rest.
-  const waiting = new Set(cursor.relatedPending)
-  const priority = (slug: string) =>
-    catalog.get(slug)?.relatedHash === '' ? 0 : waiting.has(slug) ? 1 : 2
-  const ordered = [...needed].sort((a, b) => priority(a) - priority(b) || (a < b ? -1 : 1))
-  for (const slug of ordered) {
-    const entry = catalog.get(slug)
-    if (!entry || !live.has(slug)) continue
-    if (toRank.length < limits.maxRank) toRank.push(entry)
-    else deferred.push(slug)
-  }
+  const { toRank, deferred } = rankOrder(needed, catalog, live, cursor, limits.maxRank)
   // The slice only uses what capacity is left: it comes round again on a later pass.
   for (const entry of verify) {
     if (toRank.length >= limits.maxRank) break

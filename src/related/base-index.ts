@@ -7,7 +7,7 @@
 // as ranking the full one, because a score only ever reads the query's own terms' postings.
 // Everything here is pure (bytes in, bytes out); storage/related-base.ts owns the KV keys.
 import type { RelatedConfig } from './config.ts'
-import type { RelatedIndex } from './related-index.ts'
+import { noUpdates, type RelatedIndex } from './related-index.ts'
 
 /** A stored value is missing, truncated or from another build: the index must be built again. */
 export class StoredIndexError extends Error {
@@ -505,7 +505,6 @@ export async function assembleIndex(
     themeIdOf,
     sketchData: docs.sketchData,
     sketchStart: docs.sketchStart,
-    addedSketches: new Map(),
     vocab: vocab.slice(0, terms),
     idf,
     df: df.slice(0, terms),
@@ -518,10 +517,6 @@ export async function assembleIndex(
     maxDf: meta.maxDf,
     avgLength: meta.avgLength,
     baseCount: n,
-    added: new Map(),
-    addedPostings: new Map(),
-    newTerms: new Map(),
-    removed: new Set(),
-    scratch: new Float64Array(n),
+    ...noUpdates(n),
   }
 }

@@ -331,7 +331,6 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
     themeIdOf: c.themeIdOf,
     sketchData: c.sketchData,
     sketchStart: c.sketchStart,
-    addedSketches: new Map(),
     vocab,
     idf,
     df,
@@ -344,10 +343,18 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
     maxDf,
     avgLength,
     baseCount: n,
-    added: new Map(),
-    addedPostings: new Map(),
-    newTerms: new Map(),
-    removed: new Set(),
+    ...noUpdates(n),
+  }
+}
+
+/** The incremental-update fields of an index of `n` base documents that nothing updated yet. */
+export function noUpdates(n: number) {
+  return {
+    addedSketches: new Map<number, Uint32Array>(),
+    added: new Map<number, { terms: number[]; weights: number[] }>(),
+    addedPostings: new Map<number, number[]>(),
+    newTerms: new Map<number, number>(),
+    removed: new Set<number>(),
     scratch: new Float64Array(n),
   }
 }

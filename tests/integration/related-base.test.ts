@@ -10,17 +10,12 @@ import { putTombstone } from '../../src/storage/articles'
 import type { RelatedList } from '../../src/storage/indexes'
 import { keys } from '../../src/storage/keys'
 import { baseValues } from '../../src/storage/related-base'
-import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
+import { droneReports, FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
 import { publish } from './helpers'
 
 const MAIN = 'leaders-discuss-ceasefire-by-phone'
 const NOW = new Date('2025-06-01T00:00:00Z')
-const EXTRA = Array.from({ length: 6 }, (_, i) => ({
-  ...fixture('drone-attacks-before-call'),
-  slug: `drone-report-${i}`,
-  title: `Drone report ${i}: attacks on ${['Kyiv', 'Odesa', 'Kharkiv'][i % 3]} before the call`,
-  publishedAt: `2025-05-1${i}T06:00:00Z`,
-}))
+const EXTRA = droneReports()
 const ADDED = {
   ...fixture('prisoner-exchange-agreed'),
   slug: 'second-prisoner-exchange',

@@ -9,19 +9,13 @@ import { getArticles, putTombstone } from '../../src/storage/articles'
 import type { RelatedList } from '../../src/storage/indexes'
 import { loadJobState } from '../../src/storage/job-state'
 import { keys } from '../../src/storage/keys'
-import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
+import { droneReports, FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
 import { kvFailing, publish } from './helpers'
 
 const MAIN = 'leaders-discuss-ceasefire-by-phone'
 const NOW = new Date('2025-06-01T00:00:00Z')
 
-// Extra stories so lists are full (limit 3) and floors matter.
-const EXTRA = Array.from({ length: 6 }, (_, i) => ({
-  ...fixture('drone-attacks-before-call'),
-  slug: `drone-report-${i}`,
-  title: `Drone report ${i}: attacks on ${['Kyiv', 'Odesa', 'Kharkiv'][i % 3]} before the call`,
-  publishedAt: `2025-05-1${i}T06:00:00Z`,
-}))
+const EXTRA = droneReports()
 
 function refresh(mode: 'incremental' | 'full', extra: Partial<RefreshOptions> = {}) {
   const site = { ...readSiteConfig(env), relatedCount: 3 }
