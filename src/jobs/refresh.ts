@@ -261,7 +261,6 @@ export async function runRefresh(
   // Every vector, before the changes replace them: a rebuild tick finds the lists that held the
   // old versions in them.
   if (!large || rebuild) await ensureCorpus(kv, state)
-  if (state.damaged) cursor.rebuilding = true
   phaseDone('load')
 
   // Rolling full pass: compare a slice of the listing with the catalog, so a lost marker or a

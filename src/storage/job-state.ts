@@ -248,9 +248,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
 
 /**
  * Loads the vectors of the given corpus shards (every shard when none are given) that are not
- * loaded yet, in one bulk get. Vectors this tick or the delta changed are kept as they are. A
- * missing or unreadable shard drops its stories from the catalog, so the full pass reads them
- * again, and marks the state damaged.
+ * loaded yet, in one bulk get. Vectors this tick or the delta changed are kept as they are.
  */
 export async function ensureCorpus(
   kv: KVNamespace,
@@ -270,9 +268,13 @@ export async function ensureCorpus(
     const key = keys.corpus(i)
     const shard = parseShard(values.get(key))
     if (!shard) {
-      state.damaged = true
-      for (const slug of [...state.catalog.keys()]) {
-        if (shardOf(slug) === i && !state.dirty.has(slug)) state.catalog.delete(slug)
+      // Its vectors are lost: the stories stay listed, and a blank hash makes the full pass read
+      // each article again (and vectorize it) when it reaches it.
+      for (const [slug, entry] of state.catalog) {
+        if (shardOf(slug) !== i || state.vectorKnown.has(slug)) continue
+        state.catalog.set(slug, { ...entry, hash: '' })
+        state.vectorKnown.add(slug)
+        touch(state, slug)
       }
       continue
     }
@@ -375,7 +377,6 @@ export async function encodeJobChanges(
     left -= slugs.length
   }
   await ensureCorpus(kv, state, folded)
-  if (state.damaged) return encodeJobChanges(kv, state, cursor, maxSlugs)
   for (const shard of folded) {
     for (const slug of perShard.get(shard) ?? []) dirty.delete(slug)
   }

@@ -4,7 +4,12 @@ import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { readSiteConfig } from '../../src/config'
 import { runRefresh } from '../../src/jobs/refresh'
-import { encodeJobChanges, getArticleListing, loadJobState } from '../../src/storage/job-state'
+import {
+  encodeJobChanges,
+  ensureCorpus,
+  getArticleListing,
+  loadJobState,
+} from '../../src/storage/job-state'
 import { CATALOG_SHARDS, keys, shardOf } from '../../src/storage/keys'
 import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
 import { publish, settle } from './helpers'
@@ -87,5 +92,24 @@ describe('the job state delta', () => {
     expect(state.dirty.size).toBe(0)
     expect(state.catalog.size).toBe(FIXTURE_ARTICLES.length - 1)
     expect(state.catalog.has('prisoner-exchange-agreed')).toBe(false)
+  })
+
+  it('keeps listing the stories of a lost vector shard and vectorizes them again', async () => {
+    await publish(...FIXTURE_ARTICLES)
+    await settle()
+    const lost = shardOf(FIXTURE_ARTICLES[0]?.slug as string)
+    const inShard = FIXTURE_ARTICLES.filter((a) => shardOf(a.slug) === lost).map((a) => a.slug)
+    await env.KV.delete(keys.corpus(lost))
+    await refresh()
+    // Still listed while the full pass reads them again.
+    const titles = await listedTitles()
+    for (const slug of inShard) expect(titles.has(slug), slug).toBe(true)
+    await settle()
+    const state = await loadJobState(env.KV)
+    await ensureCorpus(env.KV, state)
+    for (const a of FIXTURE_ARTICLES) {
+      expect(state.corpus.has(a.slug), a.slug).toBe(true)
+      expect(state.catalog.get(a.slug)?.hash, a.slug).not.toBe('')
+    }
   })
 })
