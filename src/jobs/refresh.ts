@@ -10,6 +10,7 @@ import { type Article, isPublished } from '../model/article'
 import {
   assembleIndex,
   type BaseDocs,
+  type BaseMeta,
   buildIndex,
   DEFAULT_RELATED_CONFIG,
   type DocVector,
@@ -28,7 +29,6 @@ import {
   updateIndex,
   vectorize,
 } from '../related'
-import type { BaseMeta } from '../related/base-index'
 import {
   deleteChangeMarkers,
   getArticles,
@@ -49,7 +49,6 @@ import {
 } from '../storage/indexes'
 import {
   type CatalogEntry,
-  corpusShardOf,
   encodeJobChanges,
   ensureCorpus,
   type JobCursor,
@@ -59,7 +58,7 @@ import {
   setVector,
   touch,
 } from '../storage/job-state'
-import { keys, slugOfChangeKey } from '../storage/keys'
+import { keys, shardOf, slugOfChangeKey } from '../storage/keys'
 import {
   type BaseHead,
   basePartReader,
@@ -850,7 +849,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     else missing.push(e.slug)
   }
   const unloaded = missing.filter((slug) => !corpus.has(slug))
-  if (unloaded.length > 0) await ensureCorpus(kv, state, unloaded.map(corpusShardOf))
+  if (unloaded.length > 0) await ensureCorpus(kv, state, unloaded.map(shardOf))
   for (const slug of missing) {
     const v = corpus.get(slug) as DocVector | undefined
     const entry = catalog.get(slug)

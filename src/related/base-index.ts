@@ -151,7 +151,10 @@ export function encodeBase(
 ): EncodedBase {
   const n = index.baseCount
   const chunks: Uint8Array[] = []
-  for (let first = 0; first < n || (n === 0 && chunks.length === 0); first += DOCS_PER_CHUNK) {
+  // At least one chunk, so an empty corpus still has a document table to read.
+  const chunkCount = Math.max(1, Math.ceil(n / DOCS_PER_CHUNK))
+  for (let c = 0; c < chunkCount; c++) {
+    const first = c * DOCS_PER_CHUNK
     const last = Math.min(n, first + DOCS_PER_CHUNK)
     const slugs = index.slugs.slice(first, last)
     const s0 = index.sketchStart[first] as number
@@ -167,7 +170,6 @@ export function encodeBase(
         index.sketchData.slice(s0, s1),
       ]),
     )
-    if (n === 0) break
   }
   const out: Uint8Array[] = []
   const rare: Uint8Array[] = []

@@ -137,7 +137,8 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   documentsBasis: '',
 })
 
-function parseShard(text: string | null | undefined): Record<string, unknown> | null {
+/** A stored JSON object, or null when the text is missing, unreadable or not an object. */
+export function parseObject(text: string | null | undefined): Record<string, unknown> | null {
   if (text == null) return null
   try {
     const value = JSON.parse(text)
@@ -162,7 +163,7 @@ function isCatalogEntry(v: unknown): v is CatalogEntry {
 
 function parseDelta(text: string | null | undefined): JobDelta['entries'] | null {
   if (text == null) return {}
-  const value = parseShard(text) as JobDelta | null
+  const value = parseObject(text) as JobDelta | null
   if (value?.version !== 1 || !value.entries || typeof value.entries !== 'object') return null
   return value.entries
 }
@@ -184,7 +185,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   const corpus = new Map<string, unknown>()
   let damaged = false
   for (let i = 0; i < CATALOG_SHARDS; i++) {
-    const cat = parseShard(loaded.get(keys.catalog(i)))
+    const cat = parseObject(loaded.get(keys.catalog(i)))
     if (!cat) damaged = true
     for (const [slug, entry] of Object.entries(cat ?? {})) {
       if (isCatalogEntry(entry) && shardOf(slug) === i) catalog.set(slug, entry)
@@ -208,7 +209,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     else corpus.set(slug, v)
   }
   let cursor: JobCursor = { ...EMPTY_CURSOR, relatedPending: [], listsPending: [] }
-  const rawCursor = parseShard(loaded.get(keys.jobState)) as JobCursor | null
+  const rawCursor = parseObject(loaded.get(keys.jobState)) as JobCursor | null
   if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
   else damaged = true
   if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
@@ -266,7 +267,7 @@ export async function ensureCorpus(
   for (const i of wanted) {
     state.corpusLoaded.add(i)
     const key = keys.corpus(i)
-    const shard = parseShard(values.get(key))
+    const shard = parseObject(values.get(key))
     if (!shard) {
       // Its vectors are lost: the stories stay listed, and a blank hash makes the full pass read
       // each article again (and vectorize it) when it reaches it.
@@ -289,9 +290,6 @@ export async function ensureCorpus(
     state.loaded.set(key, SHARD_PARSED)
   }
 }
-
-/** The corpus shard of a slug (ensureCorpus takes shard numbers). */
-export { shardOf as corpusShardOf }
 
 function encodeShards(
   shards: Iterable<number>,
@@ -437,7 +435,7 @@ export async function getArticleListing(
   const entries: Array<Omit<CatalogEntry, 'relatedFloor'>> = []
   for (const s of span) {
     const bySlug = new Map<string, CatalogEntry>()
-    for (const e of Object.values(parseShard(values.get(keys.catalog(s))) ?? {})) {
+    for (const e of Object.values(parseObject(values.get(keys.catalog(s))) ?? {})) {
       if (isCatalogEntry(e)) bySlug.set(e.slug, e)
     }
     for (const [slug, { c }] of Object.entries(delta)) {

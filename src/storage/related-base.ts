@@ -9,6 +9,7 @@ import type { BaseDocs, BaseMeta, EncodedBase } from '../related/base-index'
 import { BASE_FORMAT, decodeDocs } from '../related/base-index'
 import type { DocVector } from '../related/doc-vector'
 import { getMany } from './bulk-get'
+import { parseObject } from './job-state'
 import { keys } from './keys'
 
 /** Vectors of stories changed since the base was built, each with its article's hash. */
@@ -24,15 +25,6 @@ export interface BaseHead {
   overlay: Overlay | null
   /** the overlay's bytes as read, to skip an unchanged write */
   overlayBytes: string | null
-}
-
-function parseJson(text: string | null | undefined): unknown {
-  if (!text) return null
-  try {
-    return JSON.parse(text)
-  } catch {
-    return null
-  }
 }
 
 function isMeta(v: unknown): v is BaseMeta {
@@ -52,9 +44,9 @@ function isMeta(v: unknown): v is BaseMeta {
 /** Reads the meta and the overlay in one bulk get. */
 export async function loadBaseHead(kv: KVNamespace): Promise<BaseHead> {
   const values = await getMany(kv, [keys.relatedMeta, keys.relatedOverlay])
-  const meta = parseJson(values.get(keys.relatedMeta))
+  const meta = parseObject(values.get(keys.relatedMeta))
   const overlayBytes = values.get(keys.relatedOverlay) ?? null
-  const overlay = parseJson(overlayBytes) as Overlay | null
+  const overlay = parseObject(overlayBytes) as Overlay | null
   const usable =
     overlay?.version === 1 &&
     typeof overlay.gen === 'string' &&
