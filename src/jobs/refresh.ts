@@ -551,8 +551,9 @@ export async function runRefresh(
     }
     cursor.relatedPending = [...pending].sort()
     // Articles that left (deleted, or back under embargo) lose their related list.
+    const listed = new Set(published.map((e) => e.slug))
     for (const entry of catalog.values()) {
-      if (isPublished(entry, now) || entry.relatedHash === '') continue
+      if (entry.relatedHash === '' || listed.has(entry.slug)) continue
       if (!canWrite()) {
         deferred++
         continue
@@ -859,7 +860,14 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   const removedBase = docs.slugs.filter((slug) => !live.has(slug))
   const overlayVectors = Object.values(overlay.docs).map((o) => o.v)
   const overlayTerms = termsOf(overlayVectors)
-  const readPart = basePartReader(kv, meta)
+  // The second pass reads the parts the first one read: held between the passes (37 MB at 100k
+  // articles) instead of read twice, which was a third of the bytes a busy tick moved.
+  const readStored = basePartReader(kv, meta)
+  const held = new Map<number, ArrayBuffer | null>()
+  const readPart = async (part: number) => {
+    if (!held.has(part)) held.set(part, await readStored(part))
+    return held.get(part) ?? null
+  }
   const readRare = baseRareReader(kv, meta)
   const floorOf = storedFloors(catalog)
   const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))

@@ -305,10 +305,15 @@ function encodeShards(
     cats.set(i, {})
     cors.set(i, {})
   }
-  // Sorted so the same catalog always gives the same bytes (and no spurious writes).
-  for (const slug of [...catalog.keys()].sort()) {
+  // Sorted so the same catalog always gives the same bytes (and no spurious writes); only the
+  // folded shards' slugs, as a busy tick folds one of 16.
+  const slugs: Array<{ slug: string; shard: number }> = []
+  for (const slug of catalog.keys()) {
     const shard = shardOf(slug)
-    if (!wanted.has(shard)) continue
+    if (wanted.has(shard)) slugs.push({ slug, shard })
+  }
+  slugs.sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0))
+  for (const { slug, shard } of slugs) {
     ;(cats.get(shard) as Record<string, CatalogEntry>)[slug] = catalog.get(slug) as CatalogEntry
     if (corpus.has(slug)) (cors.get(shard) as Record<string, unknown>)[slug] = corpus.get(slug)
   }
