@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url'
 import { Miniflare } from 'miniflare'
 import {
   buildWorker,
+  freePort,
   kvPersistDir,
   ROOT,
   readLocalConfig,
@@ -48,6 +49,7 @@ import { contentHash } from '../src/storage/content-hash.ts'
 import { encodeValue, type RelatedList } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
+import { heapProbe } from './isolate-heap.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
 
@@ -227,6 +229,8 @@ interface TickFigures {
   /** the same +N tick re-run in Node on a copy of the state, for its CPU by phase */
   phases: RefreshReport
   phasesCpuMs: number
+  /** peak heap + array buffers the Node process added during that re-run, sampled */
+  phasesPeakHeapMb: number
 }
 
 interface WorkerdTick {
@@ -238,6 +242,8 @@ interface WorkerdTick {
   /** workerd's resident set after the tick, and its peak so far */
   rssMb: number
   peakRssMb: number
+  /** the Worker isolate's used heap + array buffers after the tick (garbage included) */
+  heapMb: number
 }
 
 const CLOCK_TICKS = 100
@@ -407,14 +413,17 @@ async function measureTick(
   // The measured ticks: the built Worker's scheduled handler in workerd.
   const ticks: WorkerdTick[] = []
   let logged: WorkerdTick['report'] | null = null
+  const inspectorPort = await freePort()
   const worker = await startLocalWorker({
     persistTo: persist,
     scriptPath,
+    inspectorPort,
     onLog: (line) => {
       const at = line.indexOf('refresh tick: ')
       if (at >= 0) logged = JSON.parse(line.slice(at + 'refresh tick: '.length))
     },
   })
+  const probe = await heapProbe(inspectorPort)
   try {
     const pid = workerdPid()
     const measure = async (name: string) => {
@@ -427,13 +436,21 @@ async function measureTick(
       const report = logged as WorkerdTick['report'] | null
       if (!report) throw new Error('the scheduled handler logged no report')
       const rss = processRssMb(pid)
-      ticks.push({ name, cpuMs, report, rssMb: rss.rss, peakRssMb: rss.peak })
+      ticks.push({
+        name,
+        cpuMs,
+        report,
+        rssMb: rss.rss,
+        peakRssMb: rss.peak,
+        heapMb: await probe.usedMb(),
+      })
       return report
     }
     let report = await measure(`+${added}`)
     for (let i = 1; report.pending > 0 && i <= 10; i++) report = await measure(`follow-up ${i}`)
     await measure('idle')
   } finally {
+    probe.close()
     await worker.dispose()
   }
 
@@ -446,15 +463,35 @@ async function measureTick(
   })
   try {
     const kv = (await phaseMf.getKVNamespace('KV')) as unknown as KVNamespace
+    // Heap + array buffers sampled every 10 ms (the job awaits KV often, so the timer runs
+    // between its steps), above what the bench itself held before the tick; Miniflare's KV
+    // client shares the process and is counted too.
+    const used = () => {
+      const m = process.memoryUsage()
+      return m.heapUsed + m.arrayBuffers
+    }
+    const baseline = used()
+    let peakHeap = baseline
+    const sample = () => {
+      peakHeap = Math.max(peakHeap, used())
+    }
+    const sampler = setInterval(sample, 10)
     const before = cpuMs()
-    const phases = await runRefresh(kv, { now, site, clock: cpuMs })
-    return {
-      seedMs,
-      warmupTicks,
-      warmupRelated,
-      ticks,
-      phases,
-      phasesCpuMs: cpuMs() - before,
+    try {
+      const phases = await runRefresh(kv, { now, site, clock: cpuMs })
+      const phasesCpuMs = cpuMs() - before
+      sample()
+      return {
+        seedMs,
+        warmupTicks,
+        warmupRelated,
+        ticks,
+        phases,
+        phasesCpuMs,
+        phasesPeakHeapMb: (peakHeap - baseline) / 2 ** 20,
+      }
+    } finally {
+      clearInterval(sampler)
     }
   } finally {
     await phaseMf.dispose()
@@ -577,6 +614,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           'related written',
           'pending after',
           'workerd RSS (peak)',
+          'isolate heap after',
         ],
         ...t.ticks.map((r) => [
           r.name,
@@ -590,13 +628,16 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           String(r.report.relatedWritten),
           String(r.report.pending),
           `${f0(r.rssMb)} MB (${f0(r.peakRssMb)} MB)`,
+          `${f0(r.heapMb)} MB`,
         ]),
       ]
       log('')
       log(
         `Refresh tick: the built Worker's scheduled handler in workerd, local KV holding ${largest} ` +
           `articles (incremental related step above ${INCREMENTAL_ABOVE}); CPU is the workerd ` +
-          'process (the job and local KV emulation), read from /proc; RSS includes workerd itself',
+          'process (the job and local KV emulation), read from /proc; RSS includes workerd itself; ' +
+          "isolate heap is the Worker's V8 heap plus array buffers as the tick left them " +
+          "(garbage included), through workerd's inspector",
       )
       for (const line of table(tickRows)) log(line)
       const p = t.phases
@@ -606,7 +647,8 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           Object.entries(p.timings)
             .map(([phase, ms]) => `${phase} ${f0(ms)} ms`)
             .join(', ') +
-          `; related lists ranked ${p.relatedRanked}, written ${p.relatedWritten}`,
+          `; related lists ranked ${p.relatedRanked}, written ${p.relatedWritten}; ` +
+          `heap + array buffers peaked ${f0(t.phasesPeakHeapMb)} MB above the bench's own (sampled every 10 ms)`,
       )
       const first = t.ticks[0] as WorkerdTick
       const idle = t.ticks.at(-1) as WorkerdTick

@@ -3,6 +3,7 @@
 // see the same state as `npm run dev`.
 import { spawnSync } from 'node:child_process'
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs'
+import { createServer } from 'node:net'
 import path from 'node:path'
 import type { Readable } from 'node:stream'
 import { Miniflare } from 'miniflare'
@@ -103,6 +104,8 @@ export async function startLocalWorker(
     scriptPath?: string
     /** receives each line the Worker logs (console.log), instead of Miniflare printing it */
     onLog?: (line: string) => void
+    /** serves workerd's inspector (DevTools protocol) on this loopback port (the bench reads the heap) */
+    inspectorPort?: number
   } = {},
 ): Promise<LocalWorker> {
   const local = readLocalConfig()
@@ -115,6 +118,7 @@ export async function startLocalWorker(
     kvPersist: kvPersistDir(options.persistTo),
     bindings: { ...local.vars, ...options.vars },
     ...(options.onLog ? { handleRuntimeStdio: stdioTo(options.onLog) } : {}),
+    ...(options.inspectorPort ? { inspectorPort: options.inspectorPort } : {}),
   })
   await mf.ready
   const kv = (await mf.getKVNamespace('KV')) as unknown as KVNamespace
@@ -159,4 +163,17 @@ export function flag(argv: string[], name: string): string | undefined {
   if (i >= 0) return argv[i + 1]
   const eq = argv.find((a) => a.startsWith(`${name}=`))
   return eq?.slice(name.length + 1)
+}
+
+/** A free loopback port. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer()
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(),
+      )
+    })
+  })
 }

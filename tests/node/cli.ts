@@ -2,9 +2,9 @@
 // persistence folder so tests never touch the developer's local KV.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { freePort } from '../../scripts/local-worker'
 
 export const ROOT = path.resolve(import.meta.dirname, '../..')
 
@@ -42,19 +42,6 @@ export function runScript(script: string, args: string[], timeoutMs = 180_000) {
     },
   )
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
-}
-
-/** A free loopback port. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      server.close(() =>
-        typeof address === 'object' && address ? resolve(address.port) : reject(),
-      )
-    })
-  })
 }
 
 /** A running `npm run dev`: its process group, base URL and everything it printed so far. */

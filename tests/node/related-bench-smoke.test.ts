@@ -21,11 +21,14 @@ describe('related bench (tiny)', () => {
       for (const size of [150, 300]) {
         expect(out).toMatch(new RegExp(`^${size} +[\\d.]+ MiB .* passed$`, 'm'))
       }
-      const row = /^\+12 +\d+ ms +(\d+) +(\d+) +\d+ +\d+ +(\d+) +(\d+) +\d+ +(\d+) +\d+ MB/m.exec(
-        out,
-      )
+      const row =
+        /^\+12 +\d+ ms +(\d+) +(\d+) +\d+ +\d+ +(\d+) +(\d+) +\d+ +(\d+) +\d+ MB \(\d+ MB\) +(\d+) MB$/m.exec(
+          out,
+        )
       expect(row, out).not.toBeNull()
-      const [reads, writes, ops, ranked, pending] = (row as RegExpExecArray).slice(1).map(Number)
+      const [reads, writes, ops, ranked, pending, heap] = (row as RegExpExecArray)
+        .slice(1)
+        .map(Number)
       // The tick read, ranked and wrote, stayed under the platform's 1,000 operations, and
       // finished: at this size one tick reaches every peer list.
       expect(reads).toBeGreaterThan(0)
@@ -33,6 +36,8 @@ describe('related bench (tiny)', () => {
       expect(ops).toBeLessThan(1000)
       expect(ranked).toBeGreaterThanOrEqual(12)
       expect(pending).toBe(0)
+      // The Worker isolate's heap came through workerd's inspector.
+      expect(heap).toBeGreaterThan(0)
       // An idle tick writes nothing.
       expect(out).toMatch(/^idle +\d+ ms +\d+ +0 +0 +\d+ +\d+ +\d+ +0 +0 /m)
       expect(out).toMatch(
