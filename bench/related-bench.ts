@@ -50,6 +50,7 @@ import { encodeValue, type RelatedList } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { heapProbe } from './isolate-heap.ts'
+import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
 
@@ -231,6 +232,8 @@ interface TickFigures {
   phasesCpuMs: number
   /** peak heap + array buffers the Node process added during that re-run, sampled */
   phasesPeakHeapMb: number
+  /** that re-run's CPU profile: the project's own JavaScript, GC, everything busy */
+  own: OwnCpu
 }
 
 interface WorkerdTick {
@@ -478,7 +481,9 @@ async function measureTick(
     const sampler = setInterval(sample, 10)
     const before = cpuMs()
     try {
-      const phases = await runRefresh(kv, { now, site, clock: cpuMs })
+      const { result: phases, cpu: own } = await profileOwnCpu(() =>
+        runRefresh(kv, { now, site, clock: cpuMs }),
+      )
       const phasesCpuMs = cpuMs() - before
       sample()
       return {
@@ -489,6 +494,7 @@ async function measureTick(
         phases,
         phasesCpuMs,
         phasesPeakHeapMb: (peakHeap - baseline) / 2 ** 20,
+        own,
       }
     } finally {
       clearInterval(sampler)
@@ -649,6 +655,11 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             .join(', ') +
           `; related lists ranked ${p.relatedRanked}, written ${p.relatedWritten}; ` +
           `heap + array buffers peaked ${f0(t.phasesPeakHeapMb)} MB above the bench's own (sampled every 10 ms)`,
+      )
+      log(
+        `its CPU profile: the project's own JavaScript (src/ code and the builtins it calls) ${f0(t.own.ownMs)} ms, ` +
+          `garbage collection ${f0(t.own.gcMs)} ms, of ${f0(t.own.busyMs)} ms sampled busy ` +
+          "(the rest is Miniflare's KV client and Node)",
       )
       const first = t.ticks[0] as WorkerdTick
       const idle = t.ticks.at(-1) as WorkerdTick

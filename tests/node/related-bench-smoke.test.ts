@@ -43,6 +43,14 @@ describe('related bench (tiny)', () => {
       expect(out).toMatch(
         /by phase: load \d+ ms, changes \d+ ms, lists \d+ ms, relatedPlan \d+ ms, related \d+ ms/,
       )
+      const own =
+        /own JavaScript \(src\/ code and the builtins it calls\) (\d+) ms, garbage collection \d+ ms, of (\d+) ms sampled busy/.exec(
+          out,
+        )
+      expect(own, out).not.toBeNull()
+      const [ownMs, busyMs] = (own as RegExpExecArray).slice(1).map(Number)
+      expect(ownMs).toBeGreaterThan(0)
+      expect(ownMs).toBeLessThanOrEqual(busyMs as number)
       expect(out).toMatch(/projected per day at a tick every 15 min \(96 ticks\)/)
       expect(out).toMatch(/ticks until the 12 additions are in every peer list: 1 /)
     } finally {
