@@ -1,5 +1,7 @@
 // Pure: from the catalog and the time, the exact value every story-list key should hold.
 // Publishing changes a bounded set of keys: the capped latest list, its themes' lists, one month.
+
+import type { Theme } from '../model/article'
 import { contentHash } from '../storage/content-hash'
 import type { ListItem, StoryList, ThemeIndex } from '../storage/indexes'
 import type { CatalogEntry } from '../storage/job-state'
@@ -42,6 +44,37 @@ export function monthOf(publishedAt: string): string {
   return publishedAt.slice(0, 7)
 }
 
+/**
+ * The published entries grouped once per tick by month and by theme (each group newest first,
+ * as `published` is): lists, feeds and sitemaps all group the same entries, and at 100k articles
+ * each grouping walk costs about 0.1 s.
+ */
+export interface PublishedGroups {
+  /** months with a published story, newest first */
+  months: string[]
+  byMonth: Map<string, CatalogEntry[]>
+  /** by theme slug: the theme as its newest story names it, and its stories */
+  byTheme: Map<string, { theme: Theme; entries: CatalogEntry[] }>
+}
+
+/** Groups the published entries (newest first, as publishedNewest gives them). */
+export function groupPublished(published: readonly CatalogEntry[]): PublishedGroups {
+  const byMonth = new Map<string, CatalogEntry[]>()
+  const byTheme = new Map<string, { theme: Theme; entries: CatalogEntry[] }>()
+  for (const e of published) {
+    const month = monthOf(e.publishedAt)
+    const inMonth = byMonth.get(month)
+    if (inMonth) inMonth.push(e)
+    else byMonth.set(month, [e])
+    for (const t of e.themes) {
+      const group = byTheme.get(t.slug)
+      if (group) group.entries.push(e)
+      else byTheme.set(t.slug, { theme: t, entries: [e] })
+    }
+  }
+  return { months: [...byMonth.keys()], byMonth, byTheme }
+}
+
 function toItem(e: CatalogEntry): ListItem {
   return {
     slug: e.slug,
@@ -64,14 +97,14 @@ function storyList(
   return value
 }
 
-/** The keys of every story list the published entries imply, without building them. */
-export function listKeysOf(published: Iterable<CatalogEntry>): string[] {
-  const out = new Set<string>([keys.latest, keys.themes])
-  for (const e of published) {
-    out.add(keys.month(monthOf(e.publishedAt)))
-    for (const t of e.themes) out.add(keys.theme(t.slug))
-  }
-  return [...out].sort()
+/** The keys of every story list the grouped entries imply, without building them. */
+export function listKeysOf(groups: PublishedGroups): string[] {
+  return [
+    keys.latest,
+    keys.themes,
+    ...groups.months.map((m) => keys.month(m)),
+    ...[...groups.byTheme.keys()].map((slug) => keys.theme(slug)),
+  ].sort()
 }
 
 /** The list keys an entry appears in when published: the latest list, its themes and month. */
@@ -94,25 +127,18 @@ export function buildLists(
   published: CatalogEntry[],
   caps: ListCaps = DEFAULT_LIST_CAPS,
   only: (key: string) => boolean = () => true,
+  groups: PublishedGroups = groupPublished(published),
 ): Map<string, StoryList | ThemeIndex> {
-  const months = [...new Set(published.map((e) => monthOf(e.publishedAt)))]
+  const { months, byMonth, byTheme } = groups
   const out = new Map<string, StoryList | ThemeIndex>()
   if (only(keys.latest)) out.set(keys.latest, storyList(published, caps.latest, months, {}))
 
-  const themeEntries = new Map<string, { name: string; entries: CatalogEntry[] }>()
-  for (const e of published) {
-    for (const t of e.themes) {
-      const group = themeEntries.get(t.slug)
-      if (group) group.entries.push(e)
-      else themeEntries.set(t.slug, { name: t.name, entries: [e] })
-    }
-  }
-  const themeSlugs = [...themeEntries.keys()].sort()
+  const themeSlugs = [...byTheme.keys()].sort()
   if (only(keys.themes)) {
     const themesBody = {
       themes: themeSlugs.map((slug) => {
-        const g = themeEntries.get(slug) as { name: string; entries: CatalogEntry[] }
-        return { slug, name: g.name, count: g.entries.length }
+        const g = byTheme.get(slug) as { theme: Theme; entries: CatalogEntry[] }
+        return { slug, name: g.theme.name, count: g.entries.length }
       }),
     }
     out.set(keys.themes, {
@@ -123,19 +149,12 @@ export function buildLists(
   }
   for (const slug of themeSlugs) {
     if (!only(keys.theme(slug))) continue
-    const g = themeEntries.get(slug) as { name: string; entries: CatalogEntry[] }
+    const g = byTheme.get(slug) as { theme: Theme; entries: CatalogEntry[] }
     const themeMonths = [...new Set(g.entries.map((e) => monthOf(e.publishedAt)))]
     out.set(
       keys.theme(slug),
-      storyList(g.entries, caps.theme, themeMonths, { theme: { slug, name: g.name } }),
+      storyList(g.entries, caps.theme, themeMonths, { theme: { slug, name: g.theme.name } }),
     )
-  }
-  const byMonth = new Map<string, CatalogEntry[]>()
-  for (const e of published) {
-    const month = monthOf(e.publishedAt)
-    const group = byMonth.get(month)
-    if (group) group.push(e)
-    else byMonth.set(month, [e])
   }
   for (const [month, inMonth] of byMonth) {
     if (!only(keys.month(month))) continue

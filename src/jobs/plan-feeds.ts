@@ -7,7 +7,7 @@ import type { Article, Theme } from '../model/article'
 import { contentHash } from '../storage/content-hash'
 import type { CatalogEntry } from '../storage/job-state'
 import { keys } from '../storage/keys'
-import { monthOf } from './build-lists'
+import { groupPublished, monthOf, type PublishedGroups } from './build-lists'
 
 /** Bump when the rendering code changes, so every stored document is rendered again. */
 export const FEED_FORMAT_VERSION = 1
@@ -120,17 +120,23 @@ function feedFamily(
   entries: CatalogEntry[],
   now: string,
   opts: FeedPlanOptions,
+  grouped?: Map<string, CatalogEntry[]>,
 ): DocumentGroup[] {
   const current = monthOf(now)
-  const byMonth = new Map<string, CatalogEntry[]>()
-  for (const e of entries) {
-    const month = monthOf(e.publishedAt)
-    if (month >= current) continue
-    const list = byMonth.get(month)
-    if (list) list.push(e)
-    else byMonth.set(month, [e])
+  let byMonth = grouped
+  if (!byMonth) {
+    byMonth = new Map<string, CatalogEntry[]>()
+    for (const e of entries) {
+      const month = monthOf(e.publishedAt)
+      const list = byMonth.get(month)
+      if (list) list.push(e)
+      else byMonth.set(month, [e])
+    }
   }
-  const months = [...byMonth.keys()].sort().reverse()
+  const months = [...byMonth.keys()]
+    .filter((m) => m < current)
+    .sort()
+    .reverse()
   const subscription = feedPaths(base, html)
   // The site has month archive pages; a theme's archive feeds link back to the theme page.
   const archivePaths = (m: string) =>
@@ -180,16 +186,10 @@ export function planFeeds(
   site: FeedSite,
   now: string,
   opts: FeedPlanOptions,
+  grouped: PublishedGroups = groupPublished(published),
 ): DocumentGroup[] {
-  const groups = feedFamily(site, { kind: 'site' }, '', '/', published, now, opts)
-  const themes = new Map<string, { theme: Theme; entries: CatalogEntry[] }>()
-  for (const e of published) {
-    for (const t of e.themes) {
-      const slot = themes.get(t.slug) ?? { theme: t, entries: [] }
-      slot.entries.push(e)
-      themes.set(t.slug, slot)
-    }
-  }
+  const groups = feedFamily(site, { kind: 'site' }, '', '/', published, now, opts, grouped.byMonth)
+  const themes = grouped.byTheme
   for (const slug of [...themes.keys()].sort()) {
     const { theme, entries } = themes.get(slug) as { theme: Theme; entries: CatalogEntry[] }
     const base = `/themes/${slug}`

@@ -13,7 +13,7 @@ import {
 import { contentHash } from '../storage/content-hash'
 import type { CatalogEntry } from '../storage/job-state'
 import { keys } from '../storage/keys'
-import { monthOf, publishedNewest } from './build-lists'
+import { groupPublished, monthOf, type PublishedGroups, publishedNewest } from './build-lists'
 import type { DocumentGroup } from './plan-feeds'
 
 /** Bump when the sitemap rendering changes, so every stored sitemap is rendered again. */
@@ -128,20 +128,15 @@ export function planSitemaps(
   site: SitemapSite,
   now: string,
   opts: SitemapPlanOptions,
+  grouped?: PublishedGroups,
 ): DocumentGroup[] {
   const abs = (p: string) => `${site.siteUrl}${p}`
   const live = `public, max-age=${opts.cacheSeconds}`
-  const entries = newestFirst(published, now)
+  // The job passes its groups of entries it sorted newest first; other callers are checked.
+  const entries = grouped ? published : newestFirst(published, now)
+  const { byMonth, byTheme } = grouped ?? groupPublished(entries)
   const { at: lastmodOf, newest } = changeTimes()
   const current = monthOf(now)
-
-  const byMonth = new Map<string, CatalogEntry[]>()
-  for (const e of entries) {
-    const month = monthOf(e.publishedAt)
-    const list = byMonth.get(month)
-    if (list) list.push(e)
-    else byMonth.set(month, [e])
-  }
   const months = [...byMonth.keys()].sort().reverse()
   const monthGroups = months.map((month) => {
     let urls: SitemapEntry[] | undefined
@@ -164,19 +159,11 @@ export function planSitemaps(
     )
   })
 
-  const themes = new Map<string, CatalogEntry[]>()
-  for (const e of entries) {
-    for (const t of e.themes) {
-      const list = themes.get(t.slug)
-      if (list) list.push(e)
-      else themes.set(t.slug, [e])
-    }
-  }
   const pageUrls: SitemapEntry[] = [
     { loc: abs('/'), ...optional(newest(entries)) },
-    ...[...themes.keys()].sort().map((slug) => ({
+    ...[...byTheme.keys()].sort().map((slug) => ({
       loc: abs(`/themes/${slug}`),
-      ...optional(newest(themes.get(slug) ?? [])),
+      ...optional(newest(byTheme.get(slug)?.entries ?? [])),
     })),
   ]
   const pagesGroup = single(

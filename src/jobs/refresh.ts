@@ -74,11 +74,12 @@ import {
 import {
   buildLists,
   DEFAULT_LIST_CAPS,
+  groupPublished,
   impliedListKeys,
   type ListCaps,
   listKeysOf,
   listKeysOfEntry,
-  monthOf,
+  type PublishedGroups,
   publishedNewest,
 } from './build-lists'
 import { FEED_FORMAT_VERSION, planFeeds } from './plan-feeds'
@@ -343,9 +344,11 @@ export async function runRefresh(
   let listsRebuilt: Set<string> | null = null
   // Published stories newest first, sorted once: lists, related lists and documents share it.
   const published = cursor.rebuilding ? [] : publishedNewest(catalog.values(), now)
+  // Grouped by month and theme once: lists, feeds and sitemaps share the groups.
+  const grouped = groupPublished(published)
   if (!cursor.rebuilding) {
     // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
-    const listPlan = planLists(published, changedEntries, cursor, now, {
+    const listPlan = planLists(published, grouped, changedEntries, cursor, now, {
       incremental: published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE),
       verify: options.verifyListsPerTick ?? VERIFY_LISTS_PER_TICK,
     })
@@ -353,6 +356,7 @@ export async function runRefresh(
       published,
       options.caps ?? DEFAULT_LIST_CAPS,
       listPlan.only ? (key) => (listPlan.only as Set<string>).has(key) : undefined,
+      grouped,
     )
     let allKeys: string[]
     let current: Map<string, string | null>
@@ -576,15 +580,25 @@ export async function runRefresh(
   // Feeds: re-render the documents whose source changed; ping the hub for changed subscriptions.
   let documents: DocumentStepResult | null = null
   if (!cursor.rebuilding) {
-    const groups = planFeeds(published, feedSite(options.site), now, {
-      maxItems: options.site.feedItems,
-      cacheSeconds: options.site.cronIntervalMinutes * 60,
-    })
+    const groups = planFeeds(
+      published,
+      feedSite(options.site),
+      now,
+      {
+        maxItems: options.site.feedItems,
+        cacheSeconds: options.site.cronIntervalMinutes * 60,
+      },
+      grouped,
+    )
     // Sitemaps ride the same document step: rendered when their source changes, stored with ETags.
     groups.push(
-      ...planSitemaps(published, options.site, now, {
-        cacheSeconds: options.site.cronIntervalMinutes * 60,
-      }),
+      ...planSitemaps(
+        published,
+        options.site,
+        now,
+        { cacheSeconds: options.site.cronIntervalMinutes * 60 },
+        grouped,
+      ),
     )
     // Large sites compare only the documents built from the story lists this tick rebuilt, unless
     // the document settings changed since the last tick (a deploy with a new format, a new URL).
@@ -701,12 +715,13 @@ const VERIFY_LISTS_PER_TICK = 4
  */
 function planLists(
   published: CatalogEntry[],
+  grouped: PublishedGroups,
   changedEntries: CatalogEntry[],
   cursor: JobCursor,
   now: string,
   opts: { incremental: boolean; verify: number },
 ): { only: Set<string> | null; months: string } {
-  const months = [...new Set(published.map((e) => monthOf(e.publishedAt)))].join(',')
+  const months = grouped.months.join(',')
   const since = cursor.listsAt
   if (
     !opts.incremental ||
@@ -726,7 +741,7 @@ function planLists(
     if (!(Date.parse(e.publishedAt) > sinceMs)) break
     for (const key of listKeysOfEntry(e)) only.add(key)
   }
-  const all = listKeysOf(published)
+  const all = listKeysOf(grouped)
   const start = cursor.listsVerifyOffset % Math.max(1, all.length)
   for (let i = 0; i < Math.min(opts.verify, all.length); i++) {
     only.add(all[(start + i) % all.length] as string)
