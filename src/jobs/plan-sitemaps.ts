@@ -51,28 +51,16 @@ export const SITEMAP_PATHS = {
 /** When a story last changed for a crawler: an embargoed story written early changed on release. */
 const changedAt = (e: CatalogEntry) => later(e.updatedAt, e.publishedAt)
 
-// When each entry last changed, worked out once per plan: a 100k catalog has every entry in a
-// month url set and in several newest-of reductions, and each `later` parses two dates.
-function changeTimes() {
-  const memo = new Map<CatalogEntry, { at: string; ms: number }>()
-  const of = (e: CatalogEntry) => {
-    let c = memo.get(e)
-    if (!c) {
-      const at = changedAt(e)
-      c = { at, ms: Date.parse(at) }
-      memo.set(e, c)
-    }
-    return c
+// The newest change among entries; ties keep the first. A 100k catalog has every entry in a
+// month url set and in several newest-of reductions: `later` compares stored times as text, so
+// no date is parsed there.
+function newest(entries: readonly CatalogEntry[]): string | undefined {
+  let best: string | undefined
+  for (const e of entries) {
+    const at = changedAt(e)
+    best = best === undefined ? at : later(best, at)
   }
-  const newest = (entries: CatalogEntry[]): string | undefined => {
-    let best: { at: string; ms: number } | undefined
-    for (const e of entries) {
-      const c = of(e)
-      if (best === undefined || c.ms > best.ms) best = c
-    }
-    return best?.at
-  }
-  return { at: (e: CatalogEntry) => of(e).at, newest }
+  return best
 }
 
 // Newest first as publishedNewest orders them; the job passes them so (a check is one date
@@ -91,9 +79,19 @@ function newestFirst(published: CatalogEntry[], now: string): CatalogEntry[] {
   return published
 }
 
-/** The later of two RFC 3339 times, compared as instants (`15Z` and `15.5Z` sort wrongly as text). */
+/**
+ * The later of two RFC 3339 times, compared as instants; the first on a tie. Stored times are
+ * `toISOString` forms in UTC, so two of the same width compare as text; any other pair (`15Z`
+ * against `15.5Z`, which sort wrongly as text) is parsed.
+ */
 function later(a: string, b: string): string {
+  if (a.length === b.length && sameWidthUtc(a) && sameWidthUtc(b)) return a >= b ? a : b
   return Date.parse(a) >= Date.parse(b) ? a : b
+}
+
+// `2025-05-01T10:00:00Z` or with milliseconds: a four-digit year, UTC.
+function sameWidthUtc(t: string): boolean {
+  return (t.length === 20 || t.length === 24) && t.endsWith('Z') && t[4] === '-' && t[0] !== '+'
 }
 
 function single(
@@ -135,7 +133,6 @@ export function planSitemaps(
   // The job passes its groups of entries it sorted newest first; other callers are checked.
   const entries = grouped ? published : newestFirst(published, now)
   const { byMonth, byTheme } = grouped ?? groupPublished(entries)
-  const { at: lastmodOf, newest } = changeTimes()
   const current = monthOf(now)
   const months = [...byMonth.keys()].sort().reverse()
   const monthGroups = months.map((month) => {
@@ -144,7 +141,7 @@ export function planSitemaps(
     const urlsOf = () => {
       urls ??= (byMonth.get(month) ?? []).slice(0, MAX_URLS).map((e) => ({
         loc: abs(`/articles/${e.slug}`),
-        lastmod: lastmodOf(e),
+        lastmod: changedAt(e),
       }))
       return urls
     }

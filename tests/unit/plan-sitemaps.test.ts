@@ -62,6 +62,28 @@ describe('planSitemaps()', () => {
     )
   })
 
+  it('takes the newest change of each month and theme for the index and pages sitemaps', () => {
+    const docs = render(
+      [
+        // Edited the day after: its edit is the newest change of May.
+        entry('a', '2025-05-20T10:00:00Z', '2025-05-21T09:00:00Z'),
+        // Written early and released later (an embargo): it changed on release.
+        entry('b', '2025-05-20T11:00:00Z', '2025-05-01T08:00:00Z'),
+        entry('c', '2025-04-02T10:00:00Z', '2025-04-03T10:00:00.250Z'),
+      ],
+      '2025-05-21T12:00:00Z',
+    )
+    const index = docs.get('/sitemap.xml')?.text ?? ''
+    expect(index).toMatch(/2025-05\.xml<\/loc>\s*<lastmod>2025-05-21T09:00:00Z<\/lastmod>/)
+    expect(index).toMatch(/2025-04\.xml<\/loc>\s*<lastmod>2025-04-03T10:00:00.250Z<\/lastmod>/)
+    expect(docs.get('/sitemaps/2025-05.xml')?.text).toContain(
+      '<lastmod>2025-05-20T11:00:00Z</lastmod>',
+    )
+    expect(docs.get('/sitemaps/pages.xml')?.text).toMatch(
+      /themes\/europe<\/loc>\s*<lastmod>2025-05-21T09:00:00Z<\/lastmod>/,
+    )
+  })
+
   it('escapes hostile titles in the News sitemap', () => {
     const hostile = { ...entry('a', '2025-05-21T10:00:00Z'), title: 'A & B <x> \u0008 ]]>' }
     const news = render([hostile], '2025-05-21T12:00:00Z').get('/news-sitemap.xml')?.text
