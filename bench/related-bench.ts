@@ -72,6 +72,11 @@ export interface RelatedBenchOptions {
    * on the tick's code; reseed, by emptying it, after changing the corpus or the stored layout).
    */
   reuseState?: string
+  /**
+   * Busy ticks after the idle one, each publishing `added` more articles one cron interval later:
+   * the first +N tick starts from an empty job delta, these show the cost once it has filled.
+   */
+  busyTicks?: number
   /** Also print the dev-set quality figures. */
   quality?: boolean
   log?: (line: string) => void
@@ -225,8 +230,10 @@ interface TickFigures {
   warmupTicks: number
   /** related lists the warm-up rewrote: 0 when the seeded lists match the job's ranking */
   warmupRelated: number
-  /** the measured ticks in workerd: the +N tick, its follow-ups, then an idle one */
+  /** the measured ticks in workerd: the +N tick, its follow-ups, an idle one, busy ones */
   ticks: WorkerdTick[]
+  /** ticks (the +N one and its follow-ups) until its additions were in every peer list */
+  settleTicks: number
   /** the same +N tick re-run in Node on a copy of the state, for its CPU by phase */
   phases: RefreshReport
   phasesCpuMs: number
@@ -247,6 +254,8 @@ interface WorkerdTick {
   peakRssMb: number
   /** the Worker isolate's used heap + array buffers after the tick (garbage included) */
   heapMb: number
+  /** stories in the job's delta after the tick (changed since their shard was last written) */
+  deltaStories: number
 }
 
 const CLOCK_TICKS = 100
@@ -392,6 +401,7 @@ async function measureTick(
   dir: string,
   scriptPath: string,
   reuse?: string,
+  busy = 0,
 ): Promise<TickFigures> {
   const local = readLocalConfig()
   const persist = join(dir, 'state')
@@ -415,6 +425,7 @@ async function measureTick(
 
   // The measured ticks: the built Worker's scheduled handler in workerd.
   const ticks: WorkerdTick[] = []
+  let settleTicks = 0
   let logged: WorkerdTick['report'] | null = null
   const inspectorPort = await freePort()
   const worker = await startLocalWorker({
@@ -429,10 +440,10 @@ async function measureTick(
   const probe = await heapProbe(inspectorPort)
   try {
     const pid = workerdPid()
-    const measure = async (name: string) => {
+    const measure = async (name: string, at = now) => {
       logged = null
       const before = processCpuMs(pid)
-      await worker.tick(now)
+      await worker.tick(at)
       const cpuMs = processCpuMs(pid) - before
       // The log line may trail the scheduled call's completion by a moment.
       for (let i = 0; i < 100 && !logged; i++) await new Promise((r) => setTimeout(r, 20))
@@ -446,12 +457,24 @@ async function measureTick(
         rssMb: rss.rss,
         peakRssMb: rss.peak,
         heapMb: await probe.usedMb(),
+        deltaStories: Object.keys(
+          (JSON.parse((await worker.kv.get(keys.jobDelta)) ?? '{}') as { entries?: object })
+            .entries ?? {},
+        ).length,
       })
       return report
     }
     let report = await measure(`+${added}`)
     for (let i = 1; report.pending > 0 && i <= 10; i++) report = await measure(`follow-up ${i}`)
+    settleTicks = ticks.length
     await measure('idle')
+    const interval = site.cronIntervalMinutes * 60_000
+    for (let k = 1; k <= busy; k++) {
+      const at = new Date(now.getTime() + k * interval)
+      const first = corpus.sources.length + k * added
+      await publishAdditions(worker.kv, added, first, at.toISOString(), 99 + k)
+      await measure(`+${added} busy ${k}`, at)
+    }
   } finally {
     probe.close()
     await worker.dispose()
@@ -491,6 +514,7 @@ async function measureTick(
         warmupTicks,
         warmupRelated,
         ticks,
+        settleTicks,
         phases,
         phasesCpuMs,
         phasesPeakHeapMb: (peakHeap - baseline) / 2 ** 20,
@@ -602,7 +626,15 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
               sources: full.sources.slice(0, largest),
               vectors: full.vectors.slice(0, largest),
             }
-      const t = await measureTick(corpus, seeded.out, added, sub, scriptPath, opts.reuseState)
+      const t = await measureTick(
+        corpus,
+        seeded.out,
+        added,
+        sub,
+        scriptPath,
+        opts.reuseState,
+        opts.busyTicks ?? 0,
+      )
       const perDay = (24 * 60) / cronMinutes
       // The job writes its status key too when it did work; the report counts that write apart.
       const writes = (r: WorkerdTick['report']) => r.writes + (r.writes + r.deletes > 0 ? 1 : 0)
@@ -621,6 +653,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           'pending after',
           'workerd RSS (peak)',
           'isolate heap after',
+          'delta stories',
         ],
         ...t.ticks.map((r) => [
           r.name,
@@ -635,6 +668,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           String(r.report.pending),
           `${f0(r.rssMb)} MB (${f0(r.peakRssMb)} MB)`,
           `${f0(r.heapMb)} MB`,
+          String(r.deltaStories),
         ]),
       ]
       log('')
@@ -643,7 +677,8 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           `articles (incremental related step above ${INCREMENTAL_ABOVE}); CPU is the workerd ` +
           'process (the job and local KV emulation), read from /proc; RSS includes workerd itself; ' +
           "isolate heap is the Worker's V8 heap plus array buffers as the tick left them " +
-          "(garbage included), through workerd's inspector",
+          "(garbage included), through workerd's inspector; delta stories are those the job " +
+          'keeps in its delta value, waiting to be folded into their shards',
       )
       for (const line of table(tickRows)) log(line)
       const p = t.phases
@@ -662,7 +697,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           "(the rest is Miniflare's KV client and Node)",
       )
       const first = t.ticks[0] as WorkerdTick
-      const idle = t.ticks.at(-1) as WorkerdTick
+      const idle = t.ticks.find((r) => r.name === 'idle') as WorkerdTick
       const busyWrites = writes(first.report) + first.report.deletes
       log(
         `projected per day at a tick every ${cronMinutes} min (${perDay} ticks): ` +
@@ -671,7 +706,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           `${f0(idle.report.lists * perDay)} lists when idle`,
       )
       log(
-        `ticks until the ${added} additions are in every peer list: ${t.ticks.length - 1} ` +
+        `ticks until the ${added} additions are in every peer list: ${t.settleTicks} ` +
           `(seeding ${s1(t.seedMs)} wall, ${t.warmupTicks} warm-up tick(s) rewriting ${t.warmupRelated} related lists)`,
       )
     }
@@ -703,7 +738,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(JSON.stringify(rebuildFromShards(files, out)))
   } else {
     // tsx bench/related-bench.ts [SIZE ...] [--added N] [--no-quality] [--cache DIR]
-    //   [--reuse-state DIR]
+    //   [--reuse-state DIR] [--busy N]
     const argv = process.argv.slice(2)
     const value = (name: string) => {
       const i = argv.indexOf(name)
@@ -716,11 +751,13 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const added = value('--added')
     const cacheDir = value('--cache')
     const reuseState = value('--reuse-state')
+    const busy = value('--busy')
     await runRelatedBench({
       ...(sizes.length ? { sizes } : {}),
       ...(added !== undefined ? { added: Number(added) } : {}),
       ...(cacheDir ? { cacheDir } : {}),
       ...(reuseState ? { reuseState } : {}),
+      ...(busy !== undefined ? { busyTicks: Number(busy) } : {}),
       quality: !argv.includes('--no-quality'),
     })
   }

@@ -22,7 +22,7 @@ describe('related bench (tiny)', () => {
         expect(out).toMatch(new RegExp(`^${size} +[\\d.]+ MiB .* passed$`, 'm'))
       }
       const row =
-        /^\+12 +\d+ ms +(\d+) +(\d+) +\d+ +\d+ +(\d+) +(\d+) +\d+ +(\d+) +\d+ MB \(\d+ MB\) +(\d+) MB$/m.exec(
+        /^\+12 +\d+ ms +(\d+) +(\d+) +\d+ +\d+ +(\d+) +(\d+) +\d+ +(\d+) +\d+ MB \(\d+ MB\) +(\d+) MB +\d+$/m.exec(
           out,
         )
       expect(row, out).not.toBeNull()
