@@ -137,6 +137,23 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   documentsBasis: '',
 })
 
+/**
+ * One shared array per distinct theme list: at 100k articles the catalog otherwise holds 100k
+ * arrays of theme objects for a few dozen distinct lists, which the garbage collector walks on
+ * every major collection. Entries never mutate their themes, so sharing is safe.
+ */
+function themeInterner(): (themes: Theme[]) => Theme[] {
+  const seen = new Map<string, Theme[]>()
+  return (themes) => {
+    let key = ''
+    for (const t of themes) key += `${t.slug}\u0000${t.name}\u0000`
+    const shared = seen.get(key)
+    if (shared) return shared
+    seen.set(key, themes)
+    return themes
+  }
+}
+
 /** A stored JSON object, or null when the text is missing, unreadable or not an object. */
 export function parseObject(text: string | null | undefined): Record<string, unknown> | null {
   if (text == null) return null
@@ -183,13 +200,17 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   const loaded = new Map<string, string | null>(allKeys.map((k) => [k, values.get(k) ?? null]))
   const catalog = new Map<string, CatalogEntry>()
   const corpus = new Map<string, unknown>()
+  const themes = themeInterner()
   let damaged = false
   for (let i = 0; i < CATALOG_SHARDS; i++) {
     const cat = parseObject(loaded.get(keys.catalog(i)))
     if (!cat) damaged = true
-    for (const [slug, entry] of Object.entries(cat ?? {})) {
-      if (isCatalogEntry(entry) && shardOf(slug) === i) catalog.set(slug, entry)
-      else damaged = true
+    for (const slug in cat) {
+      const entry = cat[slug]
+      if (isCatalogEntry(entry) && shardOf(slug) === i) {
+        entry.themes = themes(entry.themes)
+        catalog.set(slug, entry)
+      } else damaged = true
     }
     if (cat) loaded.set(keys.catalog(i), SHARD_PARSED)
   }
