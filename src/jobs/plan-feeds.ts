@@ -179,7 +179,8 @@ function feedFamily(
 
 /**
  * Every feed document group for the published entries (newest first): the site feed and one
- * feed per theme, each with its monthly archives.
+ * feed per theme, each with its monthly archives. `grouped` is groupPublished of the same
+ * entries when the caller has it already.
  */
 export function planFeeds(
   published: CatalogEntry[],

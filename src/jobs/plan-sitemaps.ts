@@ -120,6 +120,7 @@ function single(
 /**
  * Every sitemap document group for the published entries: the index, the pages sitemap (home
  * and themes), one url set per month of publication, and the News sitemap of the last two days.
+ * `grouped` (the job's groupPublished of the same entries) also vouches that they are newest first.
  */
 export function planSitemaps(
   published: CatalogEntry[],
