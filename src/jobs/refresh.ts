@@ -18,12 +18,13 @@ import {
   extractRare,
   type ListFloor,
   listFloor,
+  mergeRareHits,
   peersAbove,
   peersAboveDocs,
-  type RarePostings,
   type RelatedConfig,
   type RelatedIndex,
   rankRelated,
+  rareHitsOf,
   StoredIndexError,
   termHashes,
   updateIndex,
@@ -68,6 +69,7 @@ import {
   loadBaseDocs,
   loadBaseHead,
   type Overlay,
+  type OverlayDoc,
   saveOverlay,
   writeBase,
 } from '../storage/related-base'
@@ -871,10 +873,30 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     const entry = catalog.get(slug)
     if (v && entry) overlay.docs[slug] = { h: entry.hash, v }
   }
+  // Old versions of changed overlay stories are scored in the first pass, with what they shared.
+  const oldBase: number[] = []
+  const oldDocs: OverlayDoc[] = []
+  for (const slug of inp.listedBefore) {
+    const prev = old[slug]
+    if (prev) oldDocs.push(prev)
+    else {
+      const d = docs.position.get(slug)
+      if (d !== undefined) oldBase.push(d)
+    }
+  }
+  // The base's one-document terms that newcomers to the overlay share: read once, kept with them.
+  const readRare = baseRareReader(kv, meta)
+  const newcomers = [...Object.values(overlay.docs), ...oldDocs].filter((o) => !o.r)
+  if (newcomers.length > 0) {
+    const found = await extractRare(meta, termsOf(newcomers.map((o) => o.v)), readRare)
+    for (const o of newcomers) o.r = rareHitsOf(found, termHashes(o.v.t))
+  }
   await saveOverlay(kv, head, overlay)
   const removedBase = docs.slugs.filter((slug) => !live.has(slug))
   const overlayVectors = Object.values(overlay.docs).map((o) => o.v)
   const overlayTerms = termsOf(overlayVectors)
+  // Both passes take every stored hit: a superset of what a pass needs changes no score.
+  const rare = mergeRareHits([...Object.values(overlay.docs), ...oldDocs].map((o) => o.r ?? []))
   // The second pass reads the parts the first one read: held between the passes (37 MB at 100k
   // articles) instead of read twice, which was a third of the bytes a busy tick moved.
   const readStored = basePartReader(kv, meta)
@@ -883,26 +905,18 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     if (!held.has(part)) held.set(part, await readStored(part))
     return held.get(part) ?? null
   }
-  const readRare = baseRareReader(kv, meta)
   const floorOf = storedFloors(catalog)
   const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))
 
   // Pass 1: which lists the changes reach.
   const read = new Set(inp.toRead)
   const upserts = published.filter((e) => read.has(e.slug) || e.relatedHash === '')
-  const oldBase: number[] = []
-  const oldVectors: DocVector[] = []
-  for (const slug of inp.listedBefore) {
-    const prev = old[slug]
-    if (prev) oldVectors.push({ ...prev.v, slug: `${OLD_VERSION}${slug}` })
-    else {
-      const d = docs.position.get(slug)
-      if (d !== undefined) oldBase.push(d)
-    }
-  }
+  const oldVectors: DocVector[] = oldDocs.map((o) => ({
+    ...o.v,
+    slug: `${OLD_VERSION}${o.v.slug}`,
+  }))
   let holders: string[] = []
   let entered: string[] = []
-  let rare: RarePostings | undefined
   if (upserts.length > 0 || oldBase.length > 0 || oldVectors.length > 0) {
     const queries = new Set(oldBase)
     for (const e of upserts) {
@@ -910,7 +924,6 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
       if (d !== undefined) queries.add(d)
     }
     const terms = [...overlayTerms, ...termsOf(oldVectors)]
-    rare = await extractRare(meta, terms, readRare)
     const index = await assembleIndex(meta, docs, config, { queries, terms, rare, readPart })
     updateIndex(index, overlayVectors, removedBase)
     updateIndex(index, oldVectors)
@@ -959,8 +972,6 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     const d = baseQuery(e.slug)
     if (d !== undefined) queries.add(d)
   }
-  // The one-document terms the first pass found serve here too (a superset changes no score).
-  rare ??= await extractRare(meta, overlayTerms, readRare)
   const index = await assembleIndex(meta, docs, config, {
     queries,
     terms: overlayTerms,

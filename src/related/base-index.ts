@@ -332,6 +332,41 @@ export async function extractRare(
   }
 }
 
+/**
+ * The one-document terms among `terms` (one document's own) as flat [hash, document, weight]
+ * triples, to store with that document in the overlay: the base never changes under a
+ * generation, so later ticks need not read the one-document terms again for it.
+ */
+export function rareHitsOf(rare: RarePostings, terms: Iterable<number>): number[] {
+  const wanted = new Set(terms)
+  const out: number[] = []
+  for (let i = 0; i < rare.hashes.length; i++) {
+    const hash = rare.hashes[i] as number
+    if (wanted.has(hash)) out.push(hash, rare.docs[i] as number, rare.weights[i] as number)
+  }
+  return out
+}
+
+/** Stored hits (rareHitsOf) of several documents as one RarePostings, sorted by hash. */
+export function mergeRareHits(lists: Iterable<readonly number[]>): RarePostings {
+  // A one-document term has exactly one posting, so equal hashes are the same posting.
+  const byHash = new Map<number, [number, number]>()
+  for (const hits of lists) {
+    for (let i = 0; i + 2 < hits.length; i += 3) {
+      byHash.set(hits[i] as number, [hits[i + 1] as number, hits[i + 2] as number])
+    }
+  }
+  const hashes = Uint32Array.from([...byHash.keys()].sort((a, b) => a - b))
+  const docs = new Uint32Array(hashes.length)
+  const weights = new Float32Array(hashes.length)
+  hashes.forEach((hash, i) => {
+    const [doc, weight] = byHash.get(hash) as [number, number]
+    docs[i] = doc
+    weights[i] = weight
+  })
+  return { hashes, docs, weights }
+}
+
 /** What a tick needs from the stored parts. */
 export interface AssembleRequest {
   /** base documents to rank (their forward vectors are taken from the postings) */

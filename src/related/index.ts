@@ -8,7 +8,9 @@ export {
   type EncodedBase,
   encodeBase,
   extractRare,
+  mergeRareHits,
   type RarePostings,
+  rareHitsOf,
   StoredIndexError,
 } from './base-index.ts'
 export { DEFAULT_RELATED_CONFIG, type RelatedConfig, resolveConfig } from './config.ts'

@@ -12,11 +12,22 @@ import { getMany } from './bulk-get'
 import { parseObject } from './job-state'
 import { keys } from './keys'
 
-/** Vectors of stories changed since the base was built, each with its article's hash. */
+/**
+ * Vectors of stories changed since the base was built, each with its article's hash and the
+ * base's one-document terms it shares (`r`: flat [hash, document, weight] triples), found once
+ * when it joined, so later ticks read the base's one-document terms only for newcomers.
+ */
 export interface Overlay {
   version: 1
   gen: string
-  docs: Record<string, { h: string; v: DocVector }>
+  docs: Record<string, OverlayDoc>
+}
+
+/** One story of the overlay; `r` is absent when written by an older version (found again). */
+export interface OverlayDoc {
+  h: string
+  v: DocVector
+  r?: number[]
 }
 
 /** What a tick reads first: the meta (null when missing or unreadable) and the overlay. */

@@ -127,6 +127,43 @@ describe('the stored related index', () => {
     expect(await related(third.slug)).toContain(MAIN)
   })
 
+  it('keeps what a newcomer shares with one stored story alone, for the ticks after it joined', async () => {
+    // Their only shared word is one no other story has: in the stored build it is a term of one
+    // document, which a tick reads from the base once, when the newcomer joins the overlay.
+    const lone = {
+      ...fixture('prisoner-exchange-agreed'),
+      slug: 'quillwort-keepers',
+      title: 'Quillwort harbour zephyrines',
+      summary: 'Brastomile fennaway quillwort.',
+      body: 'Trelliform abbeystone vantral quillwort.',
+      themes: [],
+    }
+    const newcomer = {
+      ...lone,
+      slug: 'quillwort-orvendal',
+      title: 'Orvendal pemberlithe quillwort',
+      summary: 'Ostrakine galdermoss quillwort.',
+      body: 'Marrowlace tindersoft quillwort.',
+    }
+    await publish(lone)
+    await refresh({ maxOverlay: 0 })
+    const built = await meta()
+    await publish(newcomer)
+    expect((await refresh()).pending).toBe(0)
+    expect(await related(lone.slug)).toEqual([newcomer.slug])
+    const overlay = JSON.parse((await env.KV.get(keys.relatedOverlay)) as string) as {
+      docs: Record<string, { r?: number[] }>
+    }
+    // One [hash, document, weight] triple: the shared word, at the stored story's number.
+    expect(overlay.docs[newcomer.slug]?.r).toHaveLength(3)
+
+    // A later tick ranks the stored story again from what the overlay kept.
+    await env.KV.delete(keys.related(lone.slug))
+    expect((await refresh({ verifyPerTick: 1000 })).pending).toBe(0)
+    expect((await meta()).gen).toBe(built.gen)
+    expect(await related(lone.slug)).toEqual([newcomer.slug])
+  })
+
   it('is built again when the overlay is lost, as it cannot tell what changed since', async () => {
     await publish(ADDED)
     const before = await meta()
