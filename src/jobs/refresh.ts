@@ -761,6 +761,37 @@ const FLOOR_MARGIN = 0.05
 // Slugs never start with this, so old versions of changed stories cannot clash with live ones.
 const OLD_VERSION = '\u0000old:'
 
+/**
+ * The lists a tick's changes reach, found in `index` (which holds the current versions): the
+ * changed stories' own, those an earlier tick deferred, the peers whose floor an old version's
+ * score reaches (base documents `oldBase`, and `oldVectors`, under OLD_VERSION slugs, joining the
+ * index for a moment), and the peers the new versions enter. Scores are symmetric, so a peer's
+ * list is reached exactly when the story scores at or above that list's floor.
+ */
+function reachedLists(
+  index: RelatedIndex,
+  oldBase: number[],
+  oldVectors: DocVector[],
+  upserts: CatalogEntry[],
+  cursor: JobCursor,
+  floorOf: ListFloor,
+  config: RelatedConfig,
+): Set<string> {
+  updateIndex(index, oldVectors)
+  const olds = [...oldBase, ...oldVectors.map((v) => index.position.get(v.slug) as number)]
+  const holders = peersAboveDocs(index, olds, floorOf, FLOOR_MARGIN, config).filter(
+    (slug) => !slug.startsWith(OLD_VERSION),
+  )
+  updateIndex(
+    index,
+    [],
+    oldVectors.map((v) => v.slug),
+  )
+  const slugs = upserts.map((e) => e.slug)
+  const entered = peersAbove(index, slugs, floorOf, FLOOR_MARGIN, config)
+  return new Set([...slugs, ...cursor.relatedPending, ...holders, ...entered])
+}
+
 /** Which related lists a tick ranks, against which index; `deferred` waits for the next tick. */
 interface RelatedPlan {
   /** null only when nothing is ranked this tick (every list needed was deferred) */
@@ -915,8 +946,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     ...o.v,
     slug: `${OLD_VERSION}${o.v.slug}`,
   }))
-  let holders: string[] = []
-  let entered: string[] = []
+  let needed = new Set<string>(cursor.relatedPending)
   if (upserts.length > 0 || oldBase.length > 0 || oldVectors.length > 0) {
     const queries = new Set(oldBase)
     for (const e of upserts) {
@@ -926,33 +956,11 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     const terms = [...overlayTerms, ...termsOf(oldVectors)]
     const index = await assembleIndex(meta, docs, config, { queries, terms, rare, readPart })
     updateIndex(index, overlayVectors, removedBase)
-    updateIndex(index, oldVectors)
-    const oldDocs = [...oldBase, ...oldVectors.map((v) => index.position.get(v.slug) as number)]
-    holders = peersAboveDocs(index, oldDocs, floorOf, FLOOR_MARGIN, config).filter(
-      (slug) => !slug.startsWith(OLD_VERSION),
-    )
-    updateIndex(
-      index,
-      [],
-      oldVectors.map((v) => v.slug),
-    )
-    entered = peersAbove(
-      index,
-      upserts.map((e) => e.slug),
-      floorOf,
-      FLOOR_MARGIN,
-      config,
-    )
+    needed = reachedLists(index, oldBase, oldVectors, upserts, cursor, floorOf, config)
   }
 
   // Pass 2: the lists to rank, in rankOrder's order.
-  const needed = new Set<string>([
-    ...upserts.map((e) => e.slug),
-    ...cursor.relatedPending,
-    ...holders,
-    ...entered,
-    ...inp.damaged.map((e) => e.slug),
-  ])
+  for (const e of inp.damaged) needed.add(e.slug)
   const { toRank, deferred } = rankOrder(needed, catalog, live, cursor, inp.limits.maxRank)
   // Until every list was ranked against this stored index, a slice of them is re-ranked too.
   if (cursor.relatedVerified < published.length) {
@@ -1024,39 +1032,13 @@ function planIncremental(
 ): RelatedPlan {
   const live = new Set(published.map((e) => e.slug))
   const index = buildIndex(vectorsOf(published, corpus), config)
-  const floorOf = storedFloors(catalog)
   const old: DocVector[] = []
   for (const [slug, { vector, listed }] of before) {
     if (listed) old.push({ ...vector, slug: `${OLD_VERSION}${slug}` })
   }
-  updateIndex(index, old)
-  const holders = peersAbove(
-    index,
-    old.map((v) => v.slug),
-    floorOf,
-    FLOOR_MARGIN,
-    config,
-  ).filter((slug) => !slug.startsWith(OLD_VERSION))
-  updateIndex(
-    index,
-    [],
-    old.map((v) => v.slug),
-  )
   // Changed stories, and stories without a list yet (new, or just out of embargo).
   const upserts = published.filter((e) => before.has(e.slug) || e.relatedHash === '')
-  const entered = peersAbove(
-    index,
-    upserts.map((e) => e.slug),
-    floorOf,
-    FLOOR_MARGIN,
-    config,
-  )
-  const needed = new Set<string>([
-    ...upserts.map((e) => e.slug),
-    ...cursor.relatedPending,
-    ...holders,
-    ...entered,
-  ])
+  const needed = reachedLists(index, [], old, upserts, cursor, storedFloors(catalog), config)
   const { toRank, deferred } = rankOrder(needed, catalog, live, cursor, limits.maxRank)
   // The slice only uses what capacity is left: it comes round again on a later pass.
   for (const entry of verify) {
