@@ -929,7 +929,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   // Both passes take every stored hit: a superset of what a pass needs changes no score.
   const rare = mergeRareHits([...Object.values(overlay.docs), ...oldDocs].map((o) => o.r ?? []))
   // The second pass reads the parts the first one read: held between the passes (37 MB at 100k
-  // articles) instead of read twice, which was a third of the bytes a busy tick moved.
+  // articles) instead of read twice, which was about a sixth of the bytes a busy tick moved.
   const readStored = basePartReader(kv, meta)
   const held = new Map<number, ArrayBuffer | null>()
   const readPart = async (part: number) => {
