@@ -49,6 +49,7 @@ import { contentHash } from '../src/storage/content-hash.ts'
 import { encodeValue, type RelatedList } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
+import { encodeListing, type ListingEntry, listingEntry } from '../src/storage/listing.ts'
 import { heapProbe } from './isolate-heap.ts'
 import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
@@ -293,6 +294,7 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
     articles.set(s.slug, toArticle(s, i))
   })
   const catalog = new Map<string, CatalogEntry>()
+  const listing: ListingEntry[] = []
   const entries: Array<[string, string, unknown?]> = []
   for (const article of articles.values()) {
     const entry = articleEntries(article, 'seed')[1] as {
@@ -302,6 +304,7 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
     }
     entries.push([entry.key, entry.value, entry.metadata])
     catalog.set(article.slug, catalogEntry(article, entry.metadata.h))
+    listing.push(listingEntry(article, entry.metadata.h))
   }
   for (const line of readFileSync(listsFile, 'utf8').split('\n')) {
     if (!line) continue
@@ -321,6 +324,7 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
   const corpusMap = new Map(corpus.vectors.map((v) => [v.slug, v]))
   for (const [key, value] of encodeJobState(EMPTY_CURSOR, catalog, corpusMap))
     entries.push([key, value])
+  for (const [key, value] of encodeListing(listing)) entries.push([key, value])
   await putAll(mf, entries)
 }
 

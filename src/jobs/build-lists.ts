@@ -6,6 +6,7 @@ import { contentHash } from '../storage/content-hash'
 import type { ListItem, StoryList, ThemeIndex } from '../storage/indexes'
 import type { CatalogEntry } from '../storage/job-state'
 import { keys } from '../storage/keys'
+import { listingMonth } from '../storage/listing'
 
 /** How many stories the latest list and each theme list keep; older ones live in month archives. */
 export interface ListCaps {
@@ -39,10 +40,8 @@ export function publishedNewest<T extends { publishedAt: string; slug: string }>
   return dated.map((d) => d.e)
 }
 
-/** The UTC month (`2025-05`) an article is archived under. */
-export function monthOf(publishedAt: string): string {
-  return publishedAt.slice(0, 7)
-}
+/** The UTC month (`2025-05`) an article is archived under: the listing's month too. */
+export const monthOf = listingMonth
 
 /**
  * The published entries grouped once per tick by month and by theme (each group newest first,
@@ -75,23 +74,25 @@ export function groupPublished(published: readonly CatalogEntry[]): PublishedGro
   return { months: [...byMonth.keys()], byMonth, byTheme }
 }
 
-function toItem(e: CatalogEntry): ListItem {
-  return {
-    slug: e.slug,
-    title: e.title,
-    summary: e.summary,
-    publishedAt: e.publishedAt,
-    themes: e.themes,
-  }
-}
+/** A list item's summary: the catalog does not hold them (storage/listing.ts). */
+export type SummaryOf = (e: CatalogEntry) => string
 
 function storyList(
   entries: CatalogEntry[],
   cap: number,
   months: string[],
   extra: Partial<StoryList>,
+  summaryOf: SummaryOf,
 ) {
-  const kept = entries.slice(0, cap).map(toItem)
+  const kept = entries.slice(0, cap).map(
+    (e): ListItem => ({
+      slug: e.slug,
+      title: e.title,
+      summary: summaryOf(e),
+      publishedAt: e.publishedAt,
+      themes: e.themes,
+    }),
+  )
   const body = { total: entries.length, items: kept, months, ...extra }
   const value: StoryList = { version: 1, source: contentHash(JSON.stringify(body)), ...body }
   return value
@@ -118,20 +119,42 @@ export function listKeysOfEntry(e: CatalogEntry): string[] {
 }
 
 /**
+ * The months whose stories buildLists shows with the same arguments: the summaries to read
+ * before building (a latest or theme list shows its newest `cap` stories, an archive its month).
+ */
+export function monthsShown(
+  published: CatalogEntry[],
+  caps: ListCaps = DEFAULT_LIST_CAPS,
+  only: (key: string) => boolean = () => true,
+  groups: PublishedGroups = groupPublished(published),
+): Set<string> {
+  const months = new Set<string>()
+  const add = (entries: CatalogEntry[], cap: number) => {
+    for (const e of entries.slice(0, cap)) months.add(monthOf(e.publishedAt))
+  }
+  if (only(keys.latest)) add(published, caps.latest)
+  for (const [slug, g] of groups.byTheme) if (only(keys.theme(slug))) add(g.entries, caps.theme)
+  for (const month of groups.months) if (only(keys.month(month))) months.add(month)
+  return months
+}
+
+/**
  * Every derived list value for the published entries (newest first, as publishedNewest gives
  * them): the latest list, the theme index, one list per theme and one archive per month. Keyed
  * by KV key. With `only`, just the keys it accepts are built (grouping is cheap; items, JSON and
- * hashes are not).
+ * hashes are not). Summaries come from `summaryOf` (for the months monthsShown names).
  */
 export function buildLists(
   published: CatalogEntry[],
+  summaryOf: SummaryOf,
   caps: ListCaps = DEFAULT_LIST_CAPS,
   only: (key: string) => boolean = () => true,
   groups: PublishedGroups = groupPublished(published),
 ): Map<string, StoryList | ThemeIndex> {
   const { months, byMonth, byTheme } = groups
   const out = new Map<string, StoryList | ThemeIndex>()
-  if (only(keys.latest)) out.set(keys.latest, storyList(published, caps.latest, months, {}))
+  if (only(keys.latest))
+    out.set(keys.latest, storyList(published, caps.latest, months, {}, summaryOf))
 
   const themeSlugs = [...byTheme.keys()].sort()
   if (only(keys.themes)) {
@@ -153,12 +176,21 @@ export function buildLists(
     const themeMonths = [...new Set(g.entries.map((e) => monthOf(e.publishedAt)))]
     out.set(
       keys.theme(slug),
-      storyList(g.entries, caps.theme, themeMonths, { theme: { slug, name: g.theme.name } }),
+      storyList(
+        g.entries,
+        caps.theme,
+        themeMonths,
+        { theme: { slug, name: g.theme.name } },
+        summaryOf,
+      ),
     )
   }
   for (const [month, inMonth] of byMonth) {
     if (!only(keys.month(month))) continue
-    out.set(keys.month(month), storyList(inMonth, Number.MAX_SAFE_INTEGER, months, { month }))
+    out.set(
+      keys.month(month),
+      storyList(inMonth, Number.MAX_SAFE_INTEGER, months, { month }, summaryOf),
+    )
   }
   return out
 }

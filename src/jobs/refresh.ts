@@ -60,6 +60,7 @@ import {
   touch,
 } from '../storage/job-state'
 import { keys, shardOf, slugOfChangeKey } from '../storage/keys'
+import { listingWrites } from '../storage/listing'
 import {
   type BaseHead,
   basePartReader,
@@ -81,12 +82,15 @@ import {
   type ListCaps,
   listKeysOf,
   listKeysOfEntry,
+  monthOf,
+  monthsShown,
   type PublishedGroups,
   publishedNewest,
 } from './build-lists'
 import { FEED_FORMAT_VERSION, planFeeds } from './plan-feeds'
 import { planSitemaps, SITEMAP_FORMAT_VERSION } from './plan-sitemaps'
 import { type DocumentStepResult, refreshDocuments } from './refresh-documents'
+import { syncListing } from './refresh-listing'
 import { pingHub } from './websub-ping'
 
 /** The feed builders' view of the site settings. */
@@ -194,9 +198,7 @@ export function catalogEntry(
 ): CatalogEntry {
   return {
     slug: article.slug,
-    id: article.id,
     title: article.title,
-    summary: article.summary,
     publishedAt: article.publishedAt,
     updatedAt: article.updatedAt,
     themes: article.themes,
@@ -354,12 +356,33 @@ export async function runRefresh(
       incremental: published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE),
       verify: options.verifyListsPerTick ?? VERIFY_LISTS_PER_TICK,
     })
-    const desired = buildLists(
-      published,
-      options.caps ?? DEFAULT_LIST_CAPS,
-      listPlan.only ? (key) => (listPlan.only as Set<string>).has(key) : undefined,
-      grouped,
-    )
+    const caps = options.caps ?? DEFAULT_LIST_CAPS
+    const onlyKey = listPlan.only
+      ? (key: string) => (listPlan.only as Set<string>).has(key)
+      : undefined
+    // The listing months this tick's changes touch, and those whose summaries the lists show.
+    const listing = await syncListing(kv, {
+      catalog,
+      fresh: records,
+      legacy: state.legacy,
+      months: [
+        ...changedEntries.map((e) => monthOf(e.publishedAt)),
+        ...cursor.listingPending,
+        ...monthsShown(published, caps, onlyKey, grouped),
+      ],
+    })
+    const listingLeft = new Set<string>()
+    for (const [key, bytes] of listingWrites(listing.state, listing.counts)) {
+      if (!canWrite()) {
+        deferred++
+        if (key !== keys.listingIndex) listingLeft.add(key.slice(keys.listingMonth('').length))
+        continue
+      }
+      if (bytes === null) await deleteValue(kv, key)
+      else await putValue(kv, key, bytes)
+    }
+    cursor.listingPending = [...listingLeft].sort()
+    const desired = buildLists(published, listing.summaryOf, caps, onlyKey, grouped)
     let allKeys: string[]
     let current: Map<string, string | null>
     if (listPlan.only) {

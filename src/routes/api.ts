@@ -17,7 +17,7 @@ import {
 } from '../publish/publish-article'
 import { recordEtag } from '../storage/articles'
 import { getArticleWithRelated, getStatus } from '../storage/indexes'
-import { getArticleListing } from '../storage/job-state'
+import { getListingPage } from '../storage/listing'
 import { methodNotAllowed } from './method-not-allowed'
 
 export const api = new Hono<AppEnv>()
@@ -102,14 +102,14 @@ api.get('/articles', async (c) => {
   if (!Number.isInteger(limit) || limit < 1 || limit > 1000) {
     return c.json({ error: 'limit must be an integer from 1 to 1000' }, 400)
   }
-  const page = await getArticleListing(c.env.KV, cursor, limit)
+  const page = await getListingPage(c.env.KV, cursor, limit)
   if (!page) return c.json({ error: 'invalid cursor' }, 400)
   const now = new Date().toISOString()
   c.header('Cache-Control', 'public, max-age=60')
   return c.json({
     articles: page.entries
       .filter((e) => isPublished(e, now))
-      .map(({ relatedHash: _r, hash: _h, ...e }) => ({ ...e, url: articleUrl(c, e.slug) })),
+      .map((e) => ({ ...e, url: articleUrl(c, e.slug) })),
     cursor: page.cursor,
   })
 })

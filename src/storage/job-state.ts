@@ -8,12 +8,14 @@ import type { Theme } from '../model/article'
 import { getMany } from './bulk-get'
 import { CATALOG_SHARDS, keys, shardOf } from './keys'
 
-/** What the job remembers of one article: enough to build every list without reading it. */
+/**
+ * What the job remembers of one article: enough to plan every list and build the related lists
+ * without reading it. Summaries and ids are in the listing months (storage/listing.ts), read
+ * only for the months a tick touches.
+ */
 export interface CatalogEntry {
   slug: string
-  id: string
   title: string
-  summary: string
   publishedAt: string
   updatedAt: string
   themes: Theme[]
@@ -61,6 +63,8 @@ export interface JobCursor {
   listsVerifyOffset: number
   /** the document settings (formats, site) every stored document was compared against */
   documentsBasis: string
+  /** listing months a tick had to leave (write budget): read and written next tick */
+  listingPending: string[]
 }
 
 /** Everything the job loads at the start of a tick. */
@@ -91,6 +95,11 @@ export interface JobState {
   dirty: Set<string>
   /** slugs touched this tick: a tick that touched none folds nothing (an idle tick writes nothing) */
   touched: number
+  /**
+   * Summaries and ids found in entries saved before they moved to the listing months, by slug:
+   * they let the first ticks after that deploy build the months without reading every article.
+   */
+  legacy: Map<string, { id: string; summary: string }>
 }
 
 /** Records that a slug's catalog entry or vector changed (or went), so the save keeps it. */
@@ -135,6 +144,7 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   listsPending: [],
   listsVerifyOffset: 0,
   documentsBasis: '',
+  listingPending: [],
 })
 
 /**
@@ -170,7 +180,6 @@ function isCatalogEntry(v: unknown): v is CatalogEntry {
   return (
     !!e &&
     typeof e.slug === 'string' &&
-    typeof e.id === 'string' &&
     typeof e.title === 'string' &&
     typeof e.publishedAt === 'string' &&
     typeof e.hash === 'string' &&
@@ -201,6 +210,16 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   const catalog = new Map<string, CatalogEntry>()
   const corpus = new Map<string, unknown>()
   const themes = themeInterner()
+  const legacy = new Map<string, { id: string; summary: string }>()
+  // Entries saved before summaries and ids moved out keep them until their shard is folded.
+  const strip = (entry: CatalogEntry & { id?: unknown; summary?: unknown }) => {
+    const { id, summary } = entry
+    if (typeof id === 'string' && typeof summary === 'string')
+      legacy.set(entry.slug, { id, summary })
+    delete entry.id
+    delete entry.summary
+    return entry
+  }
   let damaged = false
   for (let i = 0; i < CATALOG_SHARDS; i++) {
     const cat = parseObject(loaded.get(keys.catalog(i)))
@@ -209,7 +228,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
       const entry = cat[slug]
       if (isCatalogEntry(entry) && shardOf(slug) === i) {
         entry.themes = themes(entry.themes)
-        catalog.set(slug, entry)
+        catalog.set(slug, strip(entry))
       } else damaged = true
     }
     if (cat) loaded.set(keys.catalog(i), SHARD_PARSED)
@@ -222,7 +241,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     const { c, v } = entry
     dirty.add(slug)
     if (c === null) catalog.delete(slug)
-    else if (isCatalogEntry(c) && c.slug === slug) catalog.set(slug, c)
+    else if (isCatalogEntry(c) && c.slug === slug) catalog.set(slug, strip(c))
     else damaged = true
     if (!('v' in entry)) continue
     vectorKnown.add(slug)
@@ -244,6 +263,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     !(cursor.listsAt === null || typeof cursor.listsAt === 'string') ||
     typeof cursor.listsMonths !== 'string' ||
     !Array.isArray(cursor.listsPending) ||
+    !Array.isArray(cursor.listingPending) ||
     typeof cursor.listsVerifyOffset !== 'number' ||
     typeof cursor.documentsBasis !== 'string'
   )
@@ -254,6 +274,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
       listsPending: [],
       listsVerifyOffset: 0,
       documentsBasis: '',
+      listingPending: [],
     }
   return {
     cursor,
@@ -265,6 +286,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     damaged,
     dirty,
     touched: 0,
+    legacy,
   }
 }
 
@@ -428,59 +450,4 @@ export async function saveJobState(
     writes++
   }
   return writes
-}
-
-/** One page of the article listing served by GET /api/articles, read from the job's catalog. */
-export interface ArticleListingPage {
-  entries: Array<Omit<CatalogEntry, 'relatedFloor'>>
-  cursor: string | null
-}
-
-const SHARDS_PER_PAGE = 4
-
-/**
- * Pages through the catalog (current within one refresh tick, D2) without list(): the cursor
- * is `<shard>.<offset>`, and one page reads at most four shards in one bulk get.
- */
-export async function getArticleListing(
-  kv: KVNamespace,
-  cursor: string | null,
-  limit: number,
-): Promise<ArticleListingPage | null> {
-  const match = /^(\d{1,3})\.(\d{1,7})$/.exec(cursor ?? '0.0')
-  if (!match) return null
-  let shard = Number(match[1])
-  let offset = Number(match[2])
-  if (shard >= CATALOG_SHARDS) return null
-  const span = Array.from({ length: SHARDS_PER_PAGE }, (_, i) => shard + i).filter(
-    (s) => s < CATALOG_SHARDS,
-  )
-  // The delta rides the same bulk get: entries changed since their shard was last written.
-  const values = await kv.get([...span.map((s) => keys.catalog(s)), keys.jobDelta], 'text')
-  const delta = parseDelta(values.get(keys.jobDelta)) ?? {}
-  const entries: Array<Omit<CatalogEntry, 'relatedFloor'>> = []
-  for (const s of span) {
-    const bySlug = new Map<string, CatalogEntry>()
-    for (const e of Object.values(parseObject(values.get(keys.catalog(s))) ?? {})) {
-      if (isCatalogEntry(e)) bySlug.set(e.slug, e)
-    }
-    for (const [slug, { c }] of Object.entries(delta)) {
-      if (shardOf(slug) !== s) continue
-      if (c === null) bySlug.delete(slug)
-      else if (isCatalogEntry(c)) bySlug.set(slug, c)
-    }
-    const shardEntries = [...bySlug.values()].sort((a, b) => (a.slug < b.slug ? -1 : 1))
-    // The related floor is the job's bookkeeping, not part of the public listing.
-    const take = shardEntries
-      .slice(offset, offset + limit - entries.length)
-      .map(({ relatedFloor: _f, ...entry }) => entry)
-    entries.push(...take)
-    if (offset + take.length < shardEntries.length) {
-      return { entries, cursor: `${s}.${offset + take.length}` }
-    }
-    shard = s + 1
-    offset = 0
-    if (entries.length >= limit) break
-  }
-  return { entries, cursor: shard < CATALOG_SHARDS ? `${shard}.0` : null }
 }

@@ -29,8 +29,15 @@ export const keys = {
   status: `${P}:status`,
   /** The refresh job's own state: the listing cursor and when the last full pass ended. */
   jobState: `${P}:job:state`,
-  /** Catalog shard n: the list-relevant fields of every article (refresh job only). */
+  /**
+   * Catalog shard n: what the job reads of every article each tick (title, dates, themes, hashes;
+   * refresh job only). Summaries and ids live in the listing months.
+   */
   catalog: (shard: number) => `${P}:job:catalog:${shard}`,
+  /** The listing of one publication month (`2025-05`): its stories as GET /api/articles shows them. */
+  listingMonth: (month: string) => `${P}:job:listing:${month}`,
+  /** The months the listing holds, newest first, with their story counts. */
+  listingIndex: `${P}:job:listing-index`,
   /** What changed in the catalog and corpus since their shards were written (refresh job only). */
   jobDelta: `${P}:job:delta`,
   /** Corpus shard n: the related engine's vectors of every article (refresh job only). */

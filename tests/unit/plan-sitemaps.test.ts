@@ -7,9 +7,7 @@ const SITE = { siteUrl: 'https://news.test', name: 'Edgewire', language: 'en-GB'
 function entry(slug: string, publishedAt: string, updatedAt = publishedAt): CatalogEntry {
   return {
     slug,
-    id: slug,
     title: `Title of ${slug}`,
-    summary: 'A summary.',
     publishedAt,
     updatedAt,
     themes: [{ slug: 'europe', name: 'Europe' }],

@@ -1,0 +1,246 @@
+// The public article listing (GET /api/articles), kept by publication month apart from the job's
+// catalog. The catalog is read whole on every tick; at 100k articles summaries and ids were half
+// of its 64 MB and most of its heap, yet a tick shows only the summaries of the lists it rebuilds.
+// So each month's stories live in one value of their own, which a tick reads only when it touches
+// that month (a changed story, a list it rebuilds), and a small index names the months.
+// Only the refresh job writes these keys (D1); a lost or stale month is rebuilt from the catalog
+// and the articles the next time a tick touches it.
+import type { Article, Theme } from '../model/article'
+import { getMany } from './bulk-get'
+import { keys } from './keys'
+
+/** One story as the listing shows it. */
+export interface ListingEntry {
+  slug: string
+  id: string
+  title: string
+  summary: string
+  publishedAt: string
+  updatedAt: string
+  themes: Theme[]
+  /** content hash of the article record it was taken from (the catalog holds the current one) */
+  h: string
+}
+
+interface ListingMonthValue {
+  version: 1
+  month: string
+  /** newest first, ties by slug (D5): the listing pages through it by offset */
+  entries: ListingEntry[]
+}
+
+interface ListingIndexValue {
+  version: 1
+  /** every month with a story (embargoed ones included), newest first, with its story count */
+  months: Array<[string, number]>
+}
+
+/** The UTC month (`2025-05`) a story is listed under: the first seven characters of its time. */
+export function listingMonth(publishedAt: string): string {
+  return publishedAt.slice(0, 7)
+}
+
+/** What the listing shows of an article whose stored bytes hash to `hash`. */
+export function listingEntry(article: Article, hash: string): ListingEntry {
+  return {
+    slug: article.slug,
+    id: article.id,
+    title: article.title,
+    summary: article.summary,
+    publishedAt: article.publishedAt,
+    updatedAt: article.updatedAt,
+    themes: article.themes,
+    h: hash,
+  }
+}
+
+function isListingEntry(v: unknown): v is ListingEntry {
+  const e = v as ListingEntry
+  return (
+    !!e &&
+    typeof e.slug === 'string' &&
+    typeof e.id === 'string' &&
+    typeof e.title === 'string' &&
+    typeof e.summary === 'string' &&
+    typeof e.publishedAt === 'string' &&
+    typeof e.updatedAt === 'string' &&
+    typeof e.h === 'string' &&
+    Array.isArray(e.themes)
+  )
+}
+
+function parseJson(text: string | null | undefined): unknown {
+  if (text == null) return null
+  try {
+    return JSON.parse(text)
+  } catch {
+    return null
+  }
+}
+
+/** A stored month's entries (newest first), or null when missing, unreadable or of another month. */
+function parseMonth(text: string | null | undefined, month: string): ListingEntry[] | null {
+  const value = parseJson(text) as ListingMonthValue | null
+  if (value?.version !== 1 || value.month !== month || !Array.isArray(value.entries)) return null
+  for (const e of value.entries) {
+    if (!isListingEntry(e) || listingMonth(e.publishedAt) !== month) return null
+  }
+  return value.entries
+}
+
+/** The stored index's months, newest first, or null when missing or unreadable. */
+function parseIndex(text: string | null | undefined): Array<[string, number]> | null {
+  const value = parseJson(text) as ListingIndexValue | null
+  if (value?.version !== 1 || !Array.isArray(value.months)) return null
+  const ok = value.months.every(
+    (m) => Array.isArray(m) && typeof m[0] === 'string' && typeof m[1] === 'number',
+  )
+  return ok ? value.months : null
+}
+
+function newestFirst(a: ListingEntry, b: ListingEntry): number {
+  if (a.publishedAt !== b.publishedAt) {
+    const d = Date.parse(b.publishedAt) - Date.parse(a.publishedAt)
+    if (d !== 0) return d
+  }
+  return a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0
+}
+
+/** The bytes of one month's value (entries sorted, so equal contents give equal bytes). */
+export function encodeListingMonth(month: string, entries: Iterable<ListingEntry>): string {
+  const value: ListingMonthValue = { version: 1, month, entries: [...entries].sort(newestFirst) }
+  return JSON.stringify(value)
+}
+
+/** The bytes of the index for the given story count per month. */
+export function encodeListingIndex(counts: ReadonlyMap<string, number>): string {
+  const months = [...counts].filter(([, n]) => n > 0).sort((a, b) => (a[0] < b[0] ? 1 : -1))
+  return JSON.stringify({ version: 1, months } satisfies ListingIndexValue)
+}
+
+/** Every listing value for the given entries, by key: the months and the index (seeding). */
+export function encodeListing(entries: Iterable<ListingEntry>): Map<string, string> {
+  const byMonth = new Map<string, ListingEntry[]>()
+  for (const e of entries) {
+    const month = listingMonth(e.publishedAt)
+    const inMonth = byMonth.get(month)
+    if (inMonth) inMonth.push(e)
+    else byMonth.set(month, [e])
+  }
+  const out = new Map<string, string>()
+  for (const [month, inMonth] of byMonth)
+    out.set(keys.listingMonth(month), encodeListingMonth(month, inMonth))
+  const counts = new Map([...byMonth].map(([m, inMonth]) => [m, inMonth.length]))
+  out.set(keys.listingIndex, encodeListingIndex(counts))
+  return out
+}
+
+/** The refresh job's working copy of the months it read this tick. */
+export interface ListingState {
+  /** by month: its stored entries by slug (empty when missing or unreadable) */
+  months: Map<string, Map<string, ListingEntry>>
+  /** stored bytes by key (the index and each month read), to write only what changed */
+  stored: Map<string, string | null>
+}
+
+/** Reads the index and the given months not read yet, in one bulk get (per 100 keys). */
+export async function loadListing(
+  kv: KVNamespace,
+  months: Iterable<string>,
+  state: ListingState = { months: new Map(), stored: new Map() },
+): Promise<ListingState> {
+  const wanted = [...new Set(months)].filter((m) => !state.months.has(m)).sort()
+  const names = wanted.map((m) => keys.listingMonth(m))
+  if (!state.stored.has(keys.listingIndex)) names.unshift(keys.listingIndex)
+  if (names.length === 0) return state
+  const values = await getMany(kv, names)
+  for (const [key, text] of values) state.stored.set(key, text)
+  for (const month of wanted) {
+    const entries = parseMonth(values.get(keys.listingMonth(month)), month) ?? []
+    state.months.set(month, new Map(entries.map((e) => [e.slug, e])))
+  }
+  return state
+}
+
+/** The story count per month the stored index gives (read with loadListing), null if unreadable. */
+export function storedCounts(state: ListingState): Map<string, number> | null {
+  const months = parseIndex(state.stored.get(keys.listingIndex))
+  return months ? new Map(months) : null
+}
+
+/**
+ * The listing's writes: each month read whose entries now differ from its stored bytes (null
+ * deletes a month left empty) and the index for `counts` (stories per month, all of them).
+ */
+export function listingWrites(
+  state: ListingState,
+  counts: ReadonlyMap<string, number>,
+): Array<[string, string | null]> {
+  const out: Array<[string, string | null]> = []
+  for (const [month, entries] of state.months) {
+    const key = keys.listingMonth(month)
+    const bytes = entries.size > 0 ? encodeListingMonth(month, entries.values()) : null
+    if ((state.stored.get(key) ?? null) !== bytes) out.push([key, bytes])
+  }
+  const index = encodeListingIndex(counts)
+  if ((state.stored.get(keys.listingIndex) ?? null) !== index) out.push([keys.listingIndex, index])
+  return out
+}
+
+/** One page of GET /api/articles: stories newest first, and the cursor of the next page. */
+export interface ListingPage {
+  entries: Array<Omit<ListingEntry, 'h'>>
+  cursor: string | null
+}
+
+/** A page reads at most this many months (one bulk get). */
+const MONTHS_PER_PAGE = 100
+
+/**
+ * Pages through the listing newest first (current within one refresh tick, D2) in two binding
+ * calls: the index, then the months the page spans. The cursor is `<month>.<offset>`; a month
+ * emptied since the cursor was given continues with the next older one.
+ */
+export async function getListingPage(
+  kv: KVNamespace,
+  cursor: string | null,
+  limit: number,
+): Promise<ListingPage | null> {
+  const match = cursor === null ? null : /^(\d{4}-\d{2})\.(\d{1,7})$/.exec(cursor)
+  if (cursor !== null && !match) return null
+  const index = parseIndex(await kv.get(keys.listingIndex, 'text')) ?? []
+  const from = match ? (match[1] as string) : null
+  let offset = match ? Number(match[2]) : 0
+  let first = from === null ? 0 : index.findIndex(([m]) => m <= from)
+  if (first < 0) first = index.length
+  if (from !== null && index[first]?.[0] !== from) offset = 0
+  // The months the page spans, by the index's counts (a stale count only shortens a page).
+  const span: string[] = []
+  let room = limit + offset
+  for (let i = first; i < index.length && room > 0 && span.length < MONTHS_PER_PAGE; i++) {
+    const [month, count] = index[i] as [string, number]
+    span.push(month)
+    room -= count
+  }
+  if (span.length === 0) return { entries: [], cursor: null }
+  const values = await getMany(
+    kv,
+    span.map((m) => keys.listingMonth(m)),
+  )
+  const entries: ListingPage['entries'] = []
+  for (const month of span) {
+    const inMonth = parseMonth(values.get(keys.listingMonth(month)), month) ?? []
+    const take = inMonth.slice(offset, offset + limit - entries.length)
+    entries.push(...take.map(({ h: _h, ...e }) => e))
+    if (offset + take.length < inMonth.length) {
+      return { entries, cursor: `${month}.${offset + take.length}` }
+    }
+    offset = 0
+    if (entries.length >= limit) {
+      const next = index[index.findIndex(([m]) => m === month) + 1]
+      return { entries, cursor: next ? `${next[0]}.0` : null }
+    }
+  }
+  const next = index[first + span.length]
+  return { entries, cursor: next ? `${next[0]}.0` : null }
+}
