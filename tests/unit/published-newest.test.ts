@@ -1,0 +1,31 @@
+import { describe, expect, it } from 'vitest'
+import { byNewest, publishedNewest } from '../../src/jobs/build-lists'
+
+// A seeded generator, so a failure reproduces.
+function random(seed: number): () => number {
+  let s = seed
+  return () => {
+    s = (Math.imul(s, 1103515245) + 12345) >>> 0
+    return s / 2 ** 32
+  }
+}
+
+describe('publishedNewest', () => {
+  it('orders as byNewest does, ties by slug, and leaves out stories after now', () => {
+    const next = random(7)
+    const base = Date.parse('2025-05-01T00:00:00Z')
+    const entries = Array.from({ length: 2000 }, (_, i) => {
+      // Few distinct minutes, so many stories share a time; some in the future; mixed widths.
+      const t = new Date(base + Math.floor(next() * 300) * 60_000).toISOString()
+      const publishedAt = i % 3 === 0 ? t.replace('.000Z', 'Z') : t
+      return { slug: `story-${Math.floor(next() * 1e6)}-${i}`, publishedAt }
+    })
+    const now = new Date(base + 200 * 60_000).toISOString()
+    const expected = entries
+      .filter((e) => Date.parse(e.publishedAt) <= Date.parse(now))
+      .sort(byNewest)
+    const got = publishedNewest(entries, now)
+    expect(got.length).toBeLessThan(entries.length)
+    expect(got.map((e) => e.slug)).toEqual(expected.map((e) => e.slug))
+  })
+})
