@@ -29,20 +29,23 @@ export interface ListingSync {
 /**
  * Reads the index and the given months, plus every month when the index is missing and each
  * month whose count in it differs from the catalog's, and rebuilds their entries from the
- * catalog. `fresh` holds the records this tick read.
+ * catalog: `byMonth` (the published stories, as the job grouped them) and `unpublished` (the
+ * rest). `fresh` holds the records this tick read.
  */
 export async function syncListing(
   kv: KVNamespace,
   opts: {
-    catalog: ReadonlyMap<string, CatalogEntry>
+    byMonth: ReadonlyMap<string, readonly CatalogEntry[]>
+    unpublished: readonly CatalogEntry[]
     fresh: ReadonlyMap<string, ArticleRecord>
     legacy: ReadonlyMap<string, { id: string; summary: string }>
     months: Iterable<string>
   },
 ): Promise<ListingSync> {
-  const { catalog, fresh, legacy } = opts
+  const { fresh, legacy } = opts
   const byMonth = new Map<string, CatalogEntry[]>()
-  for (const e of catalog.values()) {
+  for (const [month, entries] of opts.byMonth) byMonth.set(month, [...entries])
+  for (const e of opts.unpublished) {
     const month = listingMonth(e.publishedAt)
     const inMonth = byMonth.get(month)
     if (inMonth) inMonth.push(e)
@@ -56,34 +59,45 @@ export async function syncListing(
   const off = [...months].filter((m) => !stored || stored.get(m) !== counts.get(m))
   await loadListing(kv, off, state)
 
-  const stale: string[] = []
+  const stale: Array<{ slug: string; month: string }> = []
   for (const [month, entries] of state.months) {
     const next = new Map<string, ListingEntry>()
+    let same = true
     for (const e of byMonth.get(month) ?? []) {
       const record = fresh.get(e.slug)
       const known = entries.get(e.slug)
       const old = legacy.get(e.slug)
+      let entry: ListingEntry | undefined
       if (record?.stored.state === 'live' && record.hash === e.hash) {
-        next.set(e.slug, listingEntry(record.stored.article, e.hash))
+        entry = listingEntry(record.stored.article, e.hash)
       } else if (known && known.h === e.hash) {
-        next.set(e.slug, known)
+        entry = known
       } else if (old) {
         const { slug, title, publishedAt, updatedAt, themes, hash } = e
-        next.set(slug, { slug, ...old, title, publishedAt, updatedAt, themes, h: hash })
+        entry = { slug, ...old, title, publishedAt, updatedAt, themes, h: hash }
       } else {
-        stale.push(e.slug)
-        if (known) next.set(e.slug, known)
+        stale.push({ slug: e.slug, month })
+        entry = known
       }
+      if (entry) next.set(e.slug, entry)
+      if (entry !== known) same = false
     }
+    if (!same || next.size !== entries.size) state.changed.add(month)
     state.months.set(month, next)
   }
-  for (const [slug, record] of await getArticles(kv, stale)) {
-    if (record.stored.state !== 'live' || record.hash === null) continue
+  const reread = await getArticles(
+    kv,
+    stale.map((s) => s.slug),
+  )
+  for (const { slug, month } of stale) {
+    const record = reread.get(slug)
+    if (record?.stored.state !== 'live' || record.hash === null) continue
     const entry = listingEntry(record.stored.article, record.hash)
     // An article edited into another month since the catalog saw it waits for its change marker:
     // a month holds only its own stories.
-    const month = listingMonth(catalog.get(slug)?.publishedAt ?? '')
-    if (listingMonth(entry.publishedAt) === month) state.months.get(month)?.set(slug, entry)
+    if (listingMonth(entry.publishedAt) !== month) continue
+    state.months.get(month)?.set(slug, entry)
+    state.changed.add(month)
   }
   const summaryOf = (e: CatalogEntry) =>
     state.months.get(listingMonth(e.publishedAt))?.get(e.slug)?.summary ?? ''

@@ -361,8 +361,14 @@ export async function runRefresh(
       ? (key: string) => (listPlan.only as Set<string>).has(key)
       : undefined
     // The listing months this tick's changes touch, and those whose summaries the lists show.
+    // Stories not yet published (embargoed) are listed too, hidden until due (D5).
+    const unpublished =
+      catalog.size === published.length
+        ? []
+        : [...catalog.values()].filter((e) => !isPublished(e, now))
     const listing = await syncListing(kv, {
-      catalog,
+      byMonth: grouped.byMonth,
+      unpublished,
       fresh: records,
       legacy: state.legacy,
       months: [

@@ -98,17 +98,12 @@ function parseIndex(text: string | null | undefined): Array<[string, number]> | 
   return ok ? value.months : null
 }
 
-function newestFirst(a: ListingEntry, b: ListingEntry): number {
-  if (a.publishedAt !== b.publishedAt) {
-    const d = Date.parse(b.publishedAt) - Date.parse(a.publishedAt)
-    if (d !== 0) return d
-  }
-  return a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0
-}
-
 /** The bytes of one month's value (entries sorted, so equal contents give equal bytes). */
 export function encodeListingMonth(month: string, entries: Iterable<ListingEntry>): string {
-  const value: ListingMonthValue = { version: 1, month, entries: [...entries].sort(newestFirst) }
+  // Newest first, ties by slug (D5); each time parsed once.
+  const dated = [...entries].map((e) => ({ t: Date.parse(e.publishedAt), e }))
+  dated.sort((a, b) => b.t - a.t || (a.e.slug < b.e.slug ? -1 : a.e.slug > b.e.slug ? 1 : 0))
+  const value: ListingMonthValue = { version: 1, month, entries: dated.map((d) => d.e) }
   return JSON.stringify(value)
 }
 
@@ -141,13 +136,15 @@ export interface ListingState {
   months: Map<string, Map<string, ListingEntry>>
   /** stored bytes by key (the index and each month read), to write only what changed */
   stored: Map<string, string | null>
+  /** months whose entries the job changed, or whose stored bytes were unreadable: to encode */
+  changed: Set<string>
 }
 
 /** Reads the index and the given months not read yet, in one bulk get (per 100 keys). */
 export async function loadListing(
   kv: KVNamespace,
   months: Iterable<string>,
-  state: ListingState = { months: new Map(), stored: new Map() },
+  state: ListingState = { months: new Map(), stored: new Map(), changed: new Set() },
 ): Promise<ListingState> {
   const wanted = [...new Set(months)].filter((m) => !state.months.has(m)).sort()
   const names = wanted.map((m) => keys.listingMonth(m))
@@ -156,8 +153,10 @@ export async function loadListing(
   const values = await getMany(kv, names)
   for (const [key, text] of values) state.stored.set(key, text)
   for (const month of wanted) {
-    const entries = parseMonth(values.get(keys.listingMonth(month)), month) ?? []
-    state.months.set(month, new Map(entries.map((e) => [e.slug, e])))
+    const text = values.get(keys.listingMonth(month))
+    const entries = parseMonth(text, month)
+    if (!entries && text != null) state.changed.add(month)
+    state.months.set(month, new Map((entries ?? []).map((e) => [e.slug, e])))
   }
   return state
 }
@@ -169,15 +168,17 @@ export function storedCounts(state: ListingState): Map<string, number> | null {
 }
 
 /**
- * The listing's writes: each month read whose entries now differ from its stored bytes (null
- * deletes a month left empty) and the index for `counts` (stories per month, all of them).
+ * The listing's writes: each month marked changed whose entries now differ from its stored bytes
+ * (null deletes a month left empty) and the index for `counts` (stories per month, all of them).
+ * Months read but not changed are not encoded again: a tick reads several for their summaries.
  */
 export function listingWrites(
   state: ListingState,
   counts: ReadonlyMap<string, number>,
 ): Array<[string, string | null]> {
   const out: Array<[string, string | null]> = []
-  for (const [month, entries] of state.months) {
+  for (const month of state.changed) {
+    const entries = state.months.get(month) ?? new Map<string, ListingEntry>()
     const key = keys.listingMonth(month)
     const bytes = entries.size > 0 ? encodeListingMonth(month, entries.values()) : null
     if ((state.stored.get(key) ?? null) !== bytes) out.push([key, bytes])
