@@ -211,14 +211,14 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   const corpus = new Map<string, unknown>()
   const themes = themeInterner()
   const legacy = new Map<string, { id: string; summary: string }>()
-  // Entries saved before summaries and ids moved out keep them until their shard is folded.
-  const strip = (entry: CatalogEntry & { id?: unknown; summary?: unknown }) => {
-    const { id, summary } = entry
+  // Entries saved before summaries and ids moved out keep them until their shard is folded. A
+  // copy without them, not `delete`, which turns each entry into a dictionary twice the size.
+  const strip = (entry: CatalogEntry & { id?: unknown; summary?: unknown }): CatalogEntry => {
+    if (!('id' in entry) && !('summary' in entry)) return entry
+    const { id, summary, ...rest } = entry
     if (typeof id === 'string' && typeof summary === 'string')
       legacy.set(entry.slug, { id, summary })
-    delete entry.id
-    delete entry.summary
-    return entry
+    return rest
   }
   let damaged = false
   for (let i = 0; i < CATALOG_SHARDS; i++) {
