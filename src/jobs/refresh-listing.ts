@@ -3,9 +3,7 @@
 // story's listing entry comes from the article read this tick, else from its month's stored
 // value when that holds the catalog's version, else from fields saved with the catalog before
 // summaries moved out, else from the article read again now (a lost or stale month).
-
-import type { ArticleRecord } from '../storage/articles'
-import { getArticles } from '../storage/articles'
+import { type ArticleRecord, getArticles } from '../storage/articles'
 import type { CatalogEntry } from '../storage/job-state'
 import {
   type ListingEntry,
@@ -22,8 +20,6 @@ export interface ListingSync {
   counts: Map<string, number>
   /** the summary a list item shows (read for every month `months` named) */
   summaryOf: (e: CatalogEntry) => string
-  /** articles read again because their month's stored entry was missing or stale */
-  reread: number
 }
 
 /**
@@ -101,5 +97,5 @@ export async function syncListing(
   }
   const summaryOf = (e: CatalogEntry) =>
     state.months.get(listingMonth(e.publishedAt))?.get(e.slug)?.summary ?? ''
-  return { state, counts, summaryOf, reread: stale.length }
+  return { state, counts, summaryOf }
 }

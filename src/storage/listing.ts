@@ -7,6 +7,7 @@
 // and the articles the next time a tick touches it.
 import type { Article, Theme } from '../model/article'
 import { getMany } from './bulk-get'
+import { parseObject } from './job-state'
 import { keys } from './keys'
 
 /** One story as the listing shows it. */
@@ -69,18 +70,9 @@ function isListingEntry(v: unknown): v is ListingEntry {
   )
 }
 
-function parseJson(text: string | null | undefined): unknown {
-  if (text == null) return null
-  try {
-    return JSON.parse(text)
-  } catch {
-    return null
-  }
-}
-
 /** A stored month's entries (newest first), or null when missing, unreadable or of another month. */
 function parseMonth(text: string | null | undefined, month: string): ListingEntry[] | null {
-  const value = parseJson(text) as ListingMonthValue | null
+  const value = parseObject(text) as ListingMonthValue | null
   if (value?.version !== 1 || value.month !== month || !Array.isArray(value.entries)) return null
   for (const e of value.entries) {
     if (!isListingEntry(e) || listingMonth(e.publishedAt) !== month) return null
@@ -90,7 +82,7 @@ function parseMonth(text: string | null | undefined, month: string): ListingEntr
 
 /** The stored index's months, newest first, or null when missing or unreadable. */
 function parseIndex(text: string | null | undefined): Array<[string, number]> | null {
-  const value = parseJson(text) as ListingIndexValue | null
+  const value = parseObject(text) as ListingIndexValue | null
   if (value?.version !== 1 || !Array.isArray(value.months)) return null
   const ok = value.months.every(
     (m) => Array.isArray(m) && typeof m[0] === 'string' && typeof m[1] === 'number',
