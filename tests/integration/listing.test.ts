@@ -141,6 +141,18 @@ describe('the listing months', () => {
     }
   })
 
+  it('keeps an embargoed story in its month, hidden from the API until its time', async () => {
+    const embargoed = { ...fixture('drone-attacks-before-call'), slug: 'embargoed-story' }
+    await publish({ ...embargoed, publishedAt: '2099-01-01T00:00:00Z' })
+    await refresh({ incrementalAbove: 0 })
+    const index = JSON.parse((await env.KV.get(keys.listingIndex)) ?? '{}')
+    expect(index.months[0]).toEqual(['2099-01', 1])
+    const month = JSON.parse((await env.KV.get(keys.listingMonth('2099-01'))) ?? '{}')
+    expect(month.entries.map((e: { slug: string }) => e.slug)).toEqual(['embargoed-story'])
+    const { articles } = await listAll(2)
+    expect(articles.map((a) => a.slug)).toEqual([...ALL].sort(newestFirst).map((a) => a.slug))
+  })
+
   it('writes a month the write budget left at the next tick', async () => {
     await publish({ ...fixture('drone-attacks-before-call'), summary: 'Budget-bound summary.' })
     // The budget is spent before the listing step (the related index and the like are not
