@@ -39,14 +39,18 @@ export async function syncListing(
   },
 ): Promise<ListingSync> {
   const { fresh, legacy } = opts
-  const byMonth = new Map<string, CatalogEntry[]>()
-  for (const [month, entries] of opts.byMonth) byMonth.set(month, [...entries])
+  // The job's groups are shared with the lists: only the months with an embargoed story are
+  // copied to add it.
+  const byMonth = new Map<string, readonly CatalogEntry[]>(opts.byMonth)
+  const later = new Map<string, CatalogEntry[]>()
   for (const e of opts.unpublished) {
     const month = listingMonth(e.publishedAt)
-    const inMonth = byMonth.get(month)
+    const inMonth = later.get(month)
     if (inMonth) inMonth.push(e)
-    else byMonth.set(month, [e])
+    else later.set(month, [e])
   }
+  for (const [month, entries] of later)
+    byMonth.set(month, [...(byMonth.get(month) ?? []), ...entries])
   const counts = new Map([...byMonth].map(([m, entries]) => [m, entries.length]))
   const state = await loadListing(kv, opts.months)
   // A lost index, or a count that disagrees with the catalog: those months are read and healed.

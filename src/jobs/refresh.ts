@@ -378,10 +378,11 @@ export async function runRefresh(
       ],
     })
     const listingLeft = new Set<string>()
-    for (const [key, bytes] of listingWrites(listing.state, listing.counts)) {
+    for (const { key, bytes, month } of listingWrites(listing.state, listing.counts)) {
       if (!canWrite()) {
         deferred++
-        if (key !== keys.listingIndex) listingLeft.add(key.slice(keys.listingMonth('').length))
+        // The index is compared every tick; a month is read again only when named.
+        if (month) listingLeft.add(month)
         continue
       }
       if (bytes === null) await deleteValue(kv, key)

@@ -101,7 +101,7 @@ export function encodeListingMonth(month: string, entries: Iterable<ListingEntry
 
 /** The bytes of the index for the given story count per month. */
 export function encodeListingIndex(counts: ReadonlyMap<string, number>): string {
-  const months = [...counts].filter(([, n]) => n > 0).sort((a, b) => (a[0] < b[0] ? 1 : -1))
+  const months = [...counts].sort((a, b) => (a[0] < b[0] ? 1 : -1))
   return JSON.stringify({ version: 1, months } satisfies ListingIndexValue)
 }
 
@@ -167,16 +167,18 @@ export function storedCounts(state: ListingState): Map<string, number> | null {
 export function listingWrites(
   state: ListingState,
   counts: ReadonlyMap<string, number>,
-): Array<[string, string | null]> {
-  const out: Array<[string, string | null]> = []
+): Array<{ key: string; bytes: string | null; month?: string }> {
+  const out: Array<{ key: string; bytes: string | null; month?: string }> = []
   for (const month of state.changed) {
     const entries = state.months.get(month) ?? new Map<string, ListingEntry>()
     const key = keys.listingMonth(month)
     const bytes = entries.size > 0 ? encodeListingMonth(month, entries.values()) : null
-    if ((state.stored.get(key) ?? null) !== bytes) out.push([key, bytes])
+    if ((state.stored.get(key) ?? null) !== bytes) out.push({ key, bytes, month })
   }
   const index = encodeListingIndex(counts)
-  if ((state.stored.get(keys.listingIndex) ?? null) !== index) out.push([keys.listingIndex, index])
+  if ((state.stored.get(keys.listingIndex) ?? null) !== index) {
+    out.push({ key: keys.listingIndex, bytes: index })
+  }
   return out
 }
 
@@ -221,7 +223,9 @@ export async function getListingPage(
     span.map((m) => keys.listingMonth(m)),
   )
   const entries: ListingPage['entries'] = []
+  let i = 0
   for (const month of span) {
+    i++
     const inMonth = parseMonth(values.get(keys.listingMonth(month)), month) ?? []
     const take = inMonth.slice(offset, offset + limit - entries.length)
     entries.push(...take.map(({ h: _h, ...e }) => e))
@@ -229,11 +233,8 @@ export async function getListingPage(
       return { entries, cursor: `${month}.${offset + take.length}` }
     }
     offset = 0
-    if (entries.length >= limit) {
-      const next = index[index.findIndex(([m]) => m === month) + 1]
-      return { entries, cursor: next ? `${next[0]}.0` : null }
-    }
+    if (entries.length >= limit) break
   }
-  const next = index[first + span.length]
+  const next = index[first + i]
   return { entries, cursor: next ? `${next[0]}.0` : null }
 }
