@@ -1,8 +1,8 @@
-// The refresh job's own memory: a catalog of every article's list fields and the related
+// The refresh job's own memory: a catalog of what every tick needs of each article and the related
 // engine's vectors, sharded over a few KV values and read in one bulk get. Only the job touches
 // these keys; a lost or corrupt shard is rebuilt from the articles by the next full pass (D1).
 // A tick writes what changed to one small delta value instead of re-encoding every shard (at
-// 100k articles the shards are about 150 MB of JSON); each busy tick then folds the delta's
+// 100k articles the shards are about 115 MB of JSON); each busy tick then folds the delta's
 // largest shard back into it. A tick that changed nothing folds nothing and writes nothing.
 import type { Theme } from '../model/article'
 import { getMany } from './bulk-get'
@@ -85,7 +85,7 @@ export interface JobState {
   vectorKnown: Set<string>
   /**
    * Raw bytes as loaded, to skip writing a value that did not change. Shards are dropped once
-   * parsed (SHARD_PARSED): at 100k articles they are about 150 MB of text held for nothing, and
+   * parsed (SHARD_PARSED): at 100k articles they are about 115 MB of text held for nothing, and
    * a tick writes only the shards it folds, which changed.
    */
   loaded: Map<string, string | null>
