@@ -50,7 +50,7 @@ import { encodeValue, type RelatedList } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { encodeListing, type ListingEntry, listingEntry } from '../src/storage/listing.ts'
-import { heapProbe } from './isolate-heap.ts'
+import { type IsolateCpu, isolateProbe } from './isolate-inspector.ts'
 import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
@@ -248,6 +248,8 @@ interface WorkerdTick {
   name: string
   /** CPU the workerd process used during the tick (user + system) */
   cpuMs: number
+  /** the Worker isolate's share of it, from workerd's CPU profiler */
+  isolate: IsolateCpu
   /** what the tick reported (the scheduled handler logs its report) */
   report: Omit<RefreshReport, 'errors'>
   /** workerd's resident set after the tick, and its peak so far */
@@ -441,14 +443,16 @@ async function measureTick(
       if (at >= 0) logged = JSON.parse(line.slice(at + 'refresh tick: '.length))
     },
   })
-  const probe = await heapProbe(inspectorPort)
+  const probe = await isolateProbe(inspectorPort)
   try {
     const pid = workerdPid()
     const measure = async (name: string, at = now) => {
       logged = null
+      await probe.startProfile()
       const before = processCpuMs(pid)
       await worker.tick(at)
       const cpuMs = processCpuMs(pid) - before
+      const isolate = await probe.stopProfile()
       // The log line may trail the scheduled call's completion by a moment.
       for (let i = 0; i < 100 && !logged; i++) await new Promise((r) => setTimeout(r, 20))
       const report = logged as WorkerdTick['report'] | null
@@ -457,6 +461,7 @@ async function measureTick(
       ticks.push({
         name,
         cpuMs,
+        isolate,
         report,
         rssMb: rss.rss,
         peakRssMb: rss.peak,
@@ -647,6 +652,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         [
           'tick',
           'CPU (workerd)',
+          'Worker JS + GC',
           'reads',
           'writes',
           'deletes',
@@ -662,6 +668,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         ...t.ticks.map((r) => [
           r.name,
           `${f0(r.cpuMs)} ms`,
+          `${f0(r.isolate.jsMs)} + ${f0(r.isolate.gcMs)} ms`,
           String(r.report.reads),
           String(writes(r.report)),
           String(r.report.deletes),
@@ -679,7 +686,10 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
       log(
         `Refresh tick: the built Worker's scheduled handler in workerd, local KV holding ${largest} ` +
           `articles (incremental related step above ${INCREMENTAL_ABOVE}); CPU is the workerd ` +
-          'process (the job and local KV emulation), read from /proc; RSS includes workerd itself; ' +
+          'process (the job and local KV emulation), read from /proc; Worker JS + GC is the part of it ' +
+          "spent in the Worker isolate's JavaScript (with the builtins and runtime APIs it calls) and " +
+          "garbage collector, from workerd's CPU profiler sampling every 2 ms: what Cloudflare's " +
+          'CPU limit counts; RSS includes workerd itself; ' +
           "isolate heap is the Worker's V8 heap plus array buffers as the tick left them " +
           "(garbage included), through workerd's inspector; delta stories are those the job " +
           'keeps in its delta value, waiting to be folded into their shards',
