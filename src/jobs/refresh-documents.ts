@@ -3,10 +3,10 @@
 // URLs that changed, for the WebSub ping.
 import type { Article } from '../model/article'
 import { getArticles } from '../storage/articles'
-import { contentHash } from '../storage/content-hash'
 import {
   type DocumentMeta,
   deleteDocument,
+  encodeDocument,
   listDocumentMetas,
   putDocument,
 } from '../storage/documents'
@@ -66,11 +66,10 @@ export async function refreshDocuments(
     }
     const rendered = g.render(articles)
     for (const doc of g.documents) {
-      const text = rendered.get(doc.path) ?? ''
-      const etag = `"${contentHash(text)}"`
+      const { bytes, etag } = await encodeDocument(rendered.get(doc.path) ?? '')
       const previous = metas.get(doc.path)
       const sameBytes = previous?.etag === etag
-      await putDocument(kv, doc.path, text, {
+      await putDocument(kv, doc.path, bytes, {
         src: g.src,
         etag,
         modified: sameBytes && previous ? previous.modified : nextModified(now, previous),

@@ -70,20 +70,38 @@ export async function listDocumentMetas(kv: KVNamespace): Promise<Map<string, Do
   return out
 }
 
-async function gzip(text: string): Promise<ArrayBuffer> {
-  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'))
+async function gzip(bytes: Uint8Array): Promise<ArrayBuffer> {
+  const stream = new Blob([bytes]).stream().pipeThrough(new CompressionStream('gzip'))
   return new Response(stream).arrayBuffer()
 }
 
-/** Writes a document in both codings (2 KV writes). */
+/** A rendered document as stored: its UTF-8 bytes and their strong ETag. */
+export interface EncodedDocument {
+  bytes: Uint8Array
+  etag: string
+}
+
+/**
+ * Encodes a rendered document once and names its bytes with the first 128 bits of their SHA-256,
+ * in hex. WebCrypto's digest is native: a tick's feeds and sitemaps run to megabytes, which a
+ * hash written in JavaScript walks a code unit at a time.
+ */
+export async function encodeDocument(text: string): Promise<EncodedDocument> {
+  const bytes = new TextEncoder().encode(text)
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+  let hex = ''
+  for (const b of digest.subarray(0, 16)) hex += b.toString(16).padStart(2, '0')
+  return { bytes, etag: `"${hex}"` }
+}
+
+/** Writes a document in both codings (2 KV writes); `meta.etag` names the identity bytes. */
 export async function putDocument(
   kv: KVNamespace,
   path: string,
-  text: string,
+  identity: Uint8Array,
   meta: Omit<DocumentMeta, 'length'>,
 ): Promise<void> {
-  const identity = new TextEncoder().encode(text)
-  const zipped = await gzip(text)
+  const zipped = await gzip(identity)
   // The gzip copy goes first: a reader finding the identity copy can rely on both.
   await kv.put(keys.document('gzip', path), zipped, {
     metadata: { ...meta, etag: meta.etag.replace(/"$/, '-gz"'), length: zipped.byteLength },
