@@ -23,21 +23,37 @@ export function byNewest(a: { publishedAt: string; slug: string }, b: typeof a):
 }
 
 /**
- * The published entries at `now`, newest first (byNewest's order). Each date is parsed once:
- * sorting 100k entries with byNewest parses 3.4M dates, about 1.4 s.
+ * The published entries at `now`, newest first (byNewest's order). Each date is parsed once
+ * (sorting 100k entries with byNewest parses 3.4M dates, about 1.4 s), and the sort moves
+ * positions in a typed array rather than 100k wrapper objects: about half the time at 100k.
  */
 export function publishedNewest<T extends { publishedAt: string; slug: string }>(
   entries: Iterable<T>,
   now: string,
 ): T[] {
   const nowMs = Date.parse(now)
-  const dated: Array<{ t: number; e: T }> = []
+  const kept: T[] = []
+  const times: number[] = []
   for (const e of entries) {
     const t = Date.parse(e.publishedAt)
-    if (t <= nowMs) dated.push({ t, e })
+    if (t <= nowMs) {
+      kept.push(e)
+      times.push(t)
+    }
   }
-  dated.sort((a, b) => b.t - a.t || (a.e.slug < b.e.slug ? -1 : a.e.slug > b.e.slug ? 1 : 0))
-  return dated.map((d) => d.e)
+  const time = Float64Array.from(times)
+  const order = new Uint32Array(kept.length)
+  for (let i = 0; i < order.length; i++) order[i] = i
+  order.sort((a, b) => {
+    const d = (time[b] as number) - (time[a] as number)
+    if (d !== 0) return d
+    const sa = (kept[a] as T).slug
+    const sb = (kept[b] as T).slug
+    return sa < sb ? -1 : sa > sb ? 1 : 0
+  })
+  const out = new Array<T>(order.length)
+  for (let i = 0; i < order.length; i++) out[i] = kept[order[i] as number] as T
+  return out
 }
 
 /** The UTC month (`2025-05`) an article is archived under: the listing's month too. */
