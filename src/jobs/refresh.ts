@@ -123,8 +123,9 @@ export interface RefreshOptions {
   /** stored related lists re-read and compared per tick, so a lost or corrupt one heals */
   verifyPerTick?: number
   /**
-   * lists a large site re-ranks per tick after its stored related index was built again, until
-   * every list was ranked against that build's statistics (a full re-rank in slices)
+   * lists a large site ranks per tick at least after its stored related index was built again,
+   * until every list was ranked against that build's statistics (a full re-rank in slices that
+   * fill what the tick's own lists leave)
    */
   rerankPerTick?: number
   /**
@@ -876,8 +877,9 @@ function streamedBasis(gen: string, config: string): string {
   return contentHash(['streamed', RELATED_ENGINE_VERSION, config, gen].join('\n'))
 }
 
-// At 2.5 ms a list at 100k articles, 100 lists a tick keep a busy tick's ranking mostly to what
-// its changes reach; a new build's statistics reach every list within a few days at 15 minutes.
+// At 1 to 2.5 ms a list at 100k articles, 100 lists a tick cost a quiet tick 0.1 to 0.25 s; a new
+// build's statistics reach every list of 100k in 1,000 quiet ticks (ten days at 15 minutes).
+// Lists no change reached keep the scores of the build they were ranked with meanwhile.
 const RERANK_PER_TICK = 100
 
 /** Share of the site the overlay may reach before the stored index is built again. */
@@ -992,10 +994,12 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   // Pass 2: the lists to rank, in rankOrder's order.
   for (const e of inp.damaged) needed.add(e.slug)
   const { toRank, deferred } = rankOrder(needed, catalog, live, cursor, inp.limits.maxRank)
-  // Until every list was ranked against this stored index, a slice of them is re-ranked too.
+  // Until every list was ranked against this stored index, a slice of them is re-ranked too. It
+  // fills what the tick's own lists leave of `rerank`: a busy tick (600 lists for 100 new stories
+  // at 100k) leaves the slice to quieter ticks instead of adding a seventh to its ranking.
   if (cursor.relatedVerified < published.length) {
     const start = cursor.rerankOffset % Math.max(1, published.length)
-    const size = Math.min(inp.rerank, published.length)
+    const size = Math.min(Math.max(0, inp.rerank - toRank.length), published.length)
     let taken = 0
     for (; taken < size && toRank.length < inp.limits.maxRank; taken++) {
       const entry = published[(start + taken) % published.length] as CatalogEntry
