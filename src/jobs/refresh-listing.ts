@@ -11,8 +11,13 @@ import {
   listingEntry,
   listingMonth,
   loadListing,
+  releaseMonth,
   storedCounts,
+  storedEntries,
 } from '../storage/listing'
+
+/** Listing months read per binding call (and held as text at once). */
+const MONTHS_PER_READ = 3
 
 export interface ListingSync {
   state: ListingState
@@ -52,24 +57,31 @@ export async function syncListing(
   for (const [month, entries] of later)
     byMonth.set(month, [...(byMonth.get(month) ?? []), ...entries])
   const counts = new Map([...byMonth].map(([m, entries]) => [m, entries.length]))
-  const state = await loadListing(kv, opts.months)
+  const state = await loadListing(kv, [])
   // A lost index, or a count that disagrees with the catalog: those months are read and healed.
   const stored = storedCounts(state)
   const months = new Set([...counts.keys(), ...(stored?.keys() ?? [])])
   const off = [...months].filter((m) => !stored || stored.get(m) !== counts.get(m))
-  await loadListing(kv, off, state)
+  const toRead = [...new Set([...opts.months, ...off])].sort()
 
+  // A few months at a time: read, parse, compare with the catalog, keep the summaries. Only the
+  // months that may be written keep their entries and stored bytes (at 100k articles a busy tick
+  // reads eleven months of 1.8 MB, twice that in memory, for their summaries and writes one).
+  const summaries = new Map<string, string>()
   const stale: Array<{ slug: string; month: string }> = []
-  for (const [month, entries] of state.months) {
+  const settle = (month: string) => {
+    const entries = storedEntries(state, month)
     const next = new Map<string, ListingEntry>()
     let same = true
+    let hasStale = false
     for (const e of byMonth.get(month) ?? []) {
       const record = fresh.get(e.slug)
       const known = entries.get(e.slug)
       const old = legacy.get(e.slug)
       let entry: ListingEntry | undefined
       if (record?.stored.state === 'live' && record.hash === e.hash) {
-        entry = listingEntry(record.stored.article, e.hash)
+        // Taken from the same bytes as the stored entry when the hashes agree: the same entry.
+        entry = known?.h === e.hash ? known : listingEntry(record.stored.article, e.hash)
       } else if (known && known.h === e.hash) {
         entry = known
       } else if (old) {
@@ -77,13 +89,23 @@ export async function syncListing(
         entry = { slug, ...old, title, publishedAt, updatedAt, themes, h: hash }
       } else {
         stale.push({ slug: e.slug, month })
+        hasStale = true
         entry = known
       }
-      if (entry) next.set(e.slug, entry)
+      if (entry) {
+        next.set(e.slug, entry)
+        summaries.set(e.slug, entry.summary)
+      }
       if (entry !== known) same = false
     }
     if (!same || next.size !== entries.size) state.changed.add(month)
-    state.months.set(month, next)
+    if (state.changed.has(month) || hasStale) state.months.set(month, next)
+    else releaseMonth(state, month)
+  }
+  for (let i = 0; i < toRead.length; i += MONTHS_PER_READ) {
+    const batch = toRead.slice(i, i + MONTHS_PER_READ)
+    await loadListing(kv, batch, state)
+    for (const month of batch) settle(month)
   }
   const reread = await getArticles(
     kv,
@@ -97,9 +119,10 @@ export async function syncListing(
     // a month holds only its own stories.
     if (listingMonth(entry.publishedAt) !== month) continue
     state.months.get(month)?.set(slug, entry)
+    summaries.set(slug, entry.summary)
     state.changed.add(month)
   }
-  const summaryOf = (e: CatalogEntry) =>
-    state.months.get(listingMonth(e.publishedAt))?.get(e.slug)?.summary ?? ''
+  // Each slug is in one month of the catalog, so the summaries need no month.
+  const summaryOf = (e: CatalogEntry) => summaries.get(e.slug) ?? ''
   return { state, counts, summaryOf }
 }

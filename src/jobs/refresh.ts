@@ -353,82 +353,20 @@ export async function runRefresh(
   const grouped = groupPublished(published)
   if (!cursor.rebuilding) {
     // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
-    const listPlan = planLists(published, grouped, changedEntries, cursor, now, {
-      incremental: published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE),
-      verify: options.verifyListsPerTick ?? VERIFY_LISTS_PER_TICK,
+    const lists = await refreshStoryLists(kv, {
+      state,
+      published,
+      grouped,
+      changedEntries,
+      records,
+      cursor,
+      now,
+      options,
+      canWrite,
     })
-    const caps = options.caps ?? DEFAULT_LIST_CAPS
-    const onlyKey = listPlan.only
-      ? (key: string) => (listPlan.only as Set<string>).has(key)
-      : undefined
-    // The listing months this tick's changes touch, and those whose summaries the lists show.
-    // Stories not yet published (embargoed) are listed too, hidden until due (D5).
-    const unpublished =
-      catalog.size === published.length
-        ? []
-        : [...catalog.values()].filter((e) => !isPublished(e, now))
-    const listing = await syncListing(kv, {
-      byMonth: grouped.byMonth,
-      unpublished,
-      fresh: records,
-      legacy: state.legacy,
-      months: [
-        ...changedEntries.map((e) => monthOf(e.publishedAt)),
-        ...cursor.listingPending,
-        ...monthsShown(published, caps, onlyKey, grouped),
-      ],
-    })
-    const listingLeft = new Set<string>()
-    for (const { key, bytes, month } of listingWrites(listing.state, listing.counts)) {
-      if (!canWrite()) {
-        deferred++
-        // The index is compared every tick; a month is read again only when named.
-        if (month) listingLeft.add(month)
-        continue
-      }
-      if (bytes === null) await deleteValue(kv, key)
-      else await putValue(kv, key, bytes)
-    }
-    cursor.listingPending = [...listingLeft].sort()
-    const desired = buildLists(published, listing.summaryOf, caps, onlyKey, grouped)
-    let allKeys: string[]
-    let current: Map<string, string | null>
-    if (listPlan.only) {
-      allKeys = [...listPlan.only].sort()
-      current = await getRawValues(kv, allKeys)
-    } else {
-      const stored = await getRawValues(kv, [keys.latest, keys.themes])
-      const previous = impliedListKeys(
-        safeParse<StoryList>(stored.get(keys.latest)),
-        safeParse<ThemeIndex>(stored.get(keys.themes)),
-      )
-      allKeys = [...new Set([...desired.keys(), ...previous])]
-      current = await getRawValues(
-        kv,
-        allKeys.filter((k) => !stored.has(k)),
-      )
-      for (const [k, v] of stored) current.set(k, v)
-    }
-    listsRebuilt = listPlan.only
-    const listsLeft: string[] = []
-    for (const key of allKeys) {
-      const value = desired.get(key)
-      const bytes = value ? encodeValue(value) : null
-      if ((current.get(key) ?? null) === bytes) continue
-      if (!canWrite()) {
-        deferred++
-        listsLeft.push(key)
-        continue
-      }
-      if (bytes === null) await deleteValue(kv, key)
-      else await putValue(kv, key, bytes)
-      listsWritten++
-    }
-    // The newest publication time listed: stories published after it were not in the lists.
-    // (Not the tick's time, which would rewrite the job state on every idle tick.)
-    cursor.listsAt = published[0]?.publishedAt ?? null
-    cursor.listsMonths = listPlan.months
-    cursor.listsPending = listsLeft
+    listsWritten = lists.written
+    listsRebuilt = lists.rebuilt
+    deferred += lists.deferred
     phaseDone('lists')
 
     // Related lists, written only where the bytes changed. Small sites rank every published
@@ -692,6 +630,120 @@ export async function runRefresh(
   return report
 }
 
+/** What the story-list step reads of the tick. */
+interface ListStepInputs {
+  state: JobState
+  /** published stories, newest first, and their groups */
+  published: CatalogEntry[]
+  grouped: PublishedGroups
+  /** old and new versions of the stories this tick read */
+  changedEntries: CatalogEntry[]
+  records: Awaited<ReturnType<typeof getArticles>>
+  cursor: JobCursor
+  now: string
+  options: RefreshOptions
+  canWrite: () => boolean
+}
+
+/**
+ * The story lists and the listing months: rebuilds the lists the tick's changes reach (all of
+ * them on small sites) and writes the values whose bytes changed. A function of its own so that
+ * what it reads and builds (listing months, rebuilt lists and their stored bytes: about 90 MB at
+ * 100k articles) can be collected before the related step reads the stored index.
+ * `rebuilt` names the lists rebuilt when not all of them were.
+ */
+async function refreshStoryLists(
+  kv: KVNamespace,
+  inp: ListStepInputs,
+): Promise<{ written: number; deferred: number; rebuilt: Set<string> | null }> {
+  const { state, published, grouped, changedEntries, records, cursor, now, options, canWrite } = inp
+  const { catalog } = state
+  let written = 0
+  let deferred = 0
+  const listPlan = planLists(published, grouped, changedEntries, cursor, now, {
+    incremental: published.length > (options.incrementalAbove ?? INCREMENTAL_ABOVE),
+    verify: options.verifyListsPerTick ?? VERIFY_LISTS_PER_TICK,
+  })
+  const caps = options.caps ?? DEFAULT_LIST_CAPS
+  const onlyKey = listPlan.only
+    ? (key: string) => (listPlan.only as Set<string>).has(key)
+    : undefined
+  // The listing months this tick's changes touch, and those whose summaries the lists show.
+  // Stories not yet published (embargoed) are listed too, hidden until due (D5).
+  const unpublished =
+    catalog.size === published.length
+      ? []
+      : [...catalog.values()].filter((e) => !isPublished(e, now))
+  const listing = await syncListing(kv, {
+    byMonth: grouped.byMonth,
+    unpublished,
+    fresh: records,
+    legacy: state.legacy,
+    months: [
+      ...changedEntries.map((e) => monthOf(e.publishedAt)),
+      ...cursor.listingPending,
+      ...monthsShown(published, caps, onlyKey, grouped),
+    ],
+  })
+  const listingLeft = new Set<string>()
+  for (const { key, bytes, month } of listingWrites(listing.state, listing.counts)) {
+    if (!canWrite()) {
+      deferred++
+      // The index is compared every tick; a month is read again only when named.
+      if (month) listingLeft.add(month)
+      continue
+    }
+    if (bytes === null) await deleteValue(kv, key)
+    else await putValue(kv, key, bytes)
+  }
+  cursor.listingPending = [...listingLeft].sort()
+  const desired = buildLists(published, listing.summaryOf, caps, onlyKey, grouped)
+  let allKeys: string[]
+  // Stored bytes, read as the loop reaches them: a few lists at a time on a large site (its month
+  // archives are 1.8 MB of text each at 100k articles), every list at once on a small one.
+  const current = new Map<string, string | null>()
+  const perRead = listPlan.only ? LISTS_PER_READ : 100
+  if (listPlan.only) {
+    allKeys = [...listPlan.only].sort()
+  } else {
+    const stored = await getRawValues(kv, [keys.latest, keys.themes])
+    const previous = impliedListKeys(
+      safeParse<StoryList>(stored.get(keys.latest)),
+      safeParse<ThemeIndex>(stored.get(keys.themes)),
+    )
+    allKeys = [...new Set([...desired.keys(), ...previous])]
+    for (const [k, v] of stored) current.set(k, v)
+  }
+  const listsLeft: string[] = []
+  for (const [i, key] of allKeys.entries()) {
+    if (!current.has(key)) {
+      const batch = allKeys.slice(i, i + perRead).filter((k) => !current.has(k))
+      for (const [k, v] of await getRawValues(kv, batch)) current.set(k, v)
+    }
+    const value = desired.get(key)
+    const bytes = value ? encodeValue(value) : null
+    const stored = current.get(key) ?? null
+    // Let go of each list once compared: a month archive at 100k articles is 1.8 MB each way.
+    desired.delete(key)
+    current.delete(key)
+    if (stored === bytes) continue
+    if (!canWrite()) {
+      deferred++
+      listsLeft.push(key)
+      continue
+    }
+    if (bytes === null) await deleteValue(kv, key)
+    else await putValue(kv, key, bytes)
+    written++
+  }
+  // The newest publication time listed: stories published after it were not in the lists.
+  // (Not the tick's time, which would rewrite the job state on every idle tick.)
+  cursor.listsAt = published[0]?.publishedAt ?? null
+  cursor.listsMonths = listPlan.months
+  cursor.listsPending = listsLeft
+  return { written, deferred, rebuilt: listPlan.only }
+}
+
 function safeParse<T>(text: string | null | undefined): T | null {
   if (!text) return null
   try {
@@ -738,6 +790,8 @@ function relatedBasis(published: CatalogEntry[], config: RelatedConfig): string 
 }
 
 const VERIFY_LISTS_PER_TICK = 4
+/** Stored story lists an incremental tick reads per binding call, to compare with the new ones. */
+const LISTS_PER_READ = 4
 
 /**
  * Which story lists a tick rebuilds: all of them (`only` absent) on small sites, after lost state,
@@ -960,14 +1014,9 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   const overlayTerms = termsOf(overlayVectors)
   // Both passes take every stored hit: a superset of what a pass needs changes no score.
   const rare = mergeRareHits([...Object.values(overlay.docs), ...oldDocs].map((o) => o.r ?? []))
-  // The second pass reads the parts the first one read: held between the passes (37 MB at 100k
-  // articles) instead of read twice, which was about a sixth of the bytes a busy tick moved.
-  const readStored = basePartReader(kv, meta)
-  const held = new Map<number, ArrayBuffer | null>()
-  const readPart = async (part: number) => {
-    if (!held.has(part)) held.set(part, await readStored(part))
-    return held.get(part) ?? null
-  }
+  // Each pass reads the parts again, one at a time, rather than holding them between the passes:
+  // at 100k articles they are 37 MB, which held put a busy tick over the isolate's 128 MB.
+  const readPart = basePartReader(kv, meta)
   const floorOf = storedFloors(catalog)
   const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))
 

@@ -124,7 +124,9 @@ export function encodeListing(entries: Iterable<ListingEntry>): Map<string, stri
 
 /** The refresh job's working copy of the months it read this tick. */
 export interface ListingState {
-  /** by month: its stored entries by slug (empty when missing or unreadable) */
+  /** months read this tick (their stored bytes in `stored` until the job is done with them) */
+  read: Set<string>
+  /** by month: the entries the job set, for the months it may write */
   months: Map<string, Map<string, ListingEntry>>
   /** stored bytes by key (the index and each month read), to write only what changed */
   stored: Map<string, string | null>
@@ -132,25 +134,44 @@ export interface ListingState {
   changed: Set<string>
 }
 
-/** Reads the index and the given months not read yet, in one bulk get (per 100 keys). */
+/**
+ * Reads the index and the given months not read yet, in one bulk get (per 100 keys). Months are
+ * parsed one at a time by storedEntries, so a tick never holds every month it read as objects.
+ */
 export async function loadListing(
   kv: KVNamespace,
   months: Iterable<string>,
-  state: ListingState = { months: new Map(), stored: new Map(), changed: new Set() },
+  state: ListingState = {
+    read: new Set(),
+    months: new Map(),
+    stored: new Map(),
+    changed: new Set(),
+  },
 ): Promise<ListingState> {
-  const wanted = [...new Set(months)].filter((m) => !state.months.has(m)).sort()
+  const wanted = [...new Set(months)].filter((m) => !state.read.has(m)).sort()
   const names = wanted.map((m) => keys.listingMonth(m))
   if (!state.stored.has(keys.listingIndex)) names.unshift(keys.listingIndex)
   if (names.length === 0) return state
   const values = await getMany(kv, names)
   for (const [key, text] of values) state.stored.set(key, text)
-  for (const month of wanted) {
-    const text = values.get(keys.listingMonth(month))
-    const entries = parseMonth(text, month)
-    if (!entries && text != null) state.changed.add(month)
-    state.months.set(month, new Map((entries ?? []).map((e) => [e.slug, e])))
-  }
+  for (const month of wanted) state.read.add(month)
   return state
+}
+
+/**
+ * A month's stored entries by slug (empty when missing or unreadable; an unreadable month is
+ * marked changed, so it is written again).
+ */
+export function storedEntries(state: ListingState, month: string): Map<string, ListingEntry> {
+  const text = state.stored.get(keys.listingMonth(month))
+  const entries = parseMonth(text, month)
+  if (!entries && text != null) state.changed.add(month)
+  return new Map((entries ?? []).map((e) => [e.slug, e]))
+}
+
+/** Lets go of a month's stored bytes once the job knows it will not write that month. */
+export function releaseMonth(state: ListingState, month: string): void {
+  state.stored.delete(keys.listingMonth(month))
 }
 
 /** The story count per month the stored index gives (read with loadListing), null if unreadable. */
