@@ -20,6 +20,8 @@ import {
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { GCProfiler, setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { Miniflare } from 'miniflare'
 import {
   buildWorker,
@@ -166,6 +168,135 @@ function rebuildInChild(shards: string[], dir: string, heapMb: number): Rebuild 
   return { ...(JSON.parse(child.stdout.trim().split('\n').pop() as string) as Rebuild), out }
 }
 
+/** The +N tick run once more in a Node process whose old space is capped (tickInChild). */
+interface CappedTick {
+  /** live heap after the capped process started Miniflare's client, before the tick */
+  baselineMb: number
+  /** most live heap (used after a full collection) and external memory seen during the tick */
+  peakLiveMb: number
+  peakExternalMb: number
+  /** full collections during the tick */
+  fullGcs: number
+  /** the most live heap a full collection left in each phase of the tick, in MB */
+  byPhase: Record<string, number>
+}
+
+// In the capped child: one tick against the state in `persist`, with V8's full collections
+// recorded (GCProfiler); with old space capped, V8 collects fully as the heap nears the cap, so
+// the largest heap a full collection leaves is the tick's live peak, measured where it matters.
+async function tickInThisProcess(persist: string, baselineOnly: boolean): Promise<CappedTick> {
+  const local = readLocalConfig()
+  const mf = new Miniflare({
+    modules: true,
+    script: SEED_WORKER,
+    kvNamespaces: { KV: local.namespaceId },
+    kvPersist: kvPersistDir(persist),
+  })
+  try {
+    const kv = (await mf.getKVNamespace('KV')) as unknown as KVNamespace
+    const site = readSiteConfig(local.vars as unknown as Env)
+    // A full collection before the tick gives the baseline (Miniflare's client and this code).
+    setFlagsFromString('--expose-gc')
+    ;(runInNewContext('gc') as () => void)()
+    const baseline = process.memoryUsage().heapUsed
+    if (baselineOnly) {
+      return {
+        baselineMb: baseline / 2 ** 20,
+        peakLiveMb: 0,
+        peakExternalMb: 0,
+        fullGcs: 0,
+        byPhase: {},
+      }
+    }
+    // The profiler is read at each phase's end (the job's clock hook), so peaks are per phase.
+    type Stat = ReturnType<GCProfiler['stop']>['statistics'][number]
+    const stats: Array<{ phase: string; stat: Stat }> = []
+    let profiler = new GCProfiler()
+    profiler.start()
+    // The job reads its clock once as it starts, then at the end of each phase.
+    const phases = [
+      'start',
+      'load',
+      'changes',
+      'lists',
+      'relatedPlan',
+      'related',
+      'documents',
+      'save',
+    ]
+    let phase = 0
+    const rotate = () => {
+      for (const stat of profiler.stop().statistics)
+        stats.push({ phase: phases[phase] ?? 'after', stat })
+      profiler = new GCProfiler()
+      profiler.start()
+    }
+    await runRefresh(kv, {
+      now: new Date(BENCH_NOW),
+      site,
+      clock: () => {
+        rotate()
+        phase++
+        return 0
+      },
+    })
+    rotate()
+    profiler.stop()
+    const mb = (n: number) => n / 2 ** 20
+    const full = stats.filter(({ stat }) => stat.gcType === 'MarkSweepCompact')
+    const byPhase: Record<string, number> = {}
+    for (const { phase, stat } of full) {
+      byPhase[phase] = Math.max(byPhase[phase] ?? 0, mb(stat.afterGC.heapStatistics.usedHeapSize))
+    }
+    return {
+      baselineMb: mb(baseline),
+      peakLiveMb: Math.max(0, ...Object.values(byPhase)),
+      peakExternalMb: mb(
+        Math.max(0, ...stats.map(({ stat }) => stat.beforeGC.heapStatistics.externalMemory)),
+      ),
+      fullGcs: full.length,
+      byPhase,
+    }
+  } finally {
+    await mf.dispose()
+  }
+}
+
+function runTickChild(persist: string, heapMb: number, baselineOnly: boolean): CappedTick | null {
+  const child = spawnSync(
+    process.execPath,
+    [
+      `--max-old-space-size=${heapMb}`,
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      '--tick-child',
+      persist,
+      ...(baselineOnly ? ['--baseline-only'] : []),
+    ],
+    { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, NODE_OPTIONS: '' } },
+  )
+  if (child.status !== 0) return null
+  return JSON.parse(child.stdout.trim().split('\n').pop() as string) as CappedTick
+}
+
+/**
+ * Runs the tick in a child Node process whose old space is capped at `heapMb` plus what that
+ * process holds before the tick (Node, tsx and Miniflare's client: about 45 MB, which a Worker
+ * does not carry), measured first by a child that stops there. `passed` is false when the tick
+ * ran out of heap.
+ */
+function tickUnderCap(
+  persist: string,
+  heapMb: number,
+): CappedTick & { capMb: number; passed: boolean } {
+  const base = runTickChild(persist, 4096, true)
+  if (!base) throw new Error('the tick child failed before the tick')
+  const capMb = Math.ceil(heapMb + base.baselineMb)
+  const run = runTickChild(persist, capMb, false)
+  return run ? { ...run, capMb, passed: true } : { ...base, capMb, passed: false }
+}
+
 // The day after the synthetic corpus's newest story (it spans the 1,000 days from 2019-01-01):
 // the measured tick publishes its additions in the minutes before this, as a newsroom would.
 const BENCH_NOW = '2021-09-27T12:00:00Z'
@@ -242,6 +373,8 @@ interface TickFigures {
   phasesPeakHeapMb: number
   /** that re-run's CPU profile: the project's own JavaScript, GC, everything busy */
   own: OwnCpu
+  /** the same +N tick once more, in a Node process with its heap capped */
+  capped: ReturnType<typeof tickUnderCap>
 }
 
 interface WorkerdTick {
@@ -408,6 +541,7 @@ async function measureTick(
   scriptPath: string,
   reuse?: string,
   busy = 0,
+  heapMb = 128,
 ): Promise<TickFigures> {
   const local = readLocalConfig()
   const persist = join(dir, 'state')
@@ -428,6 +562,8 @@ async function measureTick(
   const { seedMs, warmupTicks, warmupRelated } = seeded
   const copy = join(dir, 'state-copy')
   cpSync(persist, copy, { recursive: true })
+  const cappedCopy = join(dir, 'state-capped')
+  cpSync(persist, cappedCopy, { recursive: true })
 
   // The measured ticks: the built Worker's scheduled handler in workerd.
   const ticks: WorkerdTick[] = []
@@ -489,6 +625,10 @@ async function measureTick(
     await worker.dispose()
   }
 
+  // The same +N tick in a Node process with its heap capped, for the tick's live heap by phase.
+  const capped = tickUnderCap(cappedCopy, heapMb)
+  rmSync(cappedCopy, { recursive: true, force: true })
+
   // The same +N tick in Node, on the copy, for where its time goes.
   const phaseMf = new Miniflare({
     modules: true,
@@ -528,6 +668,7 @@ async function measureTick(
         phasesCpuMs,
         phasesPeakHeapMb: (peakHeap - baseline) / 2 ** 20,
         own,
+        capped,
       }
     } finally {
       clearInterval(sampler)
@@ -643,6 +784,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         scriptPath,
         opts.reuseState,
         opts.busyTicks ?? 0,
+        heapMb,
       )
       const perDay = (24 * 60) / cronMinutes
       // The job writes its status key too when it did work; the report counts that write apart.
@@ -710,6 +852,20 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           `garbage collection ${f0(t.own.gcMs)} ms, of ${f0(t.own.busyMs)} ms sampled busy ` +
           "(the rest is Miniflare's KV client and Node)",
       )
+      const c = t.capped
+      const above = (mb: number) => f0(Math.max(0, mb - c.baselineMb))
+      log(
+        `its heap, re-run in a Node process capped at --max-old-space-size=${c.capMb} ` +
+          `(${heapMb} MB above the ${f0(c.baselineMb)} MB that process holds before the tick: ` +
+          `Node, tsx, Miniflare's client): ${c.passed ? 'passed' : 'FAILED (out of heap)'}` +
+          (c.passed
+            ? `; live heap above that, the most a full collection left: ${above(c.peakLiveMb)} MB ` +
+              `(by phase: ${Object.entries(c.byPhase)
+                .map(([phase, mb]) => `${phase} ${above(mb)}`)
+                .join(', ')}); array buffers at most ${f0(c.peakExternalMb)} MB, ` +
+              `Miniflare's client's included; ${c.fullGcs} full collections`
+            : ''),
+      )
       const first = t.ticks[0] as WorkerdTick
       const idle = t.ticks.find((r) => r.name === 'idle') as WorkerdTick
       const busyWrites = writes(first.report) + first.report.deletes
@@ -744,7 +900,12 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const at = process.argv.indexOf('--child')
-  if (at >= 0) {
+  const tickAt = process.argv.indexOf('--tick-child')
+  if (tickAt >= 0) {
+    const persist = process.argv[tickAt + 1] as string
+    const baselineOnly = process.argv.includes('--baseline-only')
+    console.log(JSON.stringify(await tickInThisProcess(persist, baselineOnly)))
+  } else if (at >= 0) {
     const { files, out } = JSON.parse(process.argv[at + 1] as string) as {
       files: string[]
       out: string

@@ -55,6 +55,10 @@ describe('related bench (tiny)', () => {
       const [ownMs, busyMs] = (own as RegExpExecArray).slice(1).map(Number)
       expect(ownMs).toBeGreaterThan(0)
       expect(ownMs).toBeLessThanOrEqual(busyMs as number)
+      // The tick ran again in a Node process with its heap capped, and fitted.
+      expect(out).toMatch(
+        /its heap, re-run in a Node process capped at --max-old-space-size=\d+ \(128 MB above .*\): passed; live heap above that, the most a full collection left: \d+ MB/,
+      )
       expect(out).toMatch(/projected per day at a tick every 15 min \(96 ticks\)/)
       expect(out).toMatch(/ticks until the 12 additions are in every peer list: 1 /)
     } finally {
