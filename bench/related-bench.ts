@@ -3,7 +3,7 @@
 // a 128 MB heap, streaming the stored corpus shards; the 100-article tick runs the built Worker's
 // scheduled handler in workerd against local KV seeded with the whole corpus (CPU read from /proc),
 // and once more in Node on a copy of that state for its CPU by phase.
-import { spawnSync } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import {
   closeSync,
   cpSync,
@@ -262,8 +262,14 @@ async function tickInThisProcess(persist: string, baselineOnly: boolean): Promis
   }
 }
 
-function runTickChild(persist: string, heapMb: number, baselineOnly: boolean): CappedTick | null {
-  const child = spawnSync(
+async function runTickChild(
+  persist: string,
+  heapMb: number,
+  baselineOnly: boolean,
+): Promise<CappedTick | null> {
+  // In a process group of its own: a child that runs out of heap dies without stopping the
+  // workerd its Miniflare started, so the group is killed once the child is gone.
+  const child = spawn(
     process.execPath,
     [
       `--max-old-space-size=${heapMb}`,
@@ -274,10 +280,23 @@ function runTickChild(persist: string, heapMb: number, baselineOnly: boolean): C
       persist,
       ...(baselineOnly ? ['--baseline-only'] : []),
     ],
-    { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, NODE_OPTIONS: '' } },
+    {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    },
   )
-  if (child.status !== 0) return null
-  return JSON.parse(child.stdout.trim().split('\n').pop() as string) as CappedTick
+  let out = ''
+  child.stdout.setEncoding('utf8')
+  child.stdout.on('data', (chunk: string) => {
+    out += chunk
+  })
+  const status = await new Promise<number | null>((resolve) => child.on('close', resolve))
+  try {
+    if (child.pid) process.kill(-child.pid, 'SIGKILL')
+  } catch {}
+  if (status !== 0) return null
+  return JSON.parse(out.trim().split('\n').pop() as string) as CappedTick
 }
 
 /**
@@ -286,14 +305,14 @@ function runTickChild(persist: string, heapMb: number, baselineOnly: boolean): C
  * does not carry), measured first by a child that stops there. `passed` is false when the tick
  * ran out of heap.
  */
-function tickUnderCap(
+async function tickUnderCap(
   persist: string,
   heapMb: number,
-): CappedTick & { capMb: number; passed: boolean } {
-  const base = runTickChild(persist, 4096, true)
+): Promise<CappedTick & { capMb: number; passed: boolean }> {
+  const base = await runTickChild(persist, 4096, true)
   if (!base) throw new Error('the tick child failed before the tick')
   const capMb = Math.ceil(heapMb + base.baselineMb)
-  const run = runTickChild(persist, capMb, false)
+  const run = await runTickChild(persist, capMb, false)
   return run ? { ...run, capMb, passed: true } : { ...base, capMb, passed: false }
 }
 
@@ -374,7 +393,7 @@ interface TickFigures {
   /** that re-run's CPU profile: the project's own JavaScript, GC, everything busy */
   own: OwnCpu
   /** the same +N tick once more, in a Node process with its heap capped */
-  capped: ReturnType<typeof tickUnderCap>
+  capped: Awaited<ReturnType<typeof tickUnderCap>>
 }
 
 interface WorkerdTick {
@@ -626,7 +645,7 @@ async function measureTick(
   }
 
   // The same +N tick in a Node process with its heap capped, for the tick's live heap by phase.
-  const capped = tickUnderCap(cappedCopy, heapMb)
+  const capped = await tickUnderCap(cappedCopy, heapMb)
   rmSync(cappedCopy, { recursive: true, force: true })
 
   // The same +N tick in Node, on the copy, for where its time goes.
