@@ -85,22 +85,50 @@ interface Prepared {
   bodies: string[]
 }
 
+/** One article as every format of every document shows it (at a given maxBytes and URL). */
+interface PreparedItem {
+  article: Article
+  body: string
+}
+
+// A tick renders one story into several documents (the site's feeds, its themes', an archive)
+// from the same article object: each is cleaned and its Markdown rendered once. Keyed weakly by
+// that object (articles are never mutated), so the entries go with the tick's articles.
+const preparedItems = new WeakMap<Article, Map<string, PreparedItem>>()
+
+function prepareItem(source: Article, maxBytes: number, url: string): PreparedItem {
+  const key = `${maxBytes} ${url}`
+  let byKey = preparedItems.get(source)
+  const hit = byKey?.get(key)
+  if (hit) return hit
+  const cleaned = cleanArticle(source)
+  // A body longer than the whole document can never be sent whole: skip rendering the rest.
+  const precut = cleaned.body.length > maxBytes
+  const article = precut ? { ...cleaned, body: cutMarkdown(cleaned.body, maxBytes) } : cleaned
+  const html = renderBody(article.body, url)
+  const item = { article, body: precut ? html + readMoreHtml(url) : html }
+  if (!byKey) {
+    byKey = new Map()
+    preparedItems.set(source, byKey)
+  }
+  byKey.set(key, item)
+  return item
+}
+
 /** Cleans the listed articles and renders their bodies, shared by every format. */
 function prepare(input: FeedDocumentInput): Prepared {
   const maxBytes = input.maxBytes ?? DEFAULT_MAX_BYTES
   const maxItems = Math.max(0, input.maxItems ?? DEFAULT_MAX_ITEMS)
-  const cleaned = input.articles.slice(0, maxItems).map(cleanArticle)
-  // A body longer than the whole document can never be sent whole: skip rendering the rest.
-  const precut = cleaned.map((a) => a.body.length > maxBytes)
-  const articles = cleaned.map((a, i) =>
-    precut[i] ? { ...a, body: cutMarkdown(a.body, maxBytes) } : a,
-  )
-  const urls = articles.map((a) => articleUrl(input.site.siteUrl, a.slug))
-  const bodies = articles.map((a, i) => {
-    const html = renderBody(a.body, urls[i] as string)
-    return precut[i] ? html + readMoreHtml(urls[i] as string) : html
-  })
-  return { input, maxBytes, articles, urls, bodies }
+  const listed = input.articles.slice(0, maxItems)
+  const urls = listed.map((a) => articleUrl(input.site.siteUrl, a.slug))
+  const items = listed.map((a, i) => prepareItem(a, maxBytes, urls[i] as string))
+  return {
+    input,
+    maxBytes,
+    articles: items.map((item) => item.article),
+    urls,
+    bodies: items.map((item) => item.body),
+  }
 }
 
 /** Builds one document in one format, within `maxItems` and `maxBytes`. */

@@ -296,6 +296,37 @@ describe('buildRss(), buildAtom(), buildJsonFeed() on the pinned fixture', () =>
     expect(parseJsonFeed(buildJsonFeed(siteInput())).items).toHaveLength(4)
   })
 
+  it('renders an article shared by several documents as each would alone, whatever their settings', () => {
+    // The builder renders each article object once per URL and byte budget: a document built
+    // after others from the same objects must match one built from fresh copies.
+    const fresh = () => structuredClone(pinnedArticles)
+    const small = { maxBytes: 3_000 }
+    const shared = [
+      buildRss(siteInput(pinnedArticles)),
+      buildAtom(siteInput(pinnedArticles, small)),
+      buildJsonFeed(
+        siteInput(pinnedArticles, {
+          ...small,
+          site: { ...pinnedSite, siteUrl: 'https://other.example' },
+        }),
+      ),
+      buildRss(themeInput),
+    ]
+    const alone = [
+      buildRss(siteInput(fresh())),
+      buildAtom(siteInput(fresh(), small)),
+      buildJsonFeed(
+        siteInput(fresh(), { ...small, site: { ...pinnedSite, siteUrl: 'https://other.example' } }),
+      ),
+      buildRss({ ...themeInput, articles: structuredClone(themeInput.articles) }),
+    ]
+    expect(shared).toEqual(alone)
+    // The small budget took effect, and the other site's links are its own.
+    expect((shared[1] as string).length).toBeLessThan(buildAtom(siteInput()).length)
+    expect(shared[2]).toContain('https://other.example/')
+    expect(shared[2]).not.toContain(pinnedSite.siteUrl)
+  })
+
   it('stops at maxItems, keeping the newest', () => {
     const docs = buildFeeds(siteInput(pinnedArticles, { maxItems: 2 }))
     expect(parseRssFeed(docs.rss).items?.map((i) => i.guid?.value)).toEqual(ids.slice(0, 2))
