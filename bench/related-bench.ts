@@ -181,19 +181,29 @@ interface CappedTick {
   byPhase: Record<string, number>
 }
 
+/** Local KV of a saved state in Miniflare, for a tick run in Node rather than in the Worker. */
+async function stateKv(persist: string): Promise<{ mf: Miniflare; kv: KVNamespace }> {
+  const mf = new Miniflare({
+    modules: true,
+    script: SEED_WORKER,
+    kvNamespaces: { KV: readLocalConfig().namespaceId },
+    kvPersist: kvPersistDir(persist),
+  })
+  try {
+    return { mf, kv: (await mf.getKVNamespace('KV')) as unknown as KVNamespace }
+  } catch (error) {
+    await mf.dispose()
+    throw error
+  }
+}
+
 // In the capped child: one tick against the state in `persist`, with V8's full collections
 // recorded (GCProfiler); with old space capped, V8 collects fully as the heap nears the cap, so
 // the largest heap a full collection leaves is the tick's live peak, measured where it matters.
 async function tickInThisProcess(persist: string, baselineOnly: boolean): Promise<CappedTick> {
   const local = readLocalConfig()
-  const mf = new Miniflare({
-    modules: true,
-    script: SEED_WORKER,
-    kvNamespaces: { KV: local.namespaceId },
-    kvPersist: kvPersistDir(persist),
-  })
+  const { mf, kv } = await stateKv(persist)
   try {
-    const kv = (await mf.getKVNamespace('KV')) as unknown as KVNamespace
     const site = readSiteConfig(local.vars as unknown as Env)
     // A full collection before the tick gives the baseline (Miniflare's client and this code).
     setFlagsFromString('--expose-gc')
@@ -649,14 +659,8 @@ async function measureTick(
   rmSync(cappedCopy, { recursive: true, force: true })
 
   // The same +N tick in Node, on the copy, for where its time goes.
-  const phaseMf = new Miniflare({
-    modules: true,
-    script: SEED_WORKER,
-    kvNamespaces: { KV: local.namespaceId },
-    kvPersist: kvPersistDir(copy),
-  })
+  const { mf: phaseMf, kv } = await stateKv(copy)
   try {
-    const kv = (await phaseMf.getKVNamespace('KV')) as unknown as KVNamespace
     // Heap + array buffers sampled every 10 ms (the job awaits KV often, so the timer runs
     // between its steps), above what the bench itself held before the tick; Miniflare's KV
     // client shares the process and is counted too.
