@@ -179,6 +179,12 @@ interface CappedTick {
   fullGcs: number
   /** the most live heap a full collection left in each phase of the tick, in MB */
   byPhase: Record<string, number>
+  /**
+   * the most live heap above the baseline plus every array buffer (and other external memory)
+   * of the process a full collection left in each phase, in MB: an upper bound of the tick's
+   * own, as Miniflare's client's buffers are counted too
+   */
+  totalByPhase: Record<string, number>
 }
 
 /** Local KV of a saved state in Miniflare, for a tick run in Node rather than in the Worker. */
@@ -216,6 +222,7 @@ async function tickInThisProcess(persist: string, baselineOnly: boolean): Promis
         peakExternalMb: 0,
         fullGcs: 0,
         byPhase: {},
+        totalByPhase: {},
       }
     }
     // The profiler is read at each phase's end (the job's clock hook), so peaks are per phase.
@@ -255,8 +262,12 @@ async function tickInThisProcess(persist: string, baselineOnly: boolean): Promis
     const mb = (n: number) => n / 2 ** 20
     const full = stats.filter(({ stat }) => stat.gcType === 'MarkSweepCompact')
     const byPhase: Record<string, number> = {}
+    const totalByPhase: Record<string, number> = {}
     for (const { phase, stat } of full) {
-      byPhase[phase] = Math.max(byPhase[phase] ?? 0, mb(stat.afterGC.heapStatistics.usedHeapSize))
+      const after = stat.afterGC.heapStatistics
+      byPhase[phase] = Math.max(byPhase[phase] ?? 0, mb(after.usedHeapSize))
+      const total = after.usedHeapSize - baseline + after.externalMemory
+      totalByPhase[phase] = Math.max(totalByPhase[phase] ?? 0, mb(total))
     }
     return {
       baselineMb: mb(baseline),
@@ -266,6 +277,7 @@ async function tickInThisProcess(persist: string, baselineOnly: boolean): Promis
       ),
       fullGcs: full.length,
       byPhase,
+      totalByPhase,
     }
   } finally {
     await mf.dispose()
@@ -885,7 +897,13 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             ? `; live heap above that, the most a full collection left: ${above(c.peakLiveMb)} MB ` +
               `(by phase: ${Object.entries(c.byPhase)
                 .map(([phase, mb]) => `${phase} ${above(mb)}`)
-                .join(', ')}); array buffers at most ${f0(c.peakExternalMb)} MB, ` +
+                .join(', ')}); with every array buffer of the process left by the same ` +
+              `collections (Miniflare's client's too): ` +
+              `${f0(Math.max(0, ...Object.values(c.totalByPhase)))} MB (by phase: ${Object.entries(
+                c.totalByPhase,
+              )
+                .map(([phase, mb]) => `${phase} ${f0(mb)}`)
+                .join(', ')}); array buffers at most ${f0(c.peakExternalMb)} MB, garbage and ` +
               `Miniflare's client's included; ${c.fullGcs} full collections`
             : ''),
       )
