@@ -142,6 +142,24 @@ export function rebuildFromShards(files: string[], out: string) {
 
 type Rebuild = ReturnType<typeof rebuildFromShards>
 
+/**
+ * Node arguments and environment that run this file again in a child with its old space capped
+ * at `heapMb`, with `args` (`--child ...` or `--tick-child ...`). The bench's own heap flag
+ * (package.json) must not reach the capped child.
+ */
+function capped(heapMb: number, args: string[]): { argv: string[]; env: NodeJS.ProcessEnv } {
+  return {
+    argv: [
+      `--max-old-space-size=${heapMb}`,
+      '--import',
+      'tsx',
+      fileURLToPath(import.meta.url),
+      ...args,
+    ],
+    env: { ...process.env, NODE_OPTIONS: '' },
+  }
+}
+
 function rebuildInChild(shards: string[], dir: string, heapMb: number): Rebuild & { out: string } {
   const files = shards.map((value, i) => {
     const file = join(dir, `shard-${i}.json`)
@@ -149,19 +167,8 @@ function rebuildInChild(shards: string[], dir: string, heapMb: number): Rebuild 
     return file
   })
   const out = join(dir, 'lists.tsv')
-  const child = spawnSync(
-    process.execPath,
-    [
-      `--max-old-space-size=${heapMb}`,
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      '--child',
-      JSON.stringify({ files, out }),
-    ],
-    // The bench's own heap flag (package.json) must not reach the capped child.
-    { encoding: 'utf8', maxBuffer: 1 << 24, env: { ...process.env, NODE_OPTIONS: '' } },
-  )
+  const { argv, env } = capped(heapMb, ['--child', JSON.stringify({ files, out })])
+  const child = spawnSync(process.execPath, argv, { encoding: 'utf8', maxBuffer: 1 << 24, env })
   if (child.status !== 0) {
     throw new Error(`rebuild child failed (status ${child.status}): ${child.stderr.slice(-600)}`)
   }
@@ -291,23 +298,16 @@ async function runTickChild(
 ): Promise<CappedTick | null> {
   // In a process group of its own: a child that runs out of heap dies without stopping the
   // workerd its Miniflare started, so the group is killed once the child is gone.
-  const child = spawn(
-    process.execPath,
-    [
-      `--max-old-space-size=${heapMb}`,
-      '--import',
-      'tsx',
-      fileURLToPath(import.meta.url),
-      '--tick-child',
-      persist,
-      ...(baselineOnly ? ['--baseline-only'] : []),
-    ],
-    {
-      detached: true,
-      stdio: ['ignore', 'pipe', 'ignore'],
-      env: { ...process.env, NODE_OPTIONS: '' },
-    },
-  )
+  const { argv, env } = capped(heapMb, [
+    '--tick-child',
+    persist,
+    ...(baselineOnly ? ['--baseline-only'] : []),
+  ])
+  const child = spawn(process.execPath, argv, {
+    detached: true,
+    stdio: ['ignore', 'pipe', 'ignore'],
+    env,
+  })
   let out = ''
   child.stdout.setEncoding('utf8')
   child.stdout.on('data', (chunk: string) => {
