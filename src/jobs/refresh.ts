@@ -1015,7 +1015,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   // Both passes take every stored hit: a superset of what a pass needs changes no score.
   const rare = mergeRareHits([...Object.values(overlay.docs), ...oldDocs].map((o) => o.r ?? []))
   // Each pass reads the parts again, one at a time, rather than holding them between the passes:
-  // at 100k articles they are 37 MB, which held put a busy tick over the isolate's 128 MB.
+  // at 100k articles they are 37 MB of array buffers, on top of a busy tick's heap at its peak.
   const readPart = basePartReader(kv, meta)
   const floorOf = storedFloors(catalog)
   const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))
@@ -1044,8 +1044,8 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   for (const e of inp.damaged) needed.add(e.slug)
   const { toRank, deferred } = rankOrder(needed, catalog, live, cursor, inp.limits.maxRank)
   // Until every list was ranked against this stored index, a slice of them is re-ranked too. It
-  // fills what the tick's own lists leave of `rerank`: a busy tick (600 lists for 100 new stories
-  // at 100k) leaves the slice to quieter ticks instead of adding a seventh to its ranking.
+  // fills what the tick's own lists leave of `rerank`: a busy tick (706 lists for 100 new stories
+  // at 100k) leaves the slice to quieter ticks instead of adding to its ranking.
   if (cursor.relatedVerified < published.length) {
     const start = cursor.rerankOffset % Math.max(1, published.length)
     const size = Math.min(Math.max(0, inp.rerank - toRank.length), published.length)
