@@ -36,6 +36,7 @@ import {
   catalogEntry,
   INCREMENTAL_ABOVE,
   type RefreshReport,
+  relatedListValue,
   runRefresh,
 } from '../src/jobs/refresh.ts'
 import { type Article, parseArticleInput } from '../src/model/article.ts'
@@ -48,7 +49,7 @@ import {
 } from '../src/related/index.ts'
 import { articleEntries, putArticle } from '../src/storage/articles.ts'
 import { contentHash } from '../src/storage/content-hash.ts'
-import { encodeValue, type RelatedList } from '../src/storage/indexes.ts'
+import { encodeValue } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { encodeListing, type ListingEntry, listingEntry } from '../src/storage/listing.ts'
@@ -97,7 +98,8 @@ export function corpusShards(vectors: DocVector[]): string[] {
 
 /**
  * Child-process side of a full rebuild: stream the stored shards into the index builder (one
- * shard parsed at a time), then rank every list; lists go to `out` as `slug\tfloor\tpeer,...`.
+ * shard parsed at a time), then rank every list; lists go to `out` as
+ * `slug\tfloor\tpeer,...\tscore,...`.
  */
 export function rebuildFromShards(files: string[], out: string) {
   const cpu0 = process.cpuUsage()
@@ -118,7 +120,8 @@ export function rebuildFromShards(files: string[], out: string) {
   let lines: string[] = []
   for (const slug of index.slugs) {
     const ranked = rankRelated(index, slug)
-    lines.push(`${slug}\t${listFloor(ranked)}\t${ranked.map((r) => r.slug).join(',')}`)
+    const peers = ranked.map((r) => r.slug).join(',')
+    lines.push(`${slug}\t${listFloor(ranked)}\t${peers}\t${ranked.map((r) => r.score).join(',')}`)
     if (lines.length === 1000) {
       writeSync(fd, `${lines.join('\n')}\n`)
       lines = []
@@ -484,13 +487,13 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
   }
   for (const line of readFileSync(listsFile, 'utf8').split('\n')) {
     if (!line) continue
-    const [slug, floor, peers] = line.split('\t') as [string, string, string]
-    const items = (peers ? peers.split(',') : []).map((peer) => {
-      const a = articles.get(peer) as Article
-      return { slug: peer, title: a.title, publishedAt: a.publishedAt }
-    })
-    const list: RelatedList = { version: 1, source: contentHash(JSON.stringify(items)), items }
-    const bytes = encodeValue(list)
+    const [slug, floor, peers, scores] = line.split('\t') as [string, string, string, string]
+    const score = scores ? scores.split(',').map(Number) : []
+    const ranked = (peers ? peers.split(',') : []).map((peer, i) => ({
+      slug: peer,
+      score: score[i] as number,
+    }))
+    const bytes = encodeValue(relatedListValue(ranked, articles))
     entries.push([keys.related(slug), bytes])
     const entry = catalog.get(slug) as CatalogEntry
     entry.relatedHash = contentHash(bytes)
@@ -836,6 +839,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           'lists',
           'KV ops',
           'related ranked',
+          'of which placed',
           'related written',
           'pending after',
           'workerd RSS (peak)',
@@ -852,6 +856,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           String(r.report.lists),
           String(ops(r.report)),
           String(r.report.relatedRanked),
+          String(r.report.relatedPlaced ?? 0),
           String(r.report.relatedWritten),
           String(r.report.pending),
           `${f0(r.rssMb)} MB (${f0(r.peakRssMb)} MB)`,
@@ -879,7 +884,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           Object.entries(p.timings)
             .map(([phase, ms]) => `${phase} ${f0(ms)} ms`)
             .join(', ') +
-          `; related lists ranked ${p.relatedRanked}, written ${p.relatedWritten}; ` +
+          `; related lists ranked ${p.relatedRanked} (${p.relatedPlaced} placed), written ${p.relatedWritten}; ` +
           `heap + array buffers peaked ${f0(t.phasesPeakHeapMb)} MB above the bench's own (sampled every 10 ms)`,
       )
       log(

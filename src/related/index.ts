@@ -18,8 +18,10 @@ export { type DocVector, type RelatedSource, termHashes, vectorize } from './doc
 export { type EvalRecord, evalRecordToSource, evalSlug } from './eval-record.ts'
 export {
   affectedBy,
+  insertRelated,
   type ListFloor,
   listFloor,
+  type PeerHit,
   peersAbove,
   peersAboveDocs,
   type RelatedItem,

@@ -290,14 +290,18 @@ export function peersAbove(
   floorOf: ListFloor,
   margin = 0,
   config?: Partial<RelatedConfig>,
+  onPeer?: PeerHit,
 ): string[] {
   const docs: number[] = []
   for (const slug of new Set(slugs)) {
     const x = index.position.get(slug)
     if (x !== undefined) docs.push(x)
   }
-  return peersAboveDocs(index, docs, floorOf, margin, config)
+  return peersAboveDocs(index, docs, floorOf, margin, config, onPeer)
 }
+
+/** Told each peer a query reaches and the query's score in that peer's list. */
+export type PeerHit = (peer: string, query: number, score: number) => void
 
 /**
  * peersAbove by document number: a document replaced or removed since the index was built is
@@ -309,6 +313,7 @@ export function peersAboveDocs(
   floorOf: ListFloor,
   margin = 0,
   config?: Partial<RelatedConfig>,
+  onPeer?: PeerHit,
 ): string[] {
   const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
   const out = new Set<string>()
@@ -319,10 +324,65 @@ export function peersAboveDocs(
       if (!(score > cfg.minScore)) continue
       const peer = index.slugs[docs[i] as number] as string
       const floor = floorOf(peer) ?? Number.NEGATIVE_INFINITY
-      if (score >= floor * (1 - margin) - 1e-9) out.add(peer)
+      if (score >= floor * (1 - margin) - 1e-9) {
+        out.add(peer)
+        onPeer?.(peer, x, score)
+      }
     }
   }
   return [...out].sort()
+}
+
+/**
+ * `current` (the stored ranking of `slug`'s list) with the stories `entering` placed by their
+ * scores, as rankRelated would rank them when nothing else in the list's candidates changed:
+ * an entrant below a full list's last item stays out, one that copies the source or a story
+ * ranked above it is skipped, and the list keeps its limit. Null when placing is not enough and
+ * the list must be ranked again: an entrant is already listed, unknown to the index, or copies a
+ * story ranked below it (which would leave the list, and what follows it is not known here).
+ * Scores are symmetric, so an entrant's score in the list is its score against `slug`.
+ */
+export function insertRelated(
+  index: RelatedIndex,
+  slug: string,
+  current: ReadonlyArray<RelatedItem>,
+  entering: ReadonlyArray<RelatedItem>,
+  config?: Partial<RelatedConfig>,
+): RelatedItem[] | null {
+  const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
+  const q = index.position.get(slug)
+  if (q === undefined) return null
+  const docOf = (s: string) => {
+    const d = index.position.get(s)
+    return d === undefined || index.removed.has(d) ? undefined : d
+  }
+  const list = [...current]
+  const docs: number[] = []
+  for (const item of list) {
+    const d = docOf(item.slug)
+    if (d === undefined) return null
+    docs.push(d)
+  }
+  const ahead = (a: RelatedItem, b: RelatedItem) =>
+    a.score !== b.score ? a.score > b.score : a.slug < b.slug
+  const order = [...entering].sort((a, b) => (ahead(a, b) ? -1 : 1))
+  for (const x of order) {
+    if (list.some((item) => item.slug === x.slug)) return null
+    if (!(x.score > cfg.minScore)) continue
+    const dx = docOf(x.slug)
+    if (dx === undefined || dx === q) return null
+    let at = list.findIndex((item) => ahead(x, item))
+    if (at < 0) at = list.length
+    if (at >= cfg.limit) continue
+    if (cfg.collapseSourceCopies && isCopy(index, q, dx, cfg)) continue
+    if (docs.slice(0, at).some((d) => isCopy(index, d, dx, cfg))) continue
+    if (docs.slice(at).some((d) => isCopy(index, d, dx, cfg))) return null
+    list.splice(at, 0, x)
+    docs.splice(at, 0, dx)
+    list.length = Math.min(list.length, cfg.limit)
+    docs.length = list.length
+  }
+  return list
 }
 
 /** The floor of a ranked list as `ListFloor` reports it. */

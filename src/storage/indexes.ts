@@ -37,6 +37,9 @@ const relatedList = z.object({
   version: z.literal(1),
   source: z.string(),
   items: z.array(z.object({ slug: z.string(), title: z.string(), publishedAt: z.string() })),
+  // Each item's score, rounded as the job stores floors: the job places a new story among them
+  // instead of ranking the list again. Readers never show it.
+  scores: z.optional(z.array(z.number())),
 })
 
 const refreshStatus = z.object({
@@ -164,6 +167,11 @@ export async function getArticleWithRelated(
     related: tolerant(related as () => RelatedList | null),
     themes: tolerant(themes as () => ThemeIndex | null),
   }
+}
+
+/** A stored related list as the job reads it back; a corrupt one throws CorruptValueError. */
+export function decodeRelatedList(key: string, text: string | null | undefined) {
+  return decode(relatedList, key, text)
 }
 
 /** The status the last refresh tick wrote. */

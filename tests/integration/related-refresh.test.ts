@@ -119,6 +119,10 @@ describe('the related step of runRefresh()', () => {
         await expectAllListsFull(mode)
         if (mode === 'incremental') {
           expect(report.relatedRanked).toBeLessThan(FIXTURE_ARTICLES.length + EXTRA.length + 1)
+          // Lists that only gained the story had it placed into their stored ranking.
+          expect(report.relatedPlaced).toBeGreaterThan(0)
+        } else {
+          expect(report.relatedPlaced).toBe(0)
         }
       })
 

@@ -2,8 +2,10 @@ import { describe, expect, it } from 'vitest'
 import {
   buildIndex,
   indexBuilder,
+  insertRelated,
   listFloor,
   peersAbove,
+  type RelatedItem,
   type RelatedSource,
   rankRelated,
   updateIndex,
@@ -96,5 +98,88 @@ describe('peersAbove()', () => {
       if (now.includes(added.slug)) expect(found.has(v.slug), v.slug).toBe(true)
       if (!found.has(v.slug)) expect(now).toEqual(lists.get(v.slug)?.map((r) => r.slug))
     }
+  })
+})
+
+describe('insertRelated()', () => {
+  // Base lists as stored (scores rounded), then stories added to the index: the entrants of each
+  // list and their scores, as the refresh job finds them.
+  function added(count: number, extra: RelatedSource[] = []) {
+    const docs = world(count)
+    const vectors = docs.map((doc) => vectorize(doc))
+    const index = buildIndex(vectors)
+    const stored = new Map(
+      vectors.map((v) => [
+        v.slug,
+        rankRelated(index, v.slug).map((r) => ({ ...r, score: Number(r.score.toPrecision(8)) })),
+      ]),
+    )
+    const newcomers = extra.map((doc) => vectorize(doc))
+    updateIndex(index, newcomers)
+    const entering = new Map<string, RelatedItem[]>()
+    peersAbove(
+      index,
+      newcomers.map((v) => v.slug),
+      (slug) => (stored.has(slug) ? listFloor(stored.get(slug) ?? []) : undefined),
+      0,
+      undefined,
+      (peer, x, score) => {
+        const list = entering.get(peer) ?? []
+        list.push({ slug: index.slugs[x] as string, score })
+        entering.set(peer, list)
+      },
+    )
+    return { index, stored, entering }
+  }
+
+  it('places added stories where ranking the list again puts them', () => {
+    const later = world(52).slice(40)
+    const { index, stored, entering } = added(40, later)
+    let placed = 0
+    let changed = 0
+    for (const [slug, list] of entering) {
+      if (!stored.has(slug)) continue
+      const result = insertRelated(index, slug, stored.get(slug) ?? [], list)
+      if (!result) continue
+      placed++
+      const again = rankRelated(index, slug)
+      expect(
+        result.map((r) => r.slug),
+        slug,
+      ).toEqual(again.map((r) => r.slug))
+      for (const [i, r] of result.entries()) {
+        expect(r.score).toBeCloseTo(again[i]?.score as number, 6)
+      }
+      if (result.some((r) => !stored.get(slug)?.some((s) => s.slug === r.slug))) changed++
+    }
+    // The world's stories are told four times over: most lists gain a newcomer, and are placed.
+    expect(placed).toBeGreaterThan(10)
+    expect(changed).toBeGreaterThan(10)
+  })
+
+  it('asks for a new ranking when a newcomer copies a listed story it outranks', () => {
+    const docs = world(40)
+    const source = docs[0] as RelatedSource
+    const { index: before, stored } = added(40)
+    const list = stored.get(source.slug) ?? []
+    const copied = docs.find((d) => d.slug === list[1]?.slug) as RelatedSource
+    // The same text as the second story, published the same day as the source: it scores at
+    // least as high, so the story it copies leaves the list.
+    const copy = { ...copied, slug: 'a-copy', publishedAt: source.publishedAt }
+    const { index, entering } = added(40, [copy])
+    expect(before.slugs.length).toBe(40)
+    const mine = entering.get(source.slug) ?? []
+    expect(mine.map((m) => m.slug)).toEqual(['a-copy'])
+    expect(insertRelated(index, source.slug, list, mine)).toBeNull()
+    const again = rankRelated(index, source.slug).map((r) => r.slug)
+    expect(again).toContain('a-copy')
+    expect(again).not.toContain(copied.slug)
+  })
+
+  it('leaves a full list alone when the newcomer scores below its last story', () => {
+    const { index, stored } = added(40, [world(41)[40] as RelatedSource])
+    const [slug, list] = [...stored].find(([, l]) => l.length === 10) as [string, RelatedItem[]]
+    const low = { slug: 'doc-040', score: (list.at(-1) as RelatedItem).score / 2 }
+    expect(insertRelated(index, slug, list, [low])).toEqual(list)
   })
 })
