@@ -24,8 +24,10 @@ export function byNewest(a: { publishedAt: string; slug: string }, b: typeof a):
 
 /**
  * The published entries at `now`, newest first (byNewest's order). Each date is parsed once
- * (sorting 100k entries with byNewest parses 3.4M dates, about 1.4 s), and the sort moves
- * positions in a typed array rather than 100k wrapper objects: about half the time at 100k.
+ * (sorting 100k entries with byNewest parses 3.4M dates, about 1.4 s). Dates in whole seconds
+ * (as stored) sort as numbers packing the age and the position, with the engine's native numeric
+ * sort and no comparator calls (a comparator sort of 100k positions took about 150 ms in
+ * workerd); runs of equal dates are then put in slug order.
  */
 export function publishedNewest<T extends { publishedAt: string; slug: string }>(
   entries: Iterable<T>,
@@ -34,25 +36,49 @@ export function publishedNewest<T extends { publishedAt: string; slug: string }>
   const nowMs = Date.parse(now)
   const kept: T[] = []
   const times: number[] = []
+  let whole = true
+  let oldest = Number.POSITIVE_INFINITY
+  let newest = Number.NEGATIVE_INFINITY
   for (const e of entries) {
     const t = Date.parse(e.publishedAt)
     if (t <= nowMs) {
       kept.push(e)
       times.push(t)
+      if (t % 1000 !== 0) whole = false
+      if (t < oldest) oldest = t
+      if (t > newest) newest = t
     }
   }
-  const time = Float64Array.from(times)
-  const order = new Uint32Array(kept.length)
-  for (let i = 0; i < order.length; i++) order[i] = i
-  order.sort((a, b) => {
-    const d = (time[b] as number) - (time[a] as number)
-    if (d !== 0) return d
+  const n = kept.length
+  const slot = 2 ** Math.max(1, Math.ceil(Math.log2(n + 1)))
+  // Packed keys stay exact integers below 2^53.
+  const packable = whole && ((newest - oldest) / 1000 + 1) * slot < 2 ** 53
+  const order = new Uint32Array(n)
+  if (packable) {
+    const key = new Float64Array(n)
+    for (let i = 0; i < n; i++) key[i] = ((newest - (times[i] as number)) / 1000) * slot + i
+    key.sort()
+    for (let i = 0; i < n; i++) order[i] = (key[i] as number) % slot
+  } else {
+    for (let i = 0; i < n; i++) order[i] = i
+    const time = Float64Array.from(times)
+    order.sort((a, b) => (time[b] as number) - (time[a] as number))
+  }
+  // Equal dates: slug order (D5).
+  const bySlug = (a: number, b: number) => {
     const sa = (kept[a] as T).slug
     const sb = (kept[b] as T).slug
     return sa < sb ? -1 : sa > sb ? 1 : 0
-  })
-  const out = new Array<T>(order.length)
-  for (let i = 0; i < order.length; i++) out[i] = kept[order[i] as number] as T
+  }
+  for (let i = 0; i < n; ) {
+    let j = i + 1
+    const t = times[order[i] as number]
+    while (j < n && times[order[j] as number] === t) j++
+    if (j - i > 1) order.subarray(i, j).sort(bySlug)
+    i = j
+  }
+  const out = new Array<T>(n)
+  for (let i = 0; i < n; i++) out[i] = kept[order[i] as number] as T
   return out
 }
 

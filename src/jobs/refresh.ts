@@ -355,6 +355,9 @@ export async function runRefresh(
   let listsRebuilt: Set<string> | null = null
   // Published stories newest first, sorted once: lists, related lists and documents share it.
   const published = cursor.rebuilding ? [] : publishedNewest(catalog.values(), now)
+  // Their slugs, as a set built once: at 100k articles each such set costs 50 to 80 ms.
+  const live = new Set<string>()
+  for (const e of published) live.add(e.slug)
   // Grouped by month and theme once: lists, feeds and sitemaps share the groups.
   const grouped = groupPublished(published)
   if (!cursor.rebuilding) {
@@ -423,6 +426,7 @@ export async function runRefresh(
           meta: head.meta,
           docs,
           published,
+          live,
           toRead,
           listedBefore,
           damaged,
@@ -453,6 +457,7 @@ export async function runRefresh(
         plan = incremental
           ? planIncremental(
               published,
+              live,
               catalog,
               corpus,
               before,
@@ -548,9 +553,8 @@ export async function runRefresh(
     }
     cursor.relatedPending = [...pending].sort()
     // Articles that left (deleted, or back under embargo) lose their related list.
-    const listed = new Set(published.map((e) => e.slug))
     for (const entry of catalog.values()) {
-      if (entry.relatedHash === '' || listed.has(entry.slug)) continue
+      if (entry.relatedHash === '' || live.has(entry.slug)) continue
       if (!canWrite()) {
         deferred++
         continue
@@ -985,6 +989,8 @@ interface StreamedInputs {
   meta: BaseMeta
   docs: BaseDocs
   published: CatalogEntry[]
+  /** slugs of `published` */
+  live: Set<string>
   toRead: string[]
   listedBefore: Set<string>
   damaged: CatalogEntry[]
@@ -1009,14 +1015,12 @@ function termsOf(vectors: Iterable<DocVector>): number[] {
  * lists to rank need. Corpus statistics stay those of the stored build until the next one.
  */
 async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<RelatedPlan | null> {
-  const { state, head, meta, docs, published, cursor, config } = inp
+  const { state, head, meta, docs, published, live, cursor, config } = inp
   const { catalog, corpus } = state
   const old = head.overlay?.gen === meta.gen ? head.overlay.docs : {}
   const overlay: Overlay = { version: 1, gen: meta.gen, docs: {} }
   const missing: string[] = []
-  const live = new Set<string>()
   for (const e of published) {
-    live.add(e.slug)
     const d = docs.position.get(e.slug)
     if (d !== undefined && docs.hashes[d] === e.hash) continue
     const kept = old[e.slug]
@@ -1157,6 +1161,7 @@ function planFull(
  */
 function planIncremental(
   published: CatalogEntry[],
+  live: Set<string>,
   catalog: Map<string, CatalogEntry>,
   corpus: Map<string, unknown>,
   before: Map<string, { vector: DocVector; listed: boolean }>,
@@ -1165,7 +1170,6 @@ function planIncremental(
   config: RelatedConfig,
   limits: { maxRank: number },
 ): RelatedPlan {
-  const live = new Set(published.map((e) => e.slug))
   const index = buildIndex(vectorsOf(published, corpus), config)
   const old: DocVector[] = []
   for (const [slug, { vector, listed }] of before) {

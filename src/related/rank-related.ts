@@ -317,14 +317,22 @@ export function peersAboveDocs(
 ): string[] {
   const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
   const out = new Set<string>()
+  // Each peer's floor, looked up once: the queries of a busy tick share most of their candidates
+  // (a lookup per candidate was a tenth of the tick's search at 100k articles).
+  const floors = new Float64Array(index.slugs.length).fill(Number.NaN)
   for (const x of new Set(queries)) {
     const { docs, scores } = scoreCandidates(index, x, cfg)
     for (let i = 0; i < docs.length; i++) {
       const score = scores[i] as number
       if (!(score > cfg.minScore)) continue
-      const peer = index.slugs[docs[i] as number] as string
-      const floor = floorOf(peer) ?? Number.NEGATIVE_INFINITY
+      const d = docs[i] as number
+      let floor = floors[d] as number
+      if (Number.isNaN(floor)) {
+        floor = floorOf(index.slugs[d] as string) ?? Number.NEGATIVE_INFINITY
+        floors[d] = floor
+      }
       if (score >= floor * (1 - margin) - 1e-9) {
+        const peer = index.slugs[d] as string
         out.add(peer)
         onPeer?.(peer, x, score)
       }

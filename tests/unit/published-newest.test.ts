@@ -28,4 +28,21 @@ describe('publishedNewest', () => {
     expect(got.length).toBeLessThan(entries.length)
     expect(got.map((e) => e.slug)).toEqual(expected.map((e) => e.slug))
   })
+
+  it('orders dates with milliseconds as byNewest does too', () => {
+    const next = random(11)
+    const base = Date.parse('2025-05-01T00:00:00Z')
+    const entries = Array.from({ length: 2000 }, (_, i) => {
+      const t = base + Math.floor(next() * 300) * 60_000 + (i % 5 === 0 ? i % 997 : 0)
+      return {
+        slug: `story-${Math.floor(next() * 1e6)}-${i}`,
+        publishedAt: new Date(t).toISOString(),
+      }
+    })
+    const now = new Date(base + 200 * 60_000).toISOString()
+    const expected = entries
+      .filter((e) => Date.parse(e.publishedAt) <= Date.parse(now))
+      .sort(byNewest)
+    expect(publishedNewest(entries, now).map((e) => e.slug)).toEqual(expected.map((e) => e.slug))
+  })
 })
