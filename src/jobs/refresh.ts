@@ -430,6 +430,7 @@ export async function runRefresh(
           toRead,
           listedBefore,
           damaged,
+          storedRelated,
           cursor,
           config: relatedConfig,
           limits: rankLimits,
@@ -501,30 +502,23 @@ export async function runRefresh(
     }
     phaseDone('relatedPlan')
     const pending = new Set(cursor.relatedPending)
-    // The stored rankings of the lists that only gain stories (a list ranked before lists were
-    // stored with their scores, or corrupt, is ranked again).
-    const entrants = plan?.entrants ?? new Map<string, RelatedItem[]>()
-    const entrantKeys = (plan?.toRank ?? [])
-      .filter((e) => entrants.has(e.slug))
-      .map((e) => keys.related(e.slug))
-    const entrantLists = await getRawValues(
-      kv,
-      entrantKeys.filter((k) => !storedRelated.has(k)),
-    )
+    const placed =
+      plan?.placed ??
+      (plan?.index && plan.entrants
+        ? await placeEntrants(
+            kv,
+            plan.index,
+            plan.toRank,
+            plan.entrants,
+            storedRelated,
+            relatedConfig,
+          )
+        : new Map<string, RelatedItem[]>())
     for (const entry of plan?.toRank ?? []) {
-      const index = plan?.index as RelatedIndex
       const key = keys.related(entry.slug)
-      const entering = entrants.get(entry.slug)
-      // Only the list this job last wrote (its hash in the catalog) is placed into.
-      const storedBytes = entering ? (storedRelated.get(key) ?? entrantLists.get(key)) : null
-      const stored =
-        storedBytes && contentHash(storedBytes) === entry.relatedHash
-          ? storedRanking(key, storedBytes)
-          : null
-      const placed =
-        stored && insertRelated(index, entry.slug, stored, entering ?? [], relatedConfig)
-      if (placed) relatedPlaced++
-      const ranked = placed ?? rankRelated(index, entry.slug, relatedConfig)
+      const kept = placed.get(entry.slug)
+      if (kept) relatedPlaced++
+      const ranked = kept ?? rankRelated(plan?.index as RelatedIndex, entry.slug, relatedConfig)
       const bytes = encodeValue(relatedListValue(ranked, catalog))
       const hash = contentHash(bytes)
       const verified = storedRelated.has(key)
@@ -927,6 +921,41 @@ interface RelatedPlan {
    * rank step places them in the stored list when it can (insertRelated) and ranks it otherwise.
    */
   entrants?: Map<string, RelatedItem[]>
+  /** lists of `toRank` already placed (the streamed plan places before its second pass) */
+  placed?: Map<string, RelatedItem[]>
+}
+
+/**
+ * The lists of `toRank` that only gain stories (`entrants`), with those stories placed into the
+ * ranking the job last stored (insertRelated); a list whose stored bytes are not those the catalog
+ * names (lost, damaged, or from before lists kept their scores), or that placing cannot settle,
+ * is left out, to be ranked.
+ */
+async function placeEntrants(
+  kv: KVNamespace,
+  index: RelatedIndex,
+  toRank: CatalogEntry[],
+  entrants: Map<string, RelatedItem[]>,
+  storedRelated: Map<string, string | null>,
+  config: RelatedConfig,
+): Promise<Map<string, RelatedItem[]>> {
+  const placed = new Map<string, RelatedItem[]>()
+  const wanted = toRank.filter((e) => entrants.has(e.slug))
+  if (wanted.length === 0) return placed
+  const read = await getRawValues(
+    kv,
+    wanted.map((e) => keys.related(e.slug)).filter((k) => !storedRelated.has(k)),
+  )
+  for (const entry of wanted) {
+    const key = keys.related(entry.slug)
+    const bytes = storedRelated.get(key) ?? read.get(key)
+    if (!bytes || contentHash(bytes) !== entry.relatedHash) continue
+    const stored = storedRanking(key, bytes)
+    const entering = entrants.get(entry.slug) ?? []
+    const list = stored && insertRelated(index, entry.slug, stored, entering, config)
+    if (list) placed.set(entry.slug, list)
+  }
+  return placed
 }
 
 /** The related floors the catalog holds, as ListFloor reports them. */
@@ -994,6 +1023,8 @@ interface StreamedInputs {
   toRead: string[]
   listedBefore: Set<string>
   damaged: CatalogEntry[]
+  /** stored bytes of the verification slice's related lists, read this tick */
+  storedRelated: Map<string, string | null>
   cursor: JobCursor
   config: RelatedConfig
   limits: { maxRank: number }
@@ -1011,8 +1042,10 @@ function termsOf(vectors: Iterable<DocVector>): number[] {
  * The incremental related step against the stored index: brings the overlay up to date (every
  * published story the stored index lacks or holds in an older version), then streams the stored
  * parts at most twice. The first pass scores the old versions of what changed (the lists that
- * held them) and the new ones (the lists they enter); the second builds the small index the
- * lists to rank need. Corpus statistics stay those of the stored build until the next one.
+ * held them) and the new ones (the lists they enter); lists that only gain stories are placed
+ * with its index, which also ranks what changed. The second builds the small index the other
+ * lists to rank need (healing, re-ranking, lists that held a changed story), when there are any.
+ * Corpus statistics stay those of the stored build until the next one.
  */
 async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<RelatedPlan | null> {
   const { state, head, meta, docs, published, live, cursor, config } = inp
@@ -1073,15 +1106,22 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   }))
   let needed = new Set<string>(cursor.relatedPending)
   let entrants = new Map<string, RelatedItem[]>()
+  let first: RelatedIndex | null = null
+  const firstQueries = new Set(oldBase)
   if (upserts.length > 0 || oldBase.length > 0 || oldVectors.length > 0) {
-    const queries = new Set(oldBase)
     for (const e of upserts) {
       const d = baseQuery(e.slug)
-      if (d !== undefined) queries.add(d)
+      if (d !== undefined) firstQueries.add(d)
     }
     const terms = [...overlayTerms, ...termsOf(oldVectors)]
-    const index = await assembleIndex(meta, docs, config, { queries, terms, rare, readPart })
+    const index = await assembleIndex(meta, docs, config, {
+      queries: firstQueries,
+      terms,
+      rare,
+      readPart,
+    })
     updateIndex(index, overlayVectors, removedBase)
+    first = index
     ;({ needed, entrants } = reachedLists(
       index,
       oldBase,
@@ -1114,10 +1154,19 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     cursor.relatedVerified += taken
   }
   if (toRank.length === 0) return deferred.length > 0 ? { index: null, toRank, deferred } : null
+  // Lists that only gain stories are placed with the first pass's index (it knows every
+  // document's position and sketch); it also ranks documents added since the build and the base
+  // documents it was asked for. Only other base documents need the second pass.
+  const placed = first
+    ? await placeEntrants(kv, first, toRank, entrants, inp.storedRelated, config)
+    : new Map<string, RelatedItem[]>()
   const queries = new Set<number>()
   for (const e of toRank) {
-    const d = baseQuery(e.slug)
+    const d = placed.has(e.slug) ? undefined : baseQuery(e.slug)
     if (d !== undefined) queries.add(d)
+  }
+  if (first && [...queries].every((d) => firstQueries.has(d))) {
+    return { index: first, toRank, deferred, placed }
   }
   const index = await assembleIndex(meta, docs, config, {
     queries,
@@ -1126,7 +1175,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     readPart,
   })
   updateIndex(index, overlayVectors, removedBase)
-  return { index, toRank, deferred, entrants }
+  return { index, toRank, deferred, placed }
 }
 
 function vectorsOf(entries: Iterable<CatalogEntry>, corpus: Map<string, unknown>): DocVector[] {

@@ -5,9 +5,11 @@ import { env } from 'cloudflare:workers'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { readSiteConfig } from '../../src/config'
 import { type RefreshOptions, runRefresh } from '../../src/jobs/refresh'
+import { buildIndex, type DocVector, rankRelated, updateIndex } from '../../src/related'
 import type { BaseMeta } from '../../src/related/base-index'
 import { putTombstone } from '../../src/storage/articles'
 import type { RelatedList } from '../../src/storage/indexes'
+import { ensureCorpus, loadJobState } from '../../src/storage/job-state'
 import { keys } from '../../src/storage/keys'
 import { baseValues } from '../../src/storage/related-base'
 import { droneReports, FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
@@ -92,6 +94,29 @@ describe('the stored related index', () => {
       const list = await related(a.slug)
       expect(list, a.slug).not.toContain('prisoner-exchange-agreed')
       expect(list, a.slug).not.toContain(ADDED.slug)
+    }
+  })
+
+  it('ranks an addition as the stored build plus the addition would: placed lists and its own', async () => {
+    await publish(ADDED)
+    const report = await refresh()
+    expect(report.pending).toBe(0)
+    // Peers' lists that only gained the story had it placed into their stored rankings.
+    expect(report.relatedPlaced).toBeGreaterThan(0)
+    const state = await loadJobState(env.KV)
+    await ensureCorpus(env.KV, state)
+    const vectors = [...state.corpus.values()] as DocVector[]
+    const index = buildIndex(
+      vectors.filter((v) => v.slug !== ADDED.slug),
+      { limit: 3 },
+    )
+    updateIndex(
+      index,
+      vectors.filter((v) => v.slug === ADDED.slug),
+    )
+    expect(vectors).toHaveLength(FIXTURE_ARTICLES.length + EXTRA.length + 1)
+    for (const v of vectors) {
+      expect(await related(v.slug), v.slug).toEqual(rankRelated(index, v.slug).map((r) => r.slug))
     }
   })
 
