@@ -157,8 +157,14 @@ export function planSitemaps(
     )
   })
 
+  // Each month's newest change once: the index lists them, and the newest of them is the site's.
+  const monthNewest = new Map(months.map((m) => [m, newest(byMonth.get(m) ?? [])]))
+  let siteNewest: string | undefined
+  for (const at of monthNewest.values()) {
+    if (at !== undefined) siteNewest = siteNewest === undefined ? at : later(siteNewest, at)
+  }
   const pageUrls: SitemapEntry[] = [
-    { loc: abs('/'), ...optional(newest(entries)) },
+    { loc: abs('/'), ...optional(siteNewest) },
     ...[...byTheme.keys()].sort().map((slug) => ({
       loc: abs(`/themes/${slug}`),
       ...optional(newest(byTheme.get(slug)?.entries ?? [])),
@@ -175,7 +181,7 @@ export function planSitemaps(
     { loc: abs(SITEMAP_PATHS.pages), ...optional(pageUrls[0]?.lastmod) },
     ...months.map((m) => ({
       loc: abs(SITEMAP_PATHS.month(m)),
-      ...optional(newest(byMonth.get(m) ?? [])),
+      ...optional(monthNewest.get(m)),
     })),
   ]
   const indexGroup = single(
