@@ -493,7 +493,7 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
       slug: peer,
       score: score[i] as number,
     }))
-    const bytes = encodeValue(relatedListValue(ranked, articles))
+    const bytes = encodeValue(relatedListValue(ranked, catalog))
     entries.push([keys.related(slug), bytes])
     const entry = catalog.get(slug) as CatalogEntry
     entry.relatedHash = contentHash(bytes)

@@ -1252,22 +1252,24 @@ function storedFloor(floor: number): number | null {
 /**
  * The stored related list of a ranking: each story's title and date for the page, and its score
  * (rounded: enough digits to place a new story among them, none of the noise) for later ticks.
+ * Its source hashes each story's slug and stored-bytes hash (which cover its title and date), as
+ * the story lists' do: shorter than the items' JSON, and a tick hashes hundreds of lists.
  */
 export function relatedListValue(
   ranked: ReadonlyArray<RelatedItem>,
-  catalog: ReadonlyMap<string, { title: string; publishedAt: string }>,
+  catalog: ReadonlyMap<string, { title: string; publishedAt: string; hash: string }>,
 ): RelatedList {
-  const listed = ranked.filter(({ slug }) => catalog.has(slug))
-  const items = listed.map(({ slug }) => {
-    const { title, publishedAt } = catalog.get(slug) as { title: string; publishedAt: string }
-    return { slug, title, publishedAt }
-  })
-  return {
-    version: 1,
-    source: contentHash(JSON.stringify(items)),
-    items,
-    scores: listed.map((r) => Number(r.score.toPrecision(8))),
+  const items: RelatedList['items'] = []
+  const scores: number[] = []
+  let source = ''
+  for (const { slug, score } of ranked) {
+    const peer = catalog.get(slug)
+    if (!peer) continue
+    items.push({ slug, title: peer.title, publishedAt: peer.publishedAt })
+    scores.push(Number(score.toPrecision(8)))
+    source += `${slug} ${peer.hash}\n`
   }
+  return { version: 1, source: contentHash(source), items, scores }
 }
 
 /** A stored related list as the ranking it was written from; null when it cannot say. */
