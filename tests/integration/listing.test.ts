@@ -6,7 +6,8 @@ import { beforeEach, describe, expect, it } from 'vitest'
 import { readSiteConfig } from '../../src/config'
 import { type RefreshOptions, runRefresh } from '../../src/jobs/refresh'
 import { getStoryList } from '../../src/storage/indexes'
-import { CATALOG_SHARDS, keys } from '../../src/storage/keys'
+import { loadJobState } from '../../src/storage/job-state'
+import { CATALOG_SHARDS, keys, shardOf } from '../../src/storage/keys'
 import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
 import { get, publish } from './helpers'
 
@@ -123,11 +124,14 @@ describe('the listing months', () => {
   })
 
   it('builds the listing from catalog entries saved before the split, reading no article', async () => {
-    // The stored layout of before: each catalog entry held its id and summary.
+    // The stored layout of before: shards of format 1 (an object of entries by slug), each
+    // entry holding its id and summary.
+    const { catalog } = await loadJobState(env.KV)
     for (let i = 0; i < CATALOG_SHARDS; i++) {
-      const shard = JSON.parse((await env.KV.get(keys.catalog(i))) ?? '{}')
-      for (const slug of Object.keys(shard)) {
-        shard[slug] = { ...shard[slug], id: `legacy-${slug}`, summary: `Saved before: ${slug}` }
+      const shard: Record<string, object> = {}
+      for (const [slug, entry] of catalog) {
+        if (shardOf(slug) !== i) continue
+        shard[slug] = { ...entry, id: `legacy-${slug}`, summary: `Saved before: ${slug}` }
       }
       await env.KV.put(keys.catalog(i), JSON.stringify(shard))
     }
