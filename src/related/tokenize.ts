@@ -57,9 +57,21 @@ export function tokenize(text: string): Token[] {
   return tokens
 }
 
+// Stems of words seen before: words repeat (a few thousand make most of any text), and the
+// stemmer runs a dozen regular expressions per word. Bounded, and cleared whole when full.
+const stems = new Map<string, string>()
+const MAX_STEMS = 50_000
+
 function toTerm(word: string): string | null {
   if (STOP_WORDS.has(word)) return null
   if (word.length < 2 && !/\p{N}/u.test(word)) return null
   // Porter stemming only understands English letters; other scripts are kept whole.
-  return ASCII_WORD.test(word) ? stemmer(word) : word
+  if (!ASCII_WORD.test(word)) return word
+  let stem = stems.get(word)
+  if (stem === undefined) {
+    stem = stemmer(word)
+    if (stems.size >= MAX_STEMS) stems.clear()
+    stems.set(word, stem)
+  }
+  return stem
 }
