@@ -903,7 +903,7 @@ function reachedLists(
   })
   const needed = new Set([...slugs, ...cursor.relatedPending, ...holders, ...entered])
   // Lists that only gain stories: the new ones are placed among the stored ranking instead of
-  // ranking the list again (three in four lists of a busy tick at 100k articles).
+  // ranking the list again (606 of the 706 lists of a +100 tick at 100k articles).
   const ranked = new Set([...slugs, ...cursor.relatedPending, ...holders])
   const entrants = new Map<string, RelatedItem[]>()
   for (const [peer, list] of hits) if (!ranked.has(peer)) entrants.set(peer, list)
