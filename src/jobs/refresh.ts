@@ -456,7 +456,9 @@ export async function runRefresh(
         cursor.relatedPending.length === 0 && cursor.relatedVerified >= published.length
       if (!settled) {
         plan = incremental
-          ? planIncremental(
+          ? await planIncremental(
+              kv,
+              storedRelated,
               published,
               live,
               catalog,
@@ -502,18 +504,7 @@ export async function runRefresh(
     }
     phaseDone('relatedPlan')
     const pending = new Set(cursor.relatedPending)
-    const placed =
-      plan?.placed ??
-      (plan?.index && plan.entrants
-        ? await placeEntrants(
-            kv,
-            plan.index,
-            plan.toRank,
-            plan.entrants,
-            storedRelated,
-            relatedConfig,
-          )
-        : new Map<string, RelatedItem[]>())
+    const placed = plan?.placed ?? new Map<string, RelatedItem[]>()
     for (const entry of plan?.toRank ?? []) {
       const key = keys.related(entry.slug)
       const kept = placed.get(entry.slug)
@@ -917,11 +908,9 @@ interface RelatedPlan {
   toRank: CatalogEntry[]
   deferred: string[]
   /**
-   * Lists of `toRank` that only gain stories this tick, and those stories with their scores: the
-   * rank step places them in the stored list when it can (insertRelated) and ranks it otherwise.
+   * Lists of `toRank` that only gained stories this tick, already placed into their stored
+   * ranking (placeEntrants); the rank step ranks the others.
    */
-  entrants?: Map<string, RelatedItem[]>
-  /** lists of `toRank` already placed (the streamed plan places before its second pass) */
   placed?: Map<string, RelatedItem[]>
 }
 
@@ -1206,9 +1195,12 @@ function planFull(
  * stories join it for a moment under private slugs: the lists that held them are the peers
  * whose floor their old scores reach. The lists the new versions enter are found the same way.
  * Lists deferred earlier and the verification slice (the sliced full re-rank, which heals lists
- * ranked against older corpus statistics) are ranked too, up to `maxRank`.
+ * ranked against older corpus statistics) are ranked too, up to `maxRank`. Lists that only
+ * gain stories are placed, as on the streamed path.
  */
-function planIncremental(
+async function planIncremental(
+  kv: KVNamespace,
+  storedRelated: Map<string, string | null>,
   published: CatalogEntry[],
   live: Set<string>,
   catalog: Map<string, CatalogEntry>,
@@ -1218,7 +1210,7 @@ function planIncremental(
   cursor: JobCursor,
   config: RelatedConfig,
   limits: { maxRank: number },
-): RelatedPlan {
+): Promise<RelatedPlan> {
   const index = buildIndex(vectorsOf(published, corpus), config)
   const old: DocVector[] = []
   for (const [slug, { vector, listed }] of before) {
@@ -1241,7 +1233,8 @@ function planIncremental(
     if (toRank.length >= limits.maxRank) break
     if (!needed.has(entry.slug)) toRank.push(entry)
   }
-  return { index, toRank, deferred, entrants }
+  const placed = await placeEntrants(kv, index, toRank, entrants, storedRelated, config)
+  return { index, toRank, deferred, placed }
 }
 
 // Floors are rounded so float noise does not rewrite catalog shards; null: the list is not full.
