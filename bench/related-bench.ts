@@ -11,7 +11,6 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
-  readdirSync,
   readFileSync,
   rmSync,
   writeFileSync,
@@ -53,7 +52,7 @@ import { encodeValue } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { encodeListing, type ListingEntry, listingEntry } from '../src/storage/listing.ts'
-import { type IsolateCpu, isolateProbe } from './isolate-inspector.ts'
+import { type IsolateCpu, isolateProbe, processCpuMs, workerdPid } from './isolate-inspector.ts'
 import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
@@ -438,28 +437,6 @@ interface WorkerdTick {
   deltaStories: number
 }
 
-const CLOCK_TICKS = 100
-
-// The workerd process Miniflare started for this Node process (its only workerd child).
-function workerdPid(): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[1]) === process.pid && stat.includes('(workerd)')) return Number(entry)
-    } catch {}
-  }
-  throw new Error('no workerd child process found')
-}
-
-// utime + stime of a process, in milliseconds (Linux /proc; clock ticks are 1/100 s here).
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
-}
-
 function processRssMb(pid: number): { rss: number; peak: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8')
   const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
@@ -832,7 +809,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         [
           'tick',
           'CPU (workerd)',
-          'Worker JS + GC',
+          'Worker CPU (JS + runtime + GC)',
           'reads',
           'writes',
           'deletes',
@@ -849,7 +826,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         ...t.ticks.map((r) => [
           r.name,
           `${f0(r.cpuMs)} ms`,
-          `${f0(r.isolate.jsMs)} + ${f0(r.isolate.gcMs)} ms`,
+          `${f0(r.isolate.jsMs + r.isolate.runtimeMs + r.isolate.gcMs)} ms (${f0(r.isolate.jsMs)} + ${f0(r.isolate.runtimeMs)} + ${f0(r.isolate.gcMs)})`,
           String(r.report.reads),
           String(writes(r.report)),
           String(r.report.deletes),
@@ -868,10 +845,12 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
       log(
         `Refresh tick: the built Worker's scheduled handler in workerd, local KV holding ${largest} ` +
           `articles (incremental related step above ${INCREMENTAL_ABOVE}); CPU is the workerd ` +
-          'process (the job and local KV emulation), read from /proc; Worker JS + GC is the part of it ' +
-          "spent in the Worker isolate's JavaScript (with the builtins and runtime APIs it calls) and " +
-          "garbage collector, from workerd's CPU profiler sampling every 2 ms: what Cloudflare's " +
-          'CPU limit counts; RSS includes workerd itself; ' +
+          'process (the job and local KV emulation), read from /proc; Worker CPU is the part of it ' +
+          'spent by the Worker isolate: its JavaScript (with the builtins and runtime APIs it calls), ' +
+          "workerd's native code working for it (runtime: compression, decoding values) and its " +
+          "garbage collector, from workerd's CPU profiler sampling every 2 ms, each sample counting " +
+          "at most two intervals (bench/isolate-inspector.ts says why): what Cloudflare's CPU limit " +
+          'counts; RSS includes workerd itself; ' +
           "isolate heap is the Worker's V8 heap plus array buffers as the tick left them " +
           "(garbage included), through workerd's inspector; delta stories are those the job " +
           'keeps in its delta value, waiting to be folded into their shards',
