@@ -548,6 +548,8 @@ export async function assembleIndex(
     fStart,
     fTerm,
     fWeight,
+    // Its forward vectors hold only the terms this request asked for: a query reads them all.
+    fShared: fStart.slice(1),
     iStart: iStart.slice(0, terms + 1),
     iDoc: iDoc.slice(0, postings),
     iWeight: iWeight.slice(0, postings),

@@ -75,7 +75,10 @@ export function scoreCandidates(
   const qTerms = added ? added.terms : index.fTerm
   const qWeights = added ? added.weights : index.fWeight
   const from = added ? 0 : (index.fStart[q] as number)
-  const to = added ? added.terms.length : (index.fStart[q + 1] as number)
+  // With documents added since the build, a term of q alone may be theirs too: read every term.
+  const to = added
+    ? added.terms.length
+    : ((hasAdded ? index.fStart[q + 1] : index.fShared[q]) as number)
   for (let i = from; i < to; i++) {
     const t = qTerms[i] as number
     const w = qWeights[i] as number

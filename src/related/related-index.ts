@@ -39,6 +39,12 @@ export interface RelatedIndex {
   fStart: Uint32Array
   fTerm: Uint32Array
   fWeight: Float32Array
+  /**
+   * Where each base document's shared terms end: the terms with postings other base documents
+   * are in come first in its forward vector (in their order), so a query with nothing added
+   * to the index stops there instead of looking up terms that can only find itself.
+   */
+  fShared: Uint32Array
   /** Inverted postings of base documents per dense term (frequent terms left out, see maxDf). */
   iStart: Uint32Array
   iDoc: Uint32Array
@@ -298,6 +304,7 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
     const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0
     for (let i = fStart[d] as number; i < end; i++) fWeight[i] = (fWeight[i] as number) * scale
   }
+  const fShared = sharedFirst(fStart, fTerm, fWeight, df, maxDf)
   // Inverted postings by counting sort, documents ascending within each term. `fill` doubles as
   // the keep flag (NONE for terms left out) so the scatter reads one random array, not two.
   const iStart = new Uint32Array(distinct + 1)
@@ -337,6 +344,7 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
     fStart,
     fTerm,
     fWeight,
+    fShared,
     iStart,
     iDoc,
     iWeight,
@@ -345,6 +353,55 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
     baseCount: n,
     ...noUpdates(n),
   }
+}
+
+/**
+ * Moves each document's terms that another base document shares (1 < df <= maxDf) to the front
+ * of its forward vector, keeping their order, and returns where they end per document. A term of
+ * one document or one left out of the postings adds nothing to another base document's score;
+ * at 100k articles they were half of a query's terms (32% and 20%), and each cost a lookup in
+ * arrays far larger than the cache. The shared terms keep their order, so every score is summed
+ * in the same order as before, to the last bit.
+ */
+function sharedFirst(
+  fStart: Uint32Array,
+  fTerm: Uint32Array,
+  fWeight: Float32Array,
+  df: Uint32Array,
+  maxDf: number,
+): Uint32Array {
+  const n = fStart.length - 1
+  const fShared = new Uint32Array(n)
+  let restTerm = new Uint32Array(256)
+  let restWeight = new Float32Array(256)
+  for (let d = 0; d < n; d++) {
+    const begin = fStart[d] as number
+    const end = fStart[d + 1] as number
+    if (restTerm.length < end - begin) {
+      restTerm = new Uint32Array(end - begin)
+      restWeight = new Float32Array(end - begin)
+    }
+    let at = begin
+    let rest = 0
+    for (let i = begin; i < end; i++) {
+      const t = fTerm[i] as number
+      const w = fWeight[i] as number
+      const f = df[t] as number
+      if (f > 1 && f <= maxDf) {
+        fTerm[at] = t
+        fWeight[at] = w
+        at++
+      } else {
+        restTerm[rest] = t
+        restWeight[rest] = w
+        rest++
+      }
+    }
+    fShared[d] = at
+    fTerm.set(restTerm.subarray(0, rest), at)
+    fWeight.set(restWeight.subarray(0, rest), at)
+  }
+  return fShared
 }
 
 /** The incremental-update fields of an index of `n` base documents that nothing updated yet. */
