@@ -3,6 +3,7 @@
 //   --full                 related engine at 1k, 10k and 100k articles
 //   --reuse-state DIR      keep the seeded pre-tick KV state in DIR and reuse it next time
 //                          (seeding 100k articles takes most of --full; empty DIR to reseed)
+//   --rebuild-runs N       full rebuilds per size, the fastest shown (default 3)
 //   --articles N           generated articles for the serving bench (default 10000)
 //   --seconds S            seconds per timed run (default 3)
 //   --rounds R             A/B rounds per URL (default 3)
@@ -22,13 +23,22 @@ const number = (name: string) => {
 if (!argv.includes('--serve-only')) {
   // Imported lazily: the related bench is another engineer's module and may change shape.
   const related = (await import('./related-bench.ts').catch(() => ({}))) as {
-    runRelatedBench?: (options: { sizes?: number[]; reuseState?: string }) => Promise<void>
+    runRelatedBench?: (options: {
+      sizes?: number[]
+      reuseState?: string
+      rebuildRuns?: number
+    }) => Promise<void>
   }
   if (typeof related.runRelatedBench === 'function') {
     const sizes = argv.includes('--full') ? [1000, 10_000, 100_000] : [1000, 10_000]
     console.log(`## Related engine (${sizes.join(', ')} articles)\n`)
     const reuseState = flag(argv, '--reuse-state')
-    await related.runRelatedBench({ sizes, ...(reuseState ? { reuseState } : {}) })
+    const rebuildRuns = number('--rebuild-runs')
+    await related.runRelatedBench({
+      sizes,
+      ...(reuseState ? { reuseState } : {}),
+      ...(rebuildRuns !== undefined ? { rebuildRuns } : {}),
+    })
   } else {
     console.log('related engine bench: bench/related-bench.ts exports no runRelatedBench yet')
   }
