@@ -290,21 +290,7 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
   const fTerm = termOf
   const fWeight = new Float32Array(total)
   const fStart = c.start.slice(0, n + 1)
-  for (let d = 0; d < n; d++) {
-    const norm = lengthNorm(cfg, c.lengths[d] as number, avgLength)
-    let sum = 0
-    const end = fStart[d + 1] as number
-    for (let i = fStart[d] as number; i < end; i++) {
-      const t = fTerm[i] as number
-      const w =
-        saturate(cfg, TF_OF_BYTE[c.tfBytes[i] as number] as number, norm) * (idf[t] as number)
-      fWeight[i] = w
-      sum += w * w
-    }
-    const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0
-    for (let i = fStart[d] as number; i < end; i++) fWeight[i] = (fWeight[i] as number) * scale
-  }
-  const fShared = sharedFirst(fStart, fTerm, fWeight, df, maxDf)
+  const fShared = weighShared(cfg, c, fStart, fTerm, fWeight, idf, df, maxDf, avgLength)
   // Inverted postings by counting sort, documents ascending within each term. `fill` doubles as
   // the keep flag (NONE for terms left out) so the scatter reads one random array, not two.
   const iStart = new Uint32Array(distinct + 1)
@@ -356,38 +342,53 @@ function finishIndex(cfg: RelatedConfig, c: Collected): RelatedIndex {
 }
 
 /**
- * Moves each document's terms that another base document shares (1 < df <= maxDf) to the front
- * of its forward vector, keeping their order, and returns where they end per document. A term of
- * one document or one left out of the postings adds nothing to another base document's score;
- * at 100k articles they were half of a query's terms (32% and 20%), and each cost a lookup in
- * arrays far larger than the cache. The shared terms keep their order, so every score is summed
- * in the same order as before, to the last bit.
+ * Fills in each document's unit-length weights and moves its terms that another base document
+ * shares (1 < df <= maxDf) to the front of its forward vector, keeping their order; returns
+ * where they end per document. A term of one document or one left out of the postings adds
+ * nothing to another base document's score; at 100k articles they were half of a query's terms
+ * (32% and 20%), and each cost a lookup in arrays far larger than the cache. The shared terms
+ * keep their order, so every score is summed in the same order as before, to the last bit.
+ * One pass with the weights: the term's kind is a byte per term, a smaller array than df to
+ * look up at random (a pass of its own took 0.7 s at 100k).
  */
-function sharedFirst(
+function weighShared(
+  cfg: RelatedConfig,
+  c: Collected,
   fStart: Uint32Array,
   fTerm: Uint32Array,
   fWeight: Float32Array,
+  idf: Float64Array,
   df: Uint32Array,
   maxDf: number,
+  avgLength: number,
 ): Uint32Array {
   const n = fStart.length - 1
+  const shared = new Uint8Array(df.length)
+  for (let t = 0; t < df.length; t++) {
+    const f = df[t] as number
+    shared[t] = f > 1 && f <= maxDf ? 1 : 0
+  }
   const fShared = new Uint32Array(n)
   let restTerm = new Uint32Array(256)
   let restWeight = new Float32Array(256)
   for (let d = 0; d < n; d++) {
+    const norm = lengthNorm(cfg, c.lengths[d] as number, avgLength)
     const begin = fStart[d] as number
     const end = fStart[d + 1] as number
     if (restTerm.length < end - begin) {
       restTerm = new Uint32Array(end - begin)
       restWeight = new Float32Array(end - begin)
     }
+    let sum = 0
     let at = begin
     let rest = 0
     for (let i = begin; i < end; i++) {
       const t = fTerm[i] as number
-      const w = fWeight[i] as number
-      const f = df[t] as number
-      if (f > 1 && f <= maxDf) {
+      const w =
+        saturate(cfg, TF_OF_BYTE[c.tfBytes[i] as number] as number, norm) * (idf[t] as number)
+      sum += w * w
+      // `at` never passes `i`: the entry written is one already read.
+      if (shared[t] === 1) {
         fTerm[at] = t
         fWeight[at] = w
         at++
@@ -400,6 +401,8 @@ function sharedFirst(
     fShared[d] = at
     fTerm.set(restTerm.subarray(0, rest), at)
     fWeight.set(restWeight.subarray(0, rest), at)
+    const scale = sum > 0 ? 1 / Math.sqrt(sum) : 0
+    for (let i = begin; i < end; i++) fWeight[i] = (fWeight[i] as number) * scale
   }
   return fShared
 }
