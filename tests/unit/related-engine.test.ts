@@ -214,6 +214,22 @@ describe('updateIndex() and affectedBy()', () => {
     )
   })
 
+  it('finds a story added since the build through words only one stored story had', () => {
+    // In the built index every word the quake story shares with the aftershock story is in that
+    // story alone: a query that skipped such words would never meet the addition.
+    const index = buildIndex([quake, budget, jackson].map((doc) => vectorize(doc)))
+    const aftershock = article(
+      'qeshm-aftershock',
+      'Aftershock rattles Qeshm island villagers',
+      'Villagers on Qeshm island felt a strong aftershock a day after the earthquake.',
+      'Rescue teams on Qeshm island said the aftershock damaged more homes in the villages.',
+      '2005-11-28',
+    )
+    updateIndex(index, [vectorize(aftershock)])
+    expect(slugs(rankRelated(index, quake.slug))).toContain(aftershock.slug)
+    expect(slugs(rankRelated(index, aftershock.slug))).toContain(quake.slug)
+  })
+
   it('drops a removed story from every list', () => {
     const index = buildIndex(corpus.map((doc) => vectorize(doc)))
     updateIndex(index, [], [williamsOther.slug])
