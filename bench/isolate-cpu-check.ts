@@ -14,10 +14,9 @@ import {
   isolateCpu,
   isolateProbe,
   type Profile,
-  processCpuMs,
   SAMPLING_INTERVAL_US,
-  workerdPid,
 } from './isolate-inspector.ts'
+import { processCpuMs, workerdPid } from './workerd-process.ts'
 
 const argv = process.argv.slice(2)
 const runs = Number(flag(argv, '--runs') ?? 3)

@@ -15,7 +15,6 @@
 //   a longer gap is time the isolate did not hold its lock. "(program)" samples are workerd's
 //   native code working for this isolate with its lock held (CompressionStream, decoding values
 //   read): Cloudflare's CPU limit counts them, so the bench prints them as "runtime".
-import { readdirSync, readFileSync } from 'node:fs'
 import WebSocket from 'ws'
 
 /** A tick's CPU in the Worker isolate, from the profiler's samples, in ms. */
@@ -123,26 +122,4 @@ export function isolateCpu(profile: Profile, intervalUs = SAMPLING_INTERVAL_US):
     else cpu.jsMs += ms
   })
   return cpu
-}
-
-const CLOCK_TICKS = 100
-
-// The workerd process Miniflare started for this Node process (its only workerd child).
-export function workerdPid(): number {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      if (Number(fields[1]) === process.pid && stat.includes('(workerd)')) return Number(entry)
-    } catch {}
-  }
-  throw new Error('no workerd child process found')
-}
-
-// utime + stime of a process, in milliseconds (Linux /proc; clock ticks are 1/100 s here).
-export function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS
 }

@@ -52,10 +52,11 @@ import { encodeValue } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { encodeListing, type ListingEntry, listingEntry } from '../src/storage/listing.ts'
-import { type IsolateCpu, isolateProbe, processCpuMs, workerdPid } from './isolate-inspector.ts'
+import { type IsolateCpu, isolateProbe } from './isolate-inspector.ts'
 import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
+import { processCpuMs, processRssMb, workerdPid } from './workerd-process.ts'
 
 const EVALDATA = fileURLToPath(new URL('../../shared/evaldata/', import.meta.url))
 
@@ -441,12 +442,6 @@ interface WorkerdTick {
   heapMb: number
   /** stories in the job's delta after the tick (changed since their shard was last written) */
   deltaStories: number
-}
-
-function processRssMb(pid: number): { rss: number; peak: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
-  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 }
 }
 
 /** Writes what a settled site holds: articles, related lists, the job's catalog and corpus. */
