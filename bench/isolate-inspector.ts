@@ -10,7 +10,7 @@
 //   emulation (another isolate on the same thread) serves a read or a write; the next sample's
 //   time delta then spans that gap. Summing the deltas therefore charged local KV's work to
 //   whatever JavaScript ran next (`bench/isolate-cpu-check.ts` measured it: a fixed workload
-//   read 3.1 to 3.5 s with no KV calls and 5.0 to 5.3 s with 200 puts of 200 KB). So each sample
+//   read 3.2 and 3.4 s with no KV calls, 4.9 and 6.0 s with 200 puts of 200 KB). So each sample
 //   counts for at most two intervals: a sample up to one interval late stands for its own time,
 //   a longer gap is time the isolate did not hold its lock. "(program)" samples are workerd's
 //   native code working for this isolate with its lock held (CompressionStream, decoding values

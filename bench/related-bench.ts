@@ -793,8 +793,9 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         `core); ${runs} run${runs === 1 ? '' : 's'} per size, the sizes taking turns, the fastest shown`,
     )
     for (const line of table(rows)) log(line)
-    const small = rebuilds.get(10_000)
-    const big = rebuilds.get(100_000)
+    // Growth only from sizes whose every run passed.
+    const small = failed.has(10_000) ? undefined : rebuilds.get(10_000)
+    const big = failed.has(100_000) ? undefined : rebuilds.get(100_000)
     if (small && big) {
       const all = (size: number) => times.get(size) ?? []
       const ratios = all(100_000).flatMap((b) => all(10_000).map((a) => b / a))
