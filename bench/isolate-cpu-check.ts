@@ -16,7 +16,7 @@ import {
   type Profile,
   SAMPLING_INTERVAL_US,
 } from './isolate-inspector.ts'
-import { processCpuMs, workerdPid } from './workerd-process.ts'
+import { cpuMs, workerdPid } from './workerd-process.ts'
 
 const argv = process.argv.slice(2)
 const runs = Number(flag(argv, '--runs') ?? 3)
@@ -61,9 +61,9 @@ async function measure(writes: boolean) {
     // One run to compile and warm up, then the measured one.
     await worker.scheduled({ cron: '', scheduledTime: new Date() })
     await probe.startProfile()
-    const before = processCpuMs(pid)
+    const before = cpuMs(pid)
     await worker.scheduled({ cron: '', scheduledTime: new Date() })
-    const processMs = processCpuMs(pid) - before
+    const processMs = cpuMs(pid) - before
     const profile = await probe.stopRawProfile()
     probe.close()
     const cpu = isolateCpu(profile, SAMPLING_INTERVAL_US)

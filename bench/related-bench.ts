@@ -56,7 +56,7 @@ import { type IsolateCpu, isolateProbe } from './isolate-inspector.ts'
 import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
-import { processCpuMs, processRssMb, workerdPid } from './workerd-process.ts'
+import { memoryMb, cpuMs as processCpuMs, workerdPid } from './workerd-process.ts'
 
 const EVALDATA = fileURLToPath(new URL('../../shared/evaldata/', import.meta.url))
 
@@ -609,20 +609,20 @@ async function measureTick(
       await probe.startProfile()
       const before = processCpuMs(pid)
       await worker.tick(at)
-      const cpuMs = processCpuMs(pid) - before
+      const spent = processCpuMs(pid) - before
       const isolate = await probe.stopProfile()
       // The log line may trail the scheduled call's completion by a moment.
       for (let i = 0; i < 100 && !logged; i++) await new Promise((r) => setTimeout(r, 20))
       const report = logged as WorkerdTick['report'] | null
       if (!report) throw new Error('the scheduled handler logged no report')
-      const rss = processRssMb(pid)
+      const rss = memoryMb(pid)
       ticks.push({
         name,
-        cpuMs,
+        cpuMs: spent,
         isolate,
         report,
         rssMb: rss.rss,
-        peakRssMb: rss.peak,
+        peakRssMb: rss.hwm,
         heapMb: await probe.usedMb(),
         deltaStories: Object.keys(
           (JSON.parse((await worker.kv.get(keys.jobDelta)) ?? '{}') as { entries?: object })

@@ -12,17 +12,8 @@ import { buildWorker, readLocalConfig } from '../scripts/local-worker.ts'
 import { articleEntries, type KvEntry } from '../src/storage/articles.ts'
 import { getStatus } from '../src/storage/indexes.ts'
 import { generatedArticles, seededArticles } from './serve-corpus.ts'
-import {
-  cpuMs,
-  type Loader,
-  memoryMb,
-  pickLoader,
-  pin,
-  type RunResult,
-  runLoad,
-  soak,
-  workerdPids,
-} from './serve-load.ts'
+import { type Loader, pickLoader, pin, type RunResult, runLoad, soak } from './serve-load.ts'
+import { cpuMs, memoryMb, workerdPids } from './workerd-process.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 

@@ -2,9 +2,10 @@
 // (exact per-request latencies from its log) or, when it is missing, autocannon (1 ms steps), both
 // pinned to core 1 while workerd is pinned to core 0; CPU and memory come from /proc.
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { cpuMs, memoryMb } from './workerd-process.ts'
 
 const ROOT = path.resolve(import.meta.dirname, '..')
 
@@ -41,38 +42,6 @@ function onPath(cmd: string): boolean {
 export function pickLoader(preferred?: Loader): { loader: Loader; pinned: boolean } {
   const loader = preferred ?? (onPath('h2load') ? 'h2load' : 'autocannon')
   return { loader, pinned: onPath('taskset') }
-}
-
-const CLK_TCK = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100
-
-/** CPU time (user + system, all threads) a process has used so far, in ms. */
-export function cpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // Fields after the command name, which may hold spaces: utime and stime are 14 and 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLK_TCK
-}
-
-/** Resident memory now and its peak, in MB, from /proc/<pid>/status. */
-export function memoryMb(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-  const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 }
-}
-
-/** The workerd processes started by this process (Miniflare's children). */
-export function workerdPids(): number[] {
-  const out: number[] = []
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
-      if (comm === 'workerd' && ppid === process.pid) out.push(Number(entry))
-    } catch {}
-  }
-  return out
 }
 
 /** Pins every thread of `pid` to one core; false when taskset refused. */
