@@ -10,12 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Miniflare } from 'miniflare'
 import { flag, freePort } from '../scripts/local-worker.ts'
-import {
-  isolateCpu,
-  isolateProbe,
-  type Profile,
-  SAMPLING_INTERVAL_US,
-} from './isolate-inspector.ts'
+import { isolateCpu, isolateProbe, SAMPLING_INTERVAL_US } from './isolate-inspector.ts'
 import { cpuMs, workerdPid } from './workerd-process.ts'
 
 const argv = process.argv.slice(2)
@@ -25,16 +20,9 @@ const valueKb = Number(flag(argv, '--value-kb') ?? 200)
 // About 15 ms of JavaScript per step on the machine the README's figures come from.
 const rounds = Number(flag(argv, '--rounds') ?? 3_000_000)
 
-/** Every sample's delta summed, gaps included: the reading the bench used before. */
-function summedDeltas(profile: Profile): number {
-  const name = new Map(profile.nodes.map((n) => [n.id, n.callFrame.functionName]))
-  let us = 0
-  profile.samples.forEach((id, i) => {
-    const fn = name.get(id)
-    if (fn !== '(idle)' && fn !== '(root)') us += profile.timeDeltas[i] ?? 0
-  })
-  return us / 1000
-}
+/** JavaScript + runtime + collection of a reading of the profile. */
+const total = (cpu: { jsMs: number; runtimeMs: number; gcMs: number }) =>
+  cpu.jsMs + cpu.runtimeMs + cpu.gcMs
 
 async function measure(writes: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'edgewire-cpu-check-'))
@@ -66,11 +54,11 @@ async function measure(writes: boolean) {
     const processMs = cpuMs(pid) - before
     const profile = await probe.stopRawProfile()
     probe.close()
-    const cpu = isolateCpu(profile, SAMPLING_INTERVAL_US)
     return {
       processMs,
-      summedMs: summedDeltas(profile),
-      cappedMs: cpu.jsMs + cpu.runtimeMs + cpu.gcMs,
+      // With no cap every delta counts whole, gaps included: the reading the bench used before.
+      summedMs: total(isolateCpu(profile, Number.POSITIVE_INFINITY)),
+      cappedMs: total(isolateCpu(profile, SAMPLING_INTERVAL_US)),
     }
   } finally {
     await mf.dispose()
