@@ -116,36 +116,79 @@ export function groupPublished(published: readonly CatalogEntry[]): PublishedGro
   return { months: [...byMonth.keys()], byMonth, byTheme }
 }
 
-/** A list item's summary: the catalog does not hold them (storage/listing.ts). */
-export type SummaryOf = (e: CatalogEntry) => string
+/**
+ * A list item's summary: the catalog does not hold them (storage/listing.ts). `listKey` names the
+ * list being built, whose stored items may hold the summaries (storedSummaries).
+ */
+export type SummaryOf = (e: CatalogEntry, listKey: string) => string
+
+/**
+ * A story list's source hash: what its items were built from (each story's stored bytes, by
+ * hash) rather than the items' own JSON. The same changes move it, and a month archive at 100k
+ * stories is about 1.8 MB of JSON to hash against 60 KB of slugs and hashes.
+ */
+function listSource(total: number, months: unknown, extra: object, shown: string[]): string {
+  return contentHash(JSON.stringify([total, months, extra, shown]))
+}
+
+/**
+ * The summaries a stored story list shows, by slug, when its source hash proves that every item
+ * was built from the story version `hashOf` names; null when the bytes do not parse or an item
+ * is of another version (then its summaries must come from the listing months).
+ */
+export function storedSummaries(
+  bytes: string | null | undefined,
+  hashOf: (slug: string) => string | undefined,
+): Map<string, string> | null {
+  if (!bytes) return null
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(bytes)
+  } catch {
+    return null
+  }
+  if (!parsed || typeof parsed !== 'object') return null
+  // The stored key order is storyList's: version, source, then the body, then `extra`.
+  const { version, source, total, items, months, ...extra } = parsed as Record<string, unknown>
+  if (typeof source !== 'string' || typeof total !== 'number' || !Array.isArray(items)) return null
+  const shown: string[] = []
+  const out = new Map<string, string>()
+  for (const item of items as Array<{ slug?: unknown; summary?: unknown } | null>) {
+    const slug = item?.slug
+    const summary = item?.summary
+    if (typeof slug !== 'string' || typeof summary !== 'string') return null
+    const hash = hashOf(slug)
+    if (hash === undefined) return null
+    shown.push(`${slug} ${hash}`)
+    out.set(slug, summary)
+  }
+  return version === 1 && listSource(total, months, extra, shown) === source ? out : null
+}
 
 function storyList(
+  key: string,
   entries: CatalogEntry[],
   cap: number,
   months: string[],
   extra: Partial<StoryList>,
   summaryOf: SummaryOf,
 ) {
-  const kept = entries.slice(0, cap).map(
+  const shown = entries.slice(0, cap)
+  const kept = shown.map(
     (e): ListItem => ({
       slug: e.slug,
       title: e.title,
-      summary: summaryOf(e),
+      summary: summaryOf(e, key),
       publishedAt: e.publishedAt,
       themes: e.themes,
     }),
   )
   const body = { total: entries.length, items: kept, months, ...extra }
-  // The source hash covers what the items were built from (each story's stored bytes, by hash)
-  // rather than the items' own JSON: the same changes move it, and a month archive at 100k
-  // stories is about 1.8 MB of JSON to hash against 60 KB of slugs and hashes.
-  const source = contentHash(
-    JSON.stringify([
-      entries.length,
-      months,
-      extra,
-      entries.slice(0, cap).map((e) => `${e.slug} ${e.hash}`),
-    ]),
+  const source = listSource(
+    entries.length,
+    months,
+    extra,
+    shown.map((e) => `${e.slug} ${e.hash}`),
   )
   const value: StoryList = { version: 1, source, ...body }
   return value
@@ -174,19 +217,27 @@ export function listKeysOfEntry(e: CatalogEntry): string[] {
 /**
  * The months whose stories buildLists shows with the same arguments: the summaries to read
  * before building (a latest or theme list shows its newest `cap` stories, an archive its month).
+ * A story whose summary `known` has for that list needs no month.
  */
 export function monthsShown(
   published: CatalogEntry[],
   caps: ListCaps = DEFAULT_LIST_CAPS,
   only: (key: string) => boolean = () => true,
   groups: PublishedGroups = groupPublished(published),
+  known: (e: CatalogEntry, listKey: string) => boolean = () => false,
 ): Set<string> {
   const months = new Set<string>()
-  const add = (entries: CatalogEntry[], cap: number) => {
-    for (const e of entries.slice(0, cap)) months.add(monthOf(e.publishedAt))
+  const add = (key: string, entries: CatalogEntry[], cap: number) => {
+    for (let i = 0; i < Math.min(cap, entries.length); i++) {
+      const e = entries[i] as CatalogEntry
+      if (!known(e, key)) months.add(monthOf(e.publishedAt))
+    }
   }
-  if (only(keys.latest)) add(published, caps.latest)
-  for (const [slug, g] of groups.byTheme) if (only(keys.theme(slug))) add(g.entries, caps.theme)
+  if (only(keys.latest)) add(keys.latest, published, caps.latest)
+  for (const [slug, g] of groups.byTheme) {
+    const key = keys.theme(slug)
+    if (only(key)) add(key, g.entries, caps.theme)
+  }
   for (const month of groups.months) if (only(keys.month(month))) months.add(month)
   return months
 }
@@ -207,7 +258,7 @@ export function buildLists(
   const { months, byMonth, byTheme } = groups
   const out = new Map<string, StoryList | ThemeIndex>()
   if (only(keys.latest))
-    out.set(keys.latest, storyList(published, caps.latest, months, {}, summaryOf))
+    out.set(keys.latest, storyList(keys.latest, published, caps.latest, months, {}, summaryOf))
 
   const themeSlugs = [...byTheme.keys()].sort()
   if (only(keys.themes)) {
@@ -230,6 +281,7 @@ export function buildLists(
     out.set(
       keys.theme(slug),
       storyList(
+        keys.theme(slug),
         g.entries,
         caps.theme,
         themeMonths,
@@ -242,7 +294,7 @@ export function buildLists(
     if (!only(keys.month(month))) continue
     out.set(
       keys.month(month),
-      storyList(inMonth, Number.MAX_SAFE_INTEGER, months, { month }, summaryOf),
+      storyList(keys.month(month), inMonth, Number.MAX_SAFE_INTEGER, months, { month }, summaryOf),
     )
   }
   return out

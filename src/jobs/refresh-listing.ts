@@ -23,8 +23,8 @@ export interface ListingSync {
   state: ListingState
   /** stories per month, over the whole catalog (embargoed ones included): the index's counts */
   counts: Map<string, number>
-  /** the summary a list item shows (read for every month `months` named) */
-  summaryOf: (e: CatalogEntry) => string
+  /** the summary a list item shows (read for every month `months` named; else undefined) */
+  summaryOf: (e: CatalogEntry) => string | undefined
 }
 
 /**
@@ -123,6 +123,6 @@ export async function syncListing(
     state.changed.add(month)
   }
   // Each slug is in one month of the catalog, so the summaries need no month.
-  const summaryOf = (e: CatalogEntry) => summaries.get(e.slug) ?? ''
+  const summaryOf = (e: CatalogEntry) => summaries.get(e.slug)
   return { state, counts, summaryOf }
 }

@@ -89,6 +89,7 @@ import {
   monthsShown,
   type PublishedGroups,
   publishedNewest,
+  storedSummaries,
 } from './build-lists'
 import { FEED_FORMAT_VERSION, planFeeds } from './plan-feeds'
 import { planSitemaps, SITEMAP_FORMAT_VERSION } from './plan-sitemaps'
@@ -319,9 +320,12 @@ export async function runRefresh(
   )
   // Old and new versions of what changed: the story lists they are in are the ones to rebuild.
   const changedEntries: CatalogEntry[] = []
+  // The hash each read story had before this tick: the version the stored lists were built from.
+  const hashBefore = new Map<string, string | undefined>()
   for (const slug of toRead) {
     const old = catalog.get(slug)
     if (old) changedEntries.push(old)
+    hashBefore.set(slug, old?.hash)
   }
   for (const slug of toRead) {
     const record = records.get(slug)
@@ -367,6 +371,7 @@ export async function runRefresh(
       published,
       grouped,
       changedEntries,
+      hashBefore,
       records,
       cursor,
       now,
@@ -650,6 +655,8 @@ interface ListStepInputs {
   grouped: PublishedGroups
   /** old and new versions of the stories this tick read */
   changedEntries: CatalogEntry[]
+  /** the stories this tick read, by slug: the hash each had before it (undefined: new) */
+  hashBefore: ReadonlyMap<string, string | undefined>
   records: Awaited<ReturnType<typeof getArticles>>
   cursor: JobCursor
   now: string
@@ -668,7 +675,9 @@ async function refreshStoryLists(
   kv: KVNamespace,
   inp: ListStepInputs,
 ): Promise<{ written: number; deferred: number; rebuilt: Set<string> | null }> {
-  const { state, published, grouped, changedEntries, records, cursor, now, options, canWrite } = inp
+  const { state, published, grouped, changedEntries, hashBefore, records, cursor, now, options } =
+    inp
+  const { canWrite } = inp
   const { catalog } = state
   let written = 0
   let deferred = 0
@@ -680,6 +689,31 @@ async function refreshStoryLists(
   const onlyKey = listPlan.only
     ? (key: string) => (listPlan.only as Set<string>).has(key)
     : undefined
+  // Stored bytes of the lists rebuilt, read as the loop below reaches them, or here for the
+  // lists that hold their own summaries.
+  const current = new Map<string, string | null>()
+  // A latest or theme list the tick rebuilds keeps most of its stories: their summaries are
+  // taken from its stored items when its source hash proves them built from the versions the
+  // catalog held before this tick. The months are then read only for the stories that enter it
+  // (at 100k articles a theme list of 500 spans 6 to 9 months of 1.8 MB, where a +100 tick adds
+  // to one). Each list keeps only its own summaries, and the verification slice reads the months,
+  // so a damaged summary neither spreads nor outlives the slice's next turn.
+  const carried = new Map<string, Map<string, string>>()
+  if (listPlan.only) {
+    const only = listPlan.only
+    const keep = [keys.latest, ...[...grouped.byTheme.keys()].map((slug) => keys.theme(slug))]
+    const read = keep.filter((key) => only.has(key) && !listPlan.verified.has(key))
+    const hashOf = (slug: string) =>
+      hashBefore.has(slug) ? hashBefore.get(slug) : catalog.get(slug)?.hash
+    for (const [key, bytes] of await getRawValues(kv, read)) {
+      current.set(key, bytes)
+      const summaries = storedSummaries(bytes, hashOf)
+      if (!summaries) continue
+      for (const slug of hashBefore.keys()) summaries.delete(slug)
+      carried.set(key, summaries)
+    }
+  }
+  const known = (e: CatalogEntry, key: string) => carried.get(key)?.has(e.slug) === true
   // The listing months this tick's changes touch, and those whose summaries the lists show.
   // Stories not yet published (embargoed) are listed too, hidden until due (D5).
   const unpublished =
@@ -694,7 +728,7 @@ async function refreshStoryLists(
     months: [
       ...changedEntries.map((e) => monthOf(e.publishedAt)),
       ...cursor.listingPending,
-      ...monthsShown(published, caps, onlyKey, grouped),
+      ...monthsShown(published, caps, onlyKey, grouped, known),
     ],
   })
   const listingLeft = new Set<string>()
@@ -709,11 +743,13 @@ async function refreshStoryLists(
     else await putValue(kv, key, bytes)
   }
   cursor.listingPending = [...listingLeft].sort()
-  const desired = buildLists(published, listing.summaryOf, caps, onlyKey, grouped)
+  const summaryOf = (e: CatalogEntry, key: string) =>
+    listing.summaryOf(e) ?? carried.get(key)?.get(e.slug) ?? ''
+  const desired = buildLists(published, summaryOf, caps, onlyKey, grouped)
+  carried.clear()
   let allKeys: string[]
   // Stored bytes, read as the loop reaches them: a few lists at a time on a large site (its month
   // archives are 1.8 MB of text each at 100k articles), every list at once on a small one.
-  const current = new Map<string, string | null>()
   const perRead = listPlan.only ? LISTS_PER_READ : 100
   if (listPlan.only) {
     allKeys = [...listPlan.only].sort()
@@ -819,7 +855,7 @@ function planLists(
   cursor: JobCursor,
   now: string,
   opts: { incremental: boolean; verify: number },
-): { only: Set<string> | null; months: string } {
+): { only: Set<string> | null; verified: Set<string>; months: string } {
   const months = grouped.months.join(',')
   const since = cursor.listsAt
   if (
@@ -829,7 +865,7 @@ function planLists(
     months !== cursor.listsMonths
   ) {
     cursor.listsVerifyOffset = 0
-    return { only: null, months }
+    return { only: null, verified: new Set(), months }
   }
   const only = new Set<string>([keys.latest, keys.themes, ...cursor.listsPending])
   for (const e of changedEntries) for (const key of listKeysOfEntry(e)) only.add(key)
@@ -842,11 +878,13 @@ function planLists(
   }
   const all = listKeysOf(grouped)
   const start = cursor.listsVerifyOffset % Math.max(1, all.length)
+  const verified = new Set<string>()
   for (let i = 0; i < Math.min(opts.verify, all.length); i++) {
-    only.add(all[(start + i) % all.length] as string)
+    verified.add(all[(start + i) % all.length] as string)
   }
+  for (const key of verified) only.add(key)
   cursor.listsVerifyOffset = (start + opts.verify) % Math.max(1, all.length)
-  return { only, months }
+  return { only, verified, months }
 }
 
 /** Above this many published articles the related step is incremental (RefreshOptions). */

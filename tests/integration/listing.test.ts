@@ -53,6 +53,39 @@ async function listAll(limit: number): Promise<{ articles: Listed[]; pages: numb
 const newestFirst = (a: { publishedAt: string; slug: string }, b: typeof a) =>
   Date.parse(b.publishedAt) - Date.parse(a.publishedAt) || (a.slug < b.slug ? -1 : 1)
 
+// Real KV, with the key of every value read noted: which listing months a tick reads.
+function recordingKv(): { kv: KVNamespace; read: Set<string> } {
+  const read = new Set<string>()
+  const kv = new Proxy(env.KV, {
+    get(target, prop) {
+      const member = Reflect.get(target, prop) as unknown
+      if (typeof member !== 'function') return member
+      if (prop !== 'get' && prop !== 'getWithMetadata') return member.bind(target)
+      return (key: string | string[], ...rest: unknown[]) => {
+        for (const k of [key].flat()) read.add(k)
+        return member.call(target, key, ...rest)
+      }
+    },
+  })
+  return { kv, read }
+}
+
+const summaryIn = async (key: string, slug: string) =>
+  (await getStoryList(env.KV, key)).list?.items.find((i) => i.slug === slug)?.summary
+
+// A newer story in the themes of every older one: the theme lists it enters span four months.
+const NEWER = {
+  ...fixture('prisoner-exchange-agreed'),
+  slug: 'newer-story',
+  title: 'A newer story',
+  summary: 'What happened next.',
+  publishedAt: '2025-05-25T09:00:00Z',
+}
+
+// An incremental tick with no verification slice: only the lists the changes reach.
+const reached = (extra: Partial<RefreshOptions> = {}) =>
+  refresh({ incrementalAbove: 0, verifyListsPerTick: 0, ...extra })
+
 async function listingKeys(): Promise<string[]> {
   const listed = await env.KV.list({ prefix: 'v1:job:listing' })
   return listed.keys.map((k) => k.name).sort()
@@ -105,6 +138,62 @@ describe('the listing months', () => {
     await refresh({ incrementalAbove: 0 })
     expect(await env.KV.get(keys.listingMonth('2024-12'))).toBeNull()
     expect((await listAll(100)).articles.map((a) => a.slug)).toContain('older-story-2')
+  })
+
+  it("rebuilds the lists a new story enters reading its month only, keeping the others' summaries", async () => {
+    await publish(NEWER)
+    const { kv, read } = recordingKv()
+    const report = await runRefresh(kv, {
+      now: NOW,
+      site: readSiteConfig(env),
+      writeBudget: 1000,
+      incrementalAbove: 0,
+      verifyListsPerTick: 0,
+    })
+    expect(report.changed).toBe(1)
+    const months = [...read].filter((k) => k.startsWith(keys.listingMonth(''))).sort()
+    expect(months).toEqual([keys.listingMonth('2025-05')])
+    for (const key of [keys.latest, keys.theme('russia'), keys.theme('ukraine-war')]) {
+      expect(await summaryIn(key, 'newer-story'), key).toBe('What happened next.')
+      for (const older of OLDER) expect(await summaryIn(key, older.slug), key).toBe(older.summary)
+    }
+    // What a full rebuild, reading every month, makes.
+    expect((await refresh()).listsWritten).toBe(0)
+  })
+
+  it("shows an earlier month's edited summary in a list the write budget left for later", async () => {
+    await publish({ ...OLDER[1], summary: 'Corrected later.' } as (typeof OLDER)[0])
+    // Three writes: the listing month, the latest list and the month's archive. The theme lists
+    // wait for the next ticks, which no longer see the edit as a change.
+    let report = await reached({ writeBudget: 3 })
+    expect(report.pending).toBeGreaterThan(0)
+    expect(await summaryIn(keys.month('2025-02'), 'older-story-1')).toBe('Corrected later.')
+    expect(await summaryIn(keys.theme('ukraine-war'), 'older-story-1')).toBe(OLDER[1]?.summary)
+    for (let i = 0; i < 5 && report.pending > 0; i++) report = await reached()
+    expect(report.pending).toBe(0)
+    for (const key of [keys.latest, keys.theme('russia'), keys.theme('ukraine-war')])
+      expect(await summaryIn(key, 'older-story-1'), key).toBe('Corrected later.')
+    expect((await refresh()).listsWritten).toBe(0)
+  })
+
+  it('keeps a summary damaged in one stored list out of the others, and heals it', async () => {
+    const key = keys.latest
+    const stored = JSON.parse((await env.KV.get(key)) ?? '{}')
+    const damaged = stored.items.find((i: { slug: string }) => i.slug === 'older-story-1')
+    damaged.summary = 'Damaged.'
+    await env.KV.put(key, JSON.stringify(stored))
+    await publish(NEWER)
+    await reached()
+    for (const other of [keys.theme('russia'), keys.theme('ukraine-war'), keys.month('2025-02')])
+      expect(await summaryIn(other, 'older-story-1'), other).toBe(OLDER[1]?.summary)
+    // The list that held it is healed when the rotating verification slice comes round to it.
+    let ticks = 0
+    while ((await summaryIn(key, 'older-story-1')) !== OLDER[1]?.summary && ticks < 40) {
+      await reached({ verifyListsPerTick: 1 })
+      ticks++
+    }
+    expect(await summaryIn(key, 'older-story-1')).toBe(OLDER[1]?.summary)
+    expect((await refresh()).listsWritten).toBe(0)
   })
 
   it('rebuilds a lost month and a lost index from the articles at the next tick', async () => {
