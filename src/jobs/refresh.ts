@@ -16,6 +16,7 @@ import {
   type DocVector,
   encodeBase,
   extractRare,
+  type FloorBound,
   insertRelated,
   type ListFloor,
   listFloor,
@@ -910,13 +911,15 @@ function reachedLists(
   upserts: CatalogEntry[],
   cursor: JobCursor,
   floorOf: ListFloor,
+  bound: FloorBound,
   config: RelatedConfig,
 ): { needed: Set<string>; entrants: Map<string, RelatedItem[]> } {
   updateIndex(index, oldVectors)
   const olds = [...oldBase, ...oldVectors.map((v) => index.position.get(v.slug) as number)]
-  const holders = peersAboveDocs(index, olds, floorOf, FLOOR_MARGIN, config).filter(
-    (slug) => !slug.startsWith(OLD_VERSION),
-  )
+  // Old versions have no floor of their own while they are in the index.
+  const withOld = { lowest: bound.lowest, open: [...bound.open, ...oldVectors.map((v) => v.slug)] }
+  const holders = peersAboveDocs(index, olds, floorOf, FLOOR_MARGIN, config, undefined, withOld)
+  const held = holders.filter((slug) => !slug.startsWith(OLD_VERSION))
   updateIndex(
     index,
     [],
@@ -924,16 +927,24 @@ function reachedLists(
   )
   const slugs = upserts.map((e) => e.slug)
   const hits = new Map<string, RelatedItem[]>()
-  const entered = peersAbove(index, slugs, floorOf, FLOOR_MARGIN, config, (peer, x, score) => {
-    const list = hits.get(peer)
-    const hit = { slug: index.slugs[x] as string, score }
-    if (list) list.push(hit)
-    else hits.set(peer, [hit])
-  })
-  const needed = new Set([...slugs, ...cursor.relatedPending, ...holders, ...entered])
+  const entered = peersAbove(
+    index,
+    slugs,
+    floorOf,
+    FLOOR_MARGIN,
+    config,
+    (peer, x, score) => {
+      const list = hits.get(peer)
+      const hit = { slug: index.slugs[x] as string, score }
+      if (list) list.push(hit)
+      else hits.set(peer, [hit])
+    },
+    bound,
+  )
+  const needed = new Set([...slugs, ...cursor.relatedPending, ...held, ...entered])
   // Lists that only gain stories: the new ones are placed among the stored ranking instead of
   // ranking the list again (606 of the 706 lists of a +100 tick at 100k articles).
-  const ranked = new Set([...slugs, ...cursor.relatedPending, ...holders])
+  const ranked = new Set([...slugs, ...cursor.relatedPending, ...held])
   const entrants = new Map<string, RelatedItem[]>()
   for (const [peer, list] of hits) if (!ranked.has(peer)) entrants.set(peer, list)
   return { needed, entrants }
@@ -985,12 +996,27 @@ async function placeEntrants(
   return placed
 }
 
-/** The related floors the catalog holds, as ListFloor reports them. */
-function storedFloors(catalog: Map<string, CatalogEntry>): ListFloor {
-  return (slug) => {
+/**
+ * The related floors the catalog holds, as ListFloor reports them, and their bound: the lowest
+ * known floor, with the stories whose floor is unknown and `gone` (documents of the stored index
+ * no longer published) open.
+ */
+function storedFloors(
+  catalog: Map<string, CatalogEntry>,
+  gone: Iterable<string>,
+): { floorOf: ListFloor; bound: FloorBound } {
+  const floorOf: ListFloor = (slug) => {
     const floor = catalog.get(slug)?.relatedFloor
     return floor === undefined || floor === null ? undefined : floor
   }
+  let lowest = Number.POSITIVE_INFINITY
+  const open = [...gone]
+  for (const e of catalog.values()) {
+    const floor = e.relatedFloor
+    if (floor === undefined || floor === null) open.push(e.slug)
+    else if (floor < lowest) lowest = floor
+  }
+  return { floorOf, bound: { lowest: Math.min(lowest, Number.MAX_VALUE), open } }
 }
 
 /**
@@ -1121,7 +1147,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   // Each pass reads the parts again, one at a time, rather than holding them between the passes:
   // at 100k articles they are 37 MB of array buffers, on top of a busy tick's heap at its peak.
   const readPart = basePartReader(kv, meta)
-  const floorOf = storedFloors(catalog)
+  const { floorOf, bound } = storedFloors(catalog, removedBase)
   const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))
 
   // Pass 1: which lists the changes reach.
@@ -1156,6 +1182,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
       upserts,
       cursor,
       floorOf,
+      bound,
       config,
     ))
   }
@@ -1256,15 +1283,9 @@ async function planIncremental(
   }
   // Changed stories, and stories without a list yet (new, or just out of embargo).
   const upserts = published.filter((e) => before.has(e.slug) || e.relatedHash === '')
-  const { needed, entrants } = reachedLists(
-    index,
-    [],
-    old,
-    upserts,
-    cursor,
-    storedFloors(catalog),
-    config,
-  )
+  // The index holds the published stories only: none of its documents is gone.
+  const { floorOf, bound } = storedFloors(catalog, [])
+  const { needed, entrants } = reachedLists(index, [], old, upserts, cursor, floorOf, bound, config)
   const { toRank, deferred } = rankOrder(needed, catalog, live, cursor, limits.maxRank)
   // The slice only uses what capacity is left: it comes round again on a later pass.
   for (const entry of verify) {

@@ -18,6 +18,7 @@ export { type DocVector, type RelatedSource, termHashes, vectorize } from './doc
 export { type EvalRecord, evalRecordToSource, evalSlug } from './eval-record.ts'
 export {
   affectedBy,
+  type FloorBound,
   insertRelated,
   type ListFloor,
   listFloor,

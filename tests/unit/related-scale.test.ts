@@ -101,6 +101,39 @@ describe('peersAbove()', () => {
   })
 })
 
+describe('peersAbove() with a floor bound', () => {
+  it('finds the same peers, looking up only the floors of open lists and candidates above it', () => {
+    const vectors = world(61).map((doc) => vectorize(doc))
+    const index = buildIndex(vectors.slice(0, 60))
+    const floors = new Map<string, number | undefined>(
+      vectors.slice(0, 60).map((v) => [v.slug, listFloor(rankRelated(index, v.slug))]),
+    )
+    // Two lists with no known floor: any candidate enters them, however low it scores.
+    const unknown = [vectors[3]?.slug, vectors[17]?.slug] as string[]
+    for (const slug of unknown) floors.set(slug, undefined)
+    const known = [...floors.values()].filter((f): f is number => Number.isFinite(f))
+    const bound = {
+      lowest: Math.min(...known),
+      open: [...floors].filter(([, f]) => !Number.isFinite(f)).map(([slug]) => slug),
+    }
+    const added = vectors[60] as (typeof vectors)[number]
+    updateIndex(index, [added])
+    const looked: string[] = []
+    const floorOf = (slug: string) => {
+      looked.push(slug)
+      return floors.get(slug)
+    }
+    const plain = peersAbove(index, [added.slug], floorOf, 0.05)
+    const everyLookup = looked.splice(0).length
+    const bounded = peersAbove(index, [added.slug], floorOf, 0.05, undefined, undefined, bound)
+    expect(bounded).toEqual(plain)
+    for (const slug of unknown) expect(bounded).toContain(slug)
+    // The bound spared lookups: candidates below every known floor are no list's peer.
+    expect(looked.length).toBeLessThan(everyLookup)
+    expect(looked).toEqual(expect.arrayContaining(unknown))
+  })
+})
+
 describe('insertRelated()', () => {
   // Base lists as stored (scores rounded), then stories added to the index: the entrants of each
   // list and their scores, as the refresh job finds them.
