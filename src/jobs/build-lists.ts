@@ -85,6 +85,15 @@ export function publishedNewest<T extends { publishedAt: string; slug: string }>
 /** The UTC month (`2025-05`) an article is archived under: the listing's month too. */
 export const monthOf = listingMonth
 
+/** One theme's published stories, newest first, and the same stories by month. */
+export interface ThemeGroup {
+  /** the theme as its newest story names it */
+  theme: Theme
+  entries: CatalogEntry[]
+  /** months newest first, as `entries` gives them */
+  byMonth: Map<string, CatalogEntry[]>
+}
+
 /**
  * The published entries grouped once per tick by month and by theme (each group newest first,
  * as `published` is): lists, feeds and sitemaps all group the same entries, and at 100k articles
@@ -94,23 +103,39 @@ export interface PublishedGroups {
   /** months with a published story, newest first */
   months: string[]
   byMonth: Map<string, CatalogEntry[]>
-  /** by theme slug: the theme as its newest story names it, and its stories */
-  byTheme: Map<string, { theme: Theme; entries: CatalogEntry[] }>
+  /** by theme slug */
+  byTheme: Map<string, ThemeGroup>
 }
 
 /** Groups the published entries (newest first, as publishedNewest gives them). */
 export function groupPublished(published: readonly CatalogEntry[]): PublishedGroups {
   const byMonth = new Map<string, CatalogEntry[]>()
-  const byTheme = new Map<string, { theme: Theme; entries: CatalogEntry[] }>()
+  const byTheme = new Map<string, ThemeGroup>()
+  let month = ''
+  let inMonth: CatalogEntry[] = []
   for (const e of published) {
-    const month = monthOf(e.publishedAt)
-    const inMonth = byMonth.get(month)
-    if (inMonth) inMonth.push(e)
-    else byMonth.set(month, [e])
+    // Newest first, a month's stories mostly come together: its key is cut once per run of them
+    // rather than once per story (a 100k catalog's theme feeds cut 100k more).
+    if (month === '' || !e.publishedAt.startsWith(month)) {
+      month = monthOf(e.publishedAt)
+      const known = byMonth.get(month)
+      if (known) inMonth = known
+      else {
+        inMonth = []
+        byMonth.set(month, inMonth)
+      }
+    }
+    inMonth.push(e)
     for (const t of e.themes) {
-      const group = byTheme.get(t.slug)
-      if (group) group.entries.push(e)
-      else byTheme.set(t.slug, { theme: t, entries: [e] })
+      let group = byTheme.get(t.slug)
+      if (!group) {
+        group = { theme: t, entries: [], byMonth: new Map() }
+        byTheme.set(t.slug, group)
+      }
+      group.entries.push(e)
+      const themeMonth = group.byMonth.get(month)
+      if (themeMonth) themeMonth.push(e)
+      else group.byMonth.set(month, [e])
     }
   }
   return { months: [...byMonth.keys()], byMonth, byTheme }
@@ -264,7 +289,7 @@ export function buildLists(
   if (only(keys.themes)) {
     const themesBody = {
       themes: themeSlugs.map((slug) => {
-        const g = byTheme.get(slug) as { theme: Theme; entries: CatalogEntry[] }
+        const g = byTheme.get(slug) as ThemeGroup
         return { slug, name: g.theme.name, count: g.entries.length }
       }),
     }
@@ -276,8 +301,8 @@ export function buildLists(
   }
   for (const slug of themeSlugs) {
     if (!only(keys.theme(slug))) continue
-    const g = byTheme.get(slug) as { theme: Theme; entries: CatalogEntry[] }
-    const themeMonths = [...new Set(g.entries.map((e) => monthOf(e.publishedAt)))]
+    const g = byTheme.get(slug) as ThemeGroup
+    const themeMonths = [...g.byMonth.keys()]
     out.set(
       keys.theme(slug),
       storyList(

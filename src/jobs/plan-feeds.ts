@@ -3,11 +3,11 @@
 // Subscription feeds hold the newest items; RFC 5005 archives are fixed monthly buckets of the
 // months before the current one, linked by prev-archive.
 import { buildFeeds, type FeedPaths, type FeedScope, type FeedSite } from '../feeds/build-feeds'
-import type { Article, Theme } from '../model/article'
+import type { Article } from '../model/article'
 import { contentHash } from '../storage/content-hash'
 import type { CatalogEntry } from '../storage/job-state'
 import { keys } from '../storage/keys'
-import { groupPublished, monthOf, type PublishedGroups } from './build-lists'
+import { groupPublished, monthOf, type PublishedGroups, type ThemeGroup } from './build-lists'
 
 /** Bump when the rendering code changes, so every stored document is rendered again. */
 export const FEED_FORMAT_VERSION = 1
@@ -192,9 +192,11 @@ export function planFeeds(
   const groups = feedFamily(site, { kind: 'site' }, '', '/', published, now, opts, grouped.byMonth)
   const themes = grouped.byTheme
   for (const slug of [...themes.keys()].sort()) {
-    const { theme, entries } = themes.get(slug) as { theme: Theme; entries: CatalogEntry[] }
+    const { theme, entries, byMonth } = themes.get(slug) as ThemeGroup
     const base = `/themes/${slug}`
-    groups.push(...feedFamily(site, { kind: 'theme', theme }, base, base, entries, now, opts))
+    groups.push(
+      ...feedFamily(site, { kind: 'theme', theme }, base, base, entries, now, opts, byMonth),
+    )
   }
   return groups
 }
