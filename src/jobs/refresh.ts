@@ -676,9 +676,8 @@ async function refreshStoryLists(
   kv: KVNamespace,
   inp: ListStepInputs,
 ): Promise<{ written: number; deferred: number; rebuilt: Set<string> | null }> {
-  const { state, published, grouped, changedEntries, hashBefore, records, cursor, now, options } =
-    inp
-  const { canWrite } = inp
+  const { state, published, grouped, changedEntries, hashBefore, records, cursor, now } = inp
+  const { options, canWrite } = inp
   const { catalog } = state
   let written = 0
   let deferred = 0
