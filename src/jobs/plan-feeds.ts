@@ -111,7 +111,7 @@ function group(
   }
 }
 
-/** One logical feed (site or theme) with its monthly archives. */
+/** One logical feed (site or theme) with its monthly archives; `byMonth` groups `entries`. */
 function feedFamily(
   site: FeedSite,
   scope: FeedScope,
@@ -120,19 +120,9 @@ function feedFamily(
   entries: CatalogEntry[],
   now: string,
   opts: FeedPlanOptions,
-  grouped?: Map<string, CatalogEntry[]>,
+  byMonth: ReadonlyMap<string, CatalogEntry[]>,
 ): DocumentGroup[] {
   const current = monthOf(now)
-  let byMonth = grouped
-  if (!byMonth) {
-    byMonth = new Map<string, CatalogEntry[]>()
-    for (const e of entries) {
-      const month = monthOf(e.publishedAt)
-      const list = byMonth.get(month)
-      if (list) list.push(e)
-      else byMonth.set(month, [e])
-    }
-  }
   const months = [...byMonth.keys()]
     .filter((m) => m < current)
     .sort()
