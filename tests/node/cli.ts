@@ -2,15 +2,15 @@
 // persistence folder so tests never touch the developer's local KV.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
 import { mkdtempSync, writeFileSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import path from 'node:path'
+import { inject } from 'vitest'
 import { freePort } from '../../scripts/local-worker'
 
 export const ROOT = path.resolve(import.meta.dirname, '../..')
 
-/** A fresh temporary folder. */
+/** A fresh temporary folder inside the run's own, which the run removes (scratch-root.ts). */
 export function scratch(prefix = 'edgewire-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix))
+  return mkdtempSync(path.join(inject('scratchRoot'), prefix))
 }
 
 /** Writes JSON Lines (strings are written as given, objects as JSON). */
