@@ -164,8 +164,8 @@ export function encodeBase(
       sketchStart[d - first] = (index.sketchStart[d] as number) - s0
     chunks.push(
       pack({ gen, first, slugs, hashes: slugs.map((s) => hashes.get(s) ?? '') }, [
-        Float64Array.from(index.days.slice(first, last)),
-        Uint32Array.from(index.themeIds.slice(first, last)),
+        index.days.slice(first, last),
+        index.themeIds.slice(first, last),
         sketchStart,
         index.sketchData.slice(s0, s1),
       ]),
@@ -544,8 +544,8 @@ export async function assembleIndex(
     config,
     slugs: docs.slugs.slice(),
     position: new Map(docs.position),
-    days: Array.from(docs.days),
-    themeIds: Array.from(docs.themeIds),
+    days: docs.days,
+    themeIds: docs.themeIds,
     themeLists,
     themeIdOf,
     sketchData: docs.sketchData,

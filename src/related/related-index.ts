@@ -19,10 +19,14 @@ export interface RelatedIndex {
   slugs: string[]
   /** Document number of each live slug. */
   position: Map<string, number>
-  /** Publication day of each document (NaN when unparseable). */
-  days: number[]
+  /**
+   * Publication day of each document (NaN when unparseable). Typed, as is `themeIds`: ranking
+   * reads both for thousands of candidates per query, at random; at 100k articles a plain array
+   * of small integers takes twice the memory (and cache) of a Uint32Array in Node.
+   */
+  days: Float64Array
   /** Number of each document's sorted theme list in `themeLists`, so ranking compares integers. */
-  themeIds: number[]
+  themeIds: Uint32Array
   /** Each distinct theme list once, by number; `themeIdOf` maps its `\n`-joined key back. */
   themeLists: Array<readonly string[]>
   themeIdOf: Map<string, number>
@@ -170,8 +174,8 @@ export function indexBuilder(config?: Partial<RelatedConfig>): IndexBuilder {
         slugs,
         position,
         lengths,
-        days,
-        themeIds,
+        days: Float64Array.from(days),
+        themeIds: Uint32Array.from(themeIds),
         themeLists,
         themeIdOf,
       })
@@ -198,8 +202,8 @@ interface Collected {
   slugs: string[]
   position: Map<string, number>
   lengths: number[]
-  days: number[]
-  themeIds: number[]
+  days: Float64Array
+  themeIds: Uint32Array
   themeLists: Array<readonly string[]>
   themeIdOf: Map<string, number>
 }
@@ -443,7 +447,15 @@ export function updateIndex(
     index.removed.add(d)
     index.position.delete(slug)
   }
-  for (const doc of [...upserts].sort(compareSlugs)) {
+  const sorted = [...upserts].sort(compareSlugs)
+  const count = index.slugs.length + sorted.length
+  const days = new Float64Array(count)
+  days.set(index.days.subarray(0, index.slugs.length))
+  const themeIds = new Uint32Array(count)
+  themeIds.set(index.themeIds.subarray(0, index.slugs.length))
+  index.days = days
+  index.themeIds = themeIds
+  for (const doc of sorted) {
     if (index.position.has(doc.slug))
       throw new Error(`duplicate slug in related index: ${doc.slug}`)
     const d = index.slugs.length
@@ -479,8 +491,8 @@ export function updateIndex(
     index.added.set(d, { terms, weights })
     index.slugs.push(doc.slug)
     index.position.set(doc.slug, d)
-    index.days.push(Date.parse(doc.publishedAt) / DAY_MS)
-    index.themeIds.push(themeListId(index.themeLists, index.themeIdOf, doc.themes))
+    days[d] = Date.parse(doc.publishedAt) / DAY_MS
+    themeIds[d] = themeListId(index.themeLists, index.themeIdOf, doc.themes)
     index.addedSketches.set(d, unpackHashes(doc.d))
   }
   if (index.scratch.length < index.slugs.length)

@@ -85,7 +85,7 @@ describe('the stored related index', () => {
     const { full, docs } = stored(vectors, 4)
     expect(docs.slugs).toEqual(full.slugs)
     expect(docs.hashes).toEqual(full.slugs.map((s) => `h-${s}`))
-    expect(Array.from(docs.days)).toEqual(full.days)
+    expect(docs.days).toEqual(full.days)
     expect(Array.from(docs.sketchData)).toEqual(Array.from(full.sketchData))
     expect(Array.from(docs.sketchStart)).toEqual(Array.from(full.sketchStart))
   })
