@@ -417,7 +417,7 @@ export async function runRefresh(
         head.overlay?.gen !== head.meta.gen ||
         published.some((e) => e.relatedHash === '')
       if (work) {
-        docs = await loadBaseDocs(kv, head.meta)
+        docs = await loadBaseDocs(kv, head.meta, (slug) => catalog.get(slug))
         if (!docs) {
           rebuild = true
           streamed = false
@@ -1226,6 +1226,9 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   if (first && [...queries].every((d) => firstQueries.has(d))) {
     return { index: first, toRank, deferred, placed }
   }
+  // The first pass's index is done with: a variable lives until its function returns, so let it
+  // go before building the second.
+  first = null
   const index = await assembleIndex(meta, docs, config, {
     queries,
     terms: overlayTerms,

@@ -6,7 +6,7 @@
 // The overlay is a cache the job checks against its catalog every tick, so a lost or stale one
 // (two overlapping ticks) heals.
 import type { BaseDocs, BaseMeta, EncodedBase } from '../related/base-index'
-import { BASE_FORMAT, decodeDocs } from '../related/base-index'
+import { BASE_FORMAT, decodeDocs, type KnownDoc } from '../related/base-index'
 import type { DocVector } from '../related/doc-vector'
 import { getMany } from './bulk-get'
 import { parseObject } from './job-state'
@@ -71,7 +71,11 @@ export async function loadBaseHead(kv: KVNamespace): Promise<BaseHead> {
 }
 
 /** Reads the document table (one read per chunk); null when a chunk is missing or foreign. */
-export async function loadBaseDocs(kv: KVNamespace, meta: BaseMeta): Promise<BaseDocs | null> {
+export async function loadBaseDocs(
+  kv: KVNamespace,
+  meta: BaseMeta,
+  known?: KnownDoc,
+): Promise<BaseDocs | null> {
   const chunks: ArrayBuffer[] = []
   for (let i = 0; i < meta.chunks; i++) {
     const buffer = await kv.get(keys.relatedChunk(meta.gen, i), 'arrayBuffer')
@@ -79,7 +83,7 @@ export async function loadBaseDocs(kv: KVNamespace, meta: BaseMeta): Promise<Bas
     chunks.push(buffer)
   }
   try {
-    return decodeDocs(meta, chunks)
+    return decodeDocs(meta, chunks, known)
   } catch {
     return null
   }
