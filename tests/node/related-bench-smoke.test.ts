@@ -60,7 +60,7 @@ describe('related bench (tiny)', () => {
       expect(ownMs).toBeLessThanOrEqual(busyMs as number)
       // The tick ran again in a Node process with its heap capped, and fitted.
       expect(out).toMatch(
-        /its heap, re-run in a Node process capped at --max-old-space-size=\d+ \(128 MB above .*\): passed; live heap above that, the most a full collection left: \d+ MB .*with every array buffer of the process .*: \d+ MB \(by phase: \w+ \d+/,
+        /its heap, re-run in a Node process capped at --max-old-space-size=\d+ \(128 MB above .*\): passed; live heap above that, the most a full collection left: \d+ MB .*with the array buffers and other external memory the same collections left above the \d+ MB held before the tick .*: \d+ MB \(by phase: \w+ \d+/,
       )
       expect(out).toMatch(/projected per day at a tick every 15 min \(96 ticks\)/)
       expect(out).toMatch(/ticks until the 12 additions are in every peer list: 1 /)
