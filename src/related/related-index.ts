@@ -448,13 +448,17 @@ export function updateIndex(
     index.position.delete(slug)
   }
   const sorted = [...upserts].sort(compareSlugs)
-  const count = index.slugs.length + sorted.length
-  const days = new Float64Array(count)
-  days.set(index.days.subarray(0, index.slugs.length))
-  const themeIds = new Uint32Array(count)
-  themeIds.set(index.themeIds.subarray(0, index.slugs.length))
-  index.days = days
-  index.themeIds = themeIds
+  // Grown once per call, by copy: an assembled index shares these arrays with the stored table.
+  if (sorted.length > 0) {
+    const count = index.slugs.length + sorted.length
+    const days = new Float64Array(count)
+    days.set(index.days.subarray(0, index.slugs.length))
+    const themeIds = new Uint32Array(count)
+    themeIds.set(index.themeIds.subarray(0, index.slugs.length))
+    index.days = days
+    index.themeIds = themeIds
+  }
+  const { days, themeIds } = index
   for (const doc of sorted) {
     if (index.position.has(doc.slug))
       throw new Error(`duplicate slug in related index: ${doc.slug}`)
