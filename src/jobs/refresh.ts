@@ -696,8 +696,10 @@ async function refreshStoryLists(
     ? (key: string) => (listPlan.only as Set<string>).has(key)
     : undefined
   // Stored bytes of the lists rebuilt, read as the loop below reaches them, or here for the
-  // lists that hold their own summaries.
-  const current = new Map<string, string | null>()
+  // lists that hold their own summaries: those keep only a digest of their bytes, since holding
+  // them until the loop reaches them held the latest and theme lists (about 20 MB of text at 100k
+  // articles, their summaries outside Latin-1) beside the listing months and the rebuilt lists.
+  const current = new Map<string, StoredBytes>()
   // A latest or theme list the tick rebuilds keeps most of its stories: their summaries are
   // taken from its stored items when its source hash proves them built from the versions the
   // catalog held before this tick. The months are then read only for the stories that enter it
@@ -712,7 +714,7 @@ async function refreshStoryLists(
     const hashOf = (slug: string) =>
       hashBefore.has(slug) ? hashBefore.get(slug) : catalog.get(slug)?.hash
     for (const [key, bytes] of await getRawValues(kv, read)) {
-      current.set(key, bytes)
+      current.set(key, bytes === null ? null : { length: bytes.length, hash: contentHash(bytes) })
       const summaries = storedSummaries(bytes, hashOf)
       if (!summaries) continue
       for (const slug of hashBefore.keys()) summaries.delete(slug)
@@ -780,7 +782,7 @@ async function refreshStoryLists(
     // Let go of each list once compared: a month archive at 100k articles is 1.8 MB each way.
     desired.delete(key)
     current.delete(key)
-    if (stored === bytes) continue
+    if (sameBytes(stored, bytes)) continue
     if (!canWrite()) {
       deferred++
       listsLeft.push(key)
@@ -796,6 +798,14 @@ async function refreshStoryLists(
   cursor.listsMonths = listPlan.months
   cursor.listsPending = listsLeft
   return { written, deferred, rebuilt: listPlan.only }
+}
+
+/** A stored value as read, or the length and content hash of its bytes. */
+type StoredBytes = string | null | { length: number; hash: string }
+
+function sameBytes(stored: StoredBytes, bytes: string | null): boolean {
+  if (stored === null || typeof stored === 'string' || bytes === null) return stored === bytes
+  return bytes.length === stored.length && contentHash(bytes) === stored.hash
 }
 
 function safeParse<T>(text: string | null | undefined): T | null {

@@ -9,7 +9,7 @@ import { type RefreshOptions, runRefresh } from '../../src/jobs/refresh'
 import { getStoryList } from '../../src/storage/indexes'
 import { keys } from '../../src/storage/keys'
 import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
-import { publish } from './helpers'
+import { kvFailing, publish } from './helpers'
 
 const NOW = Date.parse('2025-06-01T12:00:00Z')
 let minutes = 0
@@ -20,8 +20,8 @@ function at(): Date {
   return new Date(NOW + minutes * 60_000)
 }
 
-function incremental(extra: Partial<RefreshOptions> = {}) {
-  return runRefresh(env.KV, {
+function incremental(extra: Partial<RefreshOptions> = {}, kv: KVNamespace = env.KV) {
+  return runRefresh(kv, {
     now: at(),
     site: readSiteConfig(env),
     incrementalAbove: 0,
@@ -76,6 +76,26 @@ describe('incremental story lists', () => {
     await env.KV.delete(keys.article('second-prisoner-exchange'))
     await incremental()
     expect(await latestSlugs()).not.toContain('second-prisoner-exchange')
+    await expectFullRebuildAgrees()
+  })
+
+  it('writes no list again when a tick that failed after writing them is resumed', async () => {
+    await publish({
+      ...fixture('prisoner-exchange-agreed'),
+      slug: 'second-prisoner-exchange',
+      title: 'A second prisoner exchange',
+      publishedAt: '2025-05-21T08:00:00Z',
+    })
+    // The lists are written, then the first related list fails: the change stays pending.
+    const failing = kvFailing('put', (key) => {
+      if (String(key).startsWith(keys.related(''))) throw new Error('simulated KV failure')
+    })
+    await expect(incremental({}, failing)).rejects.toThrow('simulated KV failure')
+    expect((await latestSlugs())[0]).toBe('second-prisoner-exchange')
+    // The resumed tick rebuilds the same lists (the latest and theme lists compared by a digest
+    // of their stored bytes) and finds every one already as it should be.
+    const resumed = await incremental()
+    expect(resumed.listsWritten).toBe(0)
     await expectFullRebuildAgrees()
   })
 
