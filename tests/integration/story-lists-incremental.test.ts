@@ -43,6 +43,16 @@ async function expectFullRebuildAgrees() {
   expect(full.documentsWritten).toBe(0)
 }
 
+// A new story, newer than every fixture, in the fixture's themes.
+function secondExchange() {
+  return {
+    ...fixture('prisoner-exchange-agreed'),
+    slug: 'second-prisoner-exchange',
+    title: 'A second prisoner exchange',
+    publishedAt: '2025-05-21T08:00:00Z',
+  }
+}
+
 async function latestSlugs(): Promise<string[]> {
   return ((await getStoryList(env.KV, keys.latest)).list?.items ?? []).map((i) => i.slug)
 }
@@ -56,12 +66,7 @@ describe('incremental story lists', () => {
   })
 
   it('follows an addition, an edit and a removal with only the lists they reach', async () => {
-    await publish({
-      ...fixture('prisoner-exchange-agreed'),
-      slug: 'second-prisoner-exchange',
-      title: 'A second prisoner exchange',
-      publishedAt: '2025-05-21T08:00:00Z',
-    })
+    await publish(secondExchange())
     const added = await incremental()
     expect(added.listsWritten).toBeGreaterThan(0)
     expect((await latestSlugs())[0]).toBe('second-prisoner-exchange')
@@ -80,12 +85,7 @@ describe('incremental story lists', () => {
   })
 
   it('writes no list again when a tick that failed after writing them is resumed', async () => {
-    await publish({
-      ...fixture('prisoner-exchange-agreed'),
-      slug: 'second-prisoner-exchange',
-      title: 'A second prisoner exchange',
-      publishedAt: '2025-05-21T08:00:00Z',
-    })
+    await publish(secondExchange())
     // The lists are written, then the first related list fails: the change stays pending.
     const failing = kvFailing('put', (key) => {
       if (String(key).startsWith(keys.related(''))) throw new Error('simulated KV failure')
