@@ -240,7 +240,8 @@ export type KnownDoc = (slug: string) => { slug: string; hash: string } | undefi
 /**
  * Reads a base's document table back from its chunks (in order); throws when they do not fit.
  * With `known`, a slug (and its hash, when equal) the caller already holds is shared rather than
- * kept twice: at 100k articles the table's slugs and hashes are about 9 MB of strings.
+ * kept twice: otherwise a 100k-article table brings 100k more slug strings and 100k more hash
+ * strings the job's catalog already holds.
  */
 export function decodeDocs(
   meta: BaseMeta,
