@@ -44,9 +44,17 @@ interface HeapUsage {
   backingStorageSize?: number
 }
 
+/** Where a profile node's function is, as V8 reports it (line and column from 0). */
+export interface CallFrame {
+  functionName: string
+  url?: string
+  lineNumber?: number
+  columnNumber?: number
+}
+
 /** A CPU profile as V8's `Profiler.stop` returns it (the fields used here). */
 export interface Profile {
-  nodes: Array<{ id: number; callFrame: { functionName: string } }>
+  nodes: Array<{ id: number; callFrame: CallFrame; children?: number[] }>
   samples: number[]
   timeDeltas: number[]
 }
@@ -110,16 +118,65 @@ export async function isolateProbe(port: number): Promise<IsolateProbe> {
  * hold its lock (local KV running on the thread) are not charged to the sample after them.
  */
 export function isolateCpu(profile: Profile, intervalUs = SAMPLING_INTERVAL_US): IsolateCpu {
-  const name = new Map(profile.nodes.map((n) => [n.id, n.callFrame.functionName]))
+  const [[, cpu]] = isolateCpuBySteps(profile, [['all', []]], undefined, intervalUs) as [
+    [string, IsolateCpu],
+  ]
+  return cpu
+}
+
+/**
+ * Steps of a tick in the order they run, each with functions that only it runs. A sample belongs
+ * to the latest step one of whose functions was on the stack of that sample or of an earlier one,
+ * or to the first step. The samples are in time order and the steps run one after another, so
+ * this splits the tick at its steps' first samples, give or take a sampling interval. A step none
+ * of whose functions was sampled gets no time; its samples count for the step before it.
+ */
+export type TickSteps = ReadonlyArray<readonly [step: string, functions: readonly string[]]>
+
+/** Names a profile node's function: V8's name, or the original one through a source map. */
+export type FrameNamer = (frame: CallFrame) => string
+
+/** isolateCpu for each of `steps`, in their order (steps without samples included, at 0). */
+export function isolateCpuBySteps(
+  profile: Profile,
+  steps: TickSteps,
+  nameOf: FrameNamer = (frame) => frame.functionName,
+  intervalUs = SAMPLING_INTERVAL_US,
+): Array<[string, IsolateCpu]> {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]))
+  const parent = new Map<number, number>()
+  for (const n of profile.nodes) for (const child of n.children ?? []) parent.set(child, n.id)
+  // The step each node's stack announces (-1: none), computed once per node.
+  const stepOfFunction = new Map<string, number>()
+  steps.forEach(([, functions], k) => {
+    for (const fn of functions) stepOfFunction.set(fn, k)
+  })
+  const announced = new Map<number, number>()
+  const announces = (id: number): number => {
+    const known = announced.get(id)
+    if (known !== undefined) return known
+    const node = byId.get(id)
+    const up = parent.get(id)
+    const own = node ? (stepOfFunction.get(nameOf(node.callFrame)) ?? -1) : -1
+    const step = Math.max(own, up === undefined ? -1 : announces(up))
+    announced.set(id, step)
+    return step
+  }
   const cap = intervalUs * MAX_INTERVALS_PER_SAMPLE
-  const cpu: IsolateCpu = { jsMs: 0, gcMs: 0, runtimeMs: 0 }
+  const out = steps.map(([step]): [string, IsolateCpu] => [
+    step,
+    { jsMs: 0, gcMs: 0, runtimeMs: 0 },
+  ])
+  let current = 0
   profile.samples.forEach((id, i) => {
     const ms = Math.min(profile.timeDeltas[i] ?? 0, cap) / 1000
-    const fn = name.get(id)
+    const fn = byId.get(id)?.callFrame.functionName
     if (fn === '(idle)' || fn === '(root)') return
+    current = Math.max(current, announces(id))
+    const cpu = (out[current] as [string, IsolateCpu])[1]
     if (fn === '(garbage collector)') cpu.gcMs += ms
     else if (fn === '(program)') cpu.runtimeMs += ms
     else cpu.jsMs += ms
   })
-  return cpu
+  return out
 }

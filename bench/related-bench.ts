@@ -52,7 +52,14 @@ import { encodeValue } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { encodeListing, type ListingEntry, listingEntry } from '../src/storage/listing.ts'
-import { type IsolateCpu, isolateProbe } from './isolate-inspector.ts'
+import { bundleFrameNamer } from './bundle-names.ts'
+import {
+  type IsolateCpu,
+  isolateCpu,
+  isolateCpuBySteps,
+  isolateProbe,
+  type TickSteps,
+} from './isolate-inspector.ts'
 import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
@@ -448,12 +455,40 @@ interface TickFigures {
   capped: Awaited<ReturnType<typeof tickUnderCap>>
 }
 
+/**
+ * The refresh tick's steps (src/jobs/refresh.ts, in order) and functions only each runs, for the
+ * Worker CPU of each step (isolateCpuBySteps). `related` is the related engine's part of a tick:
+ * picking and ranking the lists, placing them and writing those that changed.
+ * tests/node/isolate-cpu.test.ts checks that every name is still a function of src/.
+ */
+export const REFRESH_STEPS: TickSteps = [
+  ['load', ['loadJobState', 'listChangeMarkers']],
+  ['changes', ['listArticleKeys', 'getArticles', 'vectorize']],
+  ['lists', ['publishedNewest', 'groupPublished', 'refreshStoryLists']],
+  [
+    'related',
+    [
+      'pickVerifySlice',
+      'loadBaseDocs',
+      'planStreamed',
+      'planIncremental',
+      'planFull',
+      'rankRelated',
+      'relatedListValue',
+    ],
+  ],
+  ['documents', ['planFeeds', 'planSitemaps', 'refreshDocuments']],
+  ['save', ['encodeJobChanges', 'saveJobState', 'deleteChangeMarkers', 'saveStatus']],
+]
+
 interface WorkerdTick {
   name: string
   /** CPU the workerd process used during the tick (user + system) */
   cpuMs: number
   /** the Worker isolate's share of it, from workerd's CPU profiler */
   isolate: IsolateCpu
+  /** the same samples by step of the tick (REFRESH_STEPS) */
+  steps: Array<[string, IsolateCpu]>
   /** what the tick reported (the scheduled handler logs its report) */
   report: Omit<RefreshReport, 'errors'>
   /** workerd's resident set after the tick, and its peak so far */
@@ -623,6 +658,7 @@ async function measureTick(
     },
   })
   const probe = await isolateProbe(inspectorPort)
+  const nameFrame = bundleFrameNamer(scriptPath)
   try {
     const pid = workerdPid()
     const measure = async (name: string, at = now) => {
@@ -631,7 +667,9 @@ async function measureTick(
       const before = processCpuMs(pid)
       await worker.tick(at)
       const spent = processCpuMs(pid) - before
-      const isolate = await probe.stopProfile()
+      const profile = await probe.stopRawProfile()
+      const isolate = isolateCpu(profile)
+      const steps = isolateCpuBySteps(profile, REFRESH_STEPS, nameFrame)
       // The log line may trail the scheduled call's completion by a moment.
       for (let i = 0; i < 100 && !logged; i++) await new Promise((r) => setTimeout(r, 20))
       const report = logged as WorkerdTick['report'] | null
@@ -641,6 +679,7 @@ async function measureTick(
         name,
         cpuMs: spent,
         isolate,
+        steps,
         report,
         rssMb: rss.rss,
         peakRssMb: rss.hwm,
@@ -919,6 +958,17 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           'keeps in its delta value, waiting to be folded into their shards',
       )
       for (const line of table(tickRows)) log(line)
+      const total = (cpu: IsolateCpu) => cpu.jsMs + cpu.runtimeMs + cpu.gcMs
+      log(
+        'Worker CPU by step, from the same samples (a step begins at its first sample inside a ' +
+          "function only it runs, named through the bundle's source map; REFRESH_STEPS): " +
+          t.ticks
+            .map(
+              (r) =>
+                `${r.name}: ${r.steps.map(([step, cpu]) => `${step} ${f0(total(cpu))}`).join(', ')} ms`,
+            )
+            .join('; '),
+      )
       const p = t.phases
       log(
         `the same +${added} tick re-run in Node (CPU includes Miniflare's KV client): ` +

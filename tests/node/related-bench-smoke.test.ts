@@ -43,6 +43,17 @@ describe('related bench (tiny)', () => {
       expect(pending).toBe(0)
       // The Worker isolate's heap came through workerd's inspector.
       expect(heap).toBeGreaterThan(0)
+      // The same samples by step of the tick: they share out the tick's Worker CPU.
+      const steps =
+        /^Worker CPU by step, .*: \+12: load (\d+), changes (\d+), lists (\d+), related (\d+), documents (\d+), save (\d+) ms; /m.exec(
+          out,
+        )
+      expect(steps, out).not.toBeNull()
+      const stepSum = (steps as RegExpExecArray)
+        .slice(1)
+        .map(Number)
+        .reduce((a, b) => a + b, 0)
+      expect(Math.abs(stepSum - (worker as number))).toBeLessThanOrEqual(4)
       // An idle tick writes nothing.
       expect(out).toMatch(
         /^idle +\d+ ms +\d+ ms \(\d+ \+ \d+ \+ \d+\) +\d+ +0 +0 +\d+ +\d+ +\d+ +0 +0 +0 /m,
