@@ -456,7 +456,8 @@ interface TickFigures {
 }
 
 /**
- * The refresh tick's steps (src/jobs/refresh.ts, in order) and functions only each runs, for the
+ * The refresh tick's steps (src/jobs/refresh.ts, in order), each with functions that no earlier
+ * step runs (getArticles runs again in documents, which is later), for the
  * Worker CPU of each step (isolateCpuBySteps). `related` is the related engine's part of a tick:
  * picking and ranking the lists, placing them and writing those that changed.
  * tests/node/isolate-cpu.test.ts checks that every name is still a function of src/.
@@ -961,7 +962,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
       const total = (cpu: IsolateCpu) => cpu.jsMs + cpu.runtimeMs + cpu.gcMs
       log(
         'Worker CPU by step, from the same samples (a step begins at its first sample inside a ' +
-          "function only it runs, named through the bundle's source map; REFRESH_STEPS): " +
+          "function no earlier step runs, named through the bundle's source map; REFRESH_STEPS): " +
           t.ticks
             .map(
               (r) =>
