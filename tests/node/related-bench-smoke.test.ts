@@ -49,11 +49,11 @@ describe('related bench (tiny)', () => {
           out,
         )
       expect(steps, out).not.toBeNull()
-      const stepSum = (steps as RegExpExecArray)
-        .slice(1)
-        .map(Number)
-        .reduce((a, b) => a + b, 0)
+      const stepMs = (steps as RegExpExecArray).slice(1).map(Number)
+      const stepSum = stepMs.reduce((a, b) => a + b, 0)
       expect(Math.abs(stepSum - (worker as number))).toBeLessThanOrEqual(4)
+      // The bundle's names were read back: without them every sample would stay in the first step.
+      expect(stepMs.filter((ms) => ms > 0).length, out).toBeGreaterThanOrEqual(3)
       // An idle tick writes nothing.
       expect(out).toMatch(
         /^idle +\d+ ms +\d+ ms \(\d+ \+ \d+ \+ \d+\) +\d+ +0 +0 +\d+ +\d+ +\d+ +0 +0 +0 /m,
