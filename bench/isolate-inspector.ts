@@ -125,11 +125,11 @@ export function isolateCpu(profile: Profile, intervalUs = SAMPLING_INTERVAL_US):
 }
 
 /**
- * Steps of a tick in the order they run, each with functions no earlier step runs. A sample belongs
- * to the latest step one of whose functions was on the stack of that sample or of an earlier one,
- * or to the first step. The samples are in time order and the steps run one after another, so
- * this splits the tick at its steps' first samples, give or take a sampling interval. A step none
- * of whose functions was sampled gets no time; its samples count for the step before it.
+ * Steps of a tick in the order they run, each with functions no earlier step runs. A sample
+ * belongs to the latest step one of whose functions was on the stack of that sample or of an
+ * earlier one, or to the first step. The samples are in time order and the steps run one after
+ * another, so this splits the tick at its steps' first samples, give or take a sampling interval.
+ * A step none of whose functions was sampled gets no time; its samples count for the step before.
  */
 export type TickSteps = ReadonlyArray<readonly [step: string, functions: readonly string[]]>
 
