@@ -60,6 +60,7 @@ import {
   isolateProbe,
   type TickSteps,
 } from './isolate-inspector.ts'
+import { median } from './median.ts'
 import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
 import { formatEstimate, measureQuality } from './related-quality.ts'
 import { type Corpus, loadCorpus, syntheticCorpus } from './synthetic-corpus.ts'
@@ -863,17 +864,10 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
       // The median against the median too: one run far faster than its size's others (a 10k
       // rebuild a quarter below its four siblings has been seen) moves the fastest-against-fastest
       // figure alone.
-      const median = (size: number) => {
-        const sorted = [...all(size)].sort((a, b) => a - b)
-        const mid = sorted.length >> 1
-        return sorted.length % 2
-          ? (sorted[mid] as number)
-          : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2
-      }
       log(
         `growth 10k -> 100k: ${(big.totalMs / small.totalMs).toFixed(1)}x (fastest against ` +
           `fastest; ${Math.min(...ratios).toFixed(1)}x to ${Math.max(...ratios).toFixed(1)}x over every pair of runs; ` +
-          `${(median(100_000) / median(10_000)).toFixed(1)}x median against median)`,
+          `${(median(all(100_000)) / median(all(10_000))).toFixed(1)}x median against median)`,
       )
     }
     if (full.vectorizeMs > 0) {

@@ -11,6 +11,7 @@ import { Miniflare, type WorkerOptions } from 'miniflare'
 import { buildWorker, readLocalConfig } from '../scripts/local-worker.ts'
 import { articleEntries, type KvEntry } from '../src/storage/articles.ts'
 import { getStatus } from '../src/storage/indexes.ts'
+import { median } from './median.ts'
 import { generatedArticles, seededArticles } from './serve-corpus.ts'
 import { type Loader, pickLoader, pin, type RunResult, runLoad, soak } from './serve-load.ts'
 import { cpuMs, memoryMb, workerdPids } from './workerd-process.ts'
@@ -49,12 +50,6 @@ interface Target {
   path: string
   status: number
   headers?: Record<string, string>
-}
-
-const median = (values: number[]) => {
-  const s = [...values].sort((a, b) => a - b)
-  const mid = Math.floor(s.length / 2)
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2
 }
 
 function combine(runs: RunResult[]): RunResult {
