@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Miniflare } from 'miniflare'
 import { flag, freePort } from '../scripts/local-worker.ts'
-import { isolateCpu, isolateProbe, SAMPLING_INTERVAL_US } from './isolate-inspector.ts'
+import { isolateCpu, isolateProbe, SAMPLING_INTERVAL_US, totalCpuMs } from './isolate-inspector.ts'
 import { cpuMs, workerdPid } from './workerd-process.ts'
 
 const argv = process.argv.slice(2)
@@ -19,10 +19,6 @@ const steps = Number(flag(argv, '--writes') ?? 200)
 const valueKb = Number(flag(argv, '--value-kb') ?? 200)
 // About 15 ms of JavaScript per step on the machine the README's figures come from.
 const rounds = Number(flag(argv, '--rounds') ?? 3_000_000)
-
-/** JavaScript + runtime + collection of a reading of the profile. */
-const total = (cpu: { jsMs: number; runtimeMs: number; gcMs: number }) =>
-  cpu.jsMs + cpu.runtimeMs + cpu.gcMs
 
 async function measure(writes: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'edgewire-cpu-check-'))
@@ -57,8 +53,8 @@ async function measure(writes: boolean) {
     return {
       processMs,
       // With no cap every delta counts whole, gaps included: the reading the bench used before.
-      summedMs: total(isolateCpu(profile, Number.POSITIVE_INFINITY)),
-      cappedMs: total(isolateCpu(profile, SAMPLING_INTERVAL_US)),
+      summedMs: totalCpuMs(isolateCpu(profile, Number.POSITIVE_INFINITY)),
+      cappedMs: totalCpuMs(isolateCpu(profile, SAMPLING_INTERVAL_US)),
     }
   } finally {
     await mf.dispose()

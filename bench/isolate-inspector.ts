@@ -27,6 +27,11 @@ export interface IsolateCpu {
   runtimeMs: number
 }
 
+/** All of a reading: JavaScript + runtime + collection, what Cloudflare's CPU limit counts. */
+export function totalCpuMs(cpu: IsolateCpu): number {
+  return cpu.jsMs + cpu.runtimeMs + cpu.gcMs
+}
+
 export interface IsolateProbe {
   /** the isolate's used heap + array buffers now, in MB */
   usedMb(): Promise<number>

@@ -59,6 +59,7 @@ import {
   isolateCpuBySteps,
   isolateProbe,
   type TickSteps,
+  totalCpuMs,
 } from './isolate-inspector.ts'
 import { median } from './median.ts'
 import { type OwnCpu, profileOwnCpu } from './own-cpu.ts'
@@ -923,7 +924,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         ...t.ticks.map((r) => [
           r.name,
           `${f0(r.cpuMs)} ms`,
-          `${f0(r.isolate.jsMs + r.isolate.runtimeMs + r.isolate.gcMs)} ms (${f0(r.isolate.jsMs)} + ${f0(r.isolate.runtimeMs)} + ${f0(r.isolate.gcMs)})`,
+          `${f0(totalCpuMs(r.isolate))} ms (${f0(r.isolate.jsMs)} + ${f0(r.isolate.runtimeMs)} + ${f0(r.isolate.gcMs)})`,
           String(r.report.reads),
           String(writes(r.report)),
           String(r.report.deletes),
@@ -953,14 +954,13 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           'keeps in its delta value, waiting to be folded into their shards',
       )
       for (const line of table(tickRows)) log(line)
-      const total = (cpu: IsolateCpu) => cpu.jsMs + cpu.runtimeMs + cpu.gcMs
       log(
         'Worker CPU by step, from the same samples (a step begins at its first sample inside a ' +
           "function no earlier step runs, named through the bundle's source map; REFRESH_STEPS): " +
           t.ticks
             .map(
               (r) =>
-                `${r.name}: ${r.steps.map(([step, cpu]) => `${step} ${f0(total(cpu))}`).join(', ')} ms`,
+                `${r.name}: ${r.steps.map(([step, cpu]) => `${step} ${f0(totalCpuMs(cpu))}`).join(', ')} ms`,
             )
             .join('; '),
       )
