@@ -37,8 +37,6 @@ export interface IsolateProbe {
   usedMb(): Promise<number>
   /** starts the sampling profiler (call between events) */
   startProfile(): Promise<void>
-  /** stops it and splits the samples taken since startProfile */
-  stopProfile(): Promise<IsolateCpu>
   /** stops it and returns the profile as V8 gave it */
   stopRawProfile(): Promise<Profile>
   close(): void
@@ -112,7 +110,6 @@ export async function isolateProbe(port: number): Promise<IsolateProbe> {
       await send('Profiler.start')
     },
     stopRawProfile,
-    stopProfile: async () => isolateCpu(await stopRawProfile()),
     close: () => socket.close(),
   }
 }
