@@ -50,6 +50,30 @@ describe('indexBuilder()', () => {
     }
   })
 
+  it('weighs every term the same through the idf-by-df table as through the per-term arrays', () => {
+    // Sites under 65,535 articles never reach the per-term path: force it for some terms, or all.
+    const vectors = world(60).map((doc) => vectorize(doc))
+    const build = (smallDf?: number) => {
+      const builder = indexBuilder(undefined, smallDf)
+      for (const v of vectors) builder.add(v)
+      return builder.finish()
+    }
+    const table = build()
+    for (const smallDf of [1, 3, 20]) {
+      const index = build(smallDf)
+      expect(index.maxDf).toBe(table.maxDf)
+      expect(index.fShared).toEqual(table.fShared)
+      expect(index.fTerm).toEqual(table.fTerm)
+      expect(index.fWeight).toEqual(table.fWeight)
+      expect(index.idf).toEqual(table.idf)
+      expect(index.iDoc).toEqual(table.iDoc)
+      for (const v of vectors)
+        expect(rankRelated(index, v.slug)).toEqual(rankRelated(table, v.slug))
+    }
+    // The forced path was taken: terms in 20 or more of the 60 documents exist.
+    expect(Math.max(...table.df)).toBeGreaterThanOrEqual(20)
+  })
+
   it('rejects a slug added twice', () => {
     const [v] = world(1).map((doc) => vectorize(doc))
     const builder = indexBuilder()
