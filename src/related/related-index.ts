@@ -103,7 +103,7 @@ function lookup(vocab: Uint32Array, hash: number): number {
  * Documents per term below which weighing reads idf from a table by df. Weighing reads a term's
  * idf and df for every term of every document, at random: at 100k articles (3.6M distinct terms)
  * idf alone is 28 MB, far larger than the cache, while df in 16 bits (7 MB) and a table of idf by
- * df mostly stay in it. That step took 0.87 s at 100k, now 0.32 s (Node's profiler).
+ * df mostly stay in it. finish() at 100k: 2.56 s against 2.75 s (bench/MEASUREMENTS.md).
  */
 const SMALL_DF = 0xffff
 
