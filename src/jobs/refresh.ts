@@ -516,7 +516,10 @@ export async function runRefresh(
       const kept = placed.get(entry.slug)
       if (kept) relatedPlaced++
       const ranked = kept ?? rankRelated(plan?.index as RelatedIndex, entry.slug, relatedConfig)
-      const bytes = encodeValue(relatedListValue(ranked, catalog))
+      // Scores and floors serve the incremental path only (placing newcomers, finding the lists a
+      // change reaches). A small site ranks every list with statistics that move with each story:
+      // stored scores would change every list's bytes, and one publish would rewrite them all.
+      const bytes = encodeValue(relatedListValue(ranked, catalog, incremental))
       const hash = contentHash(bytes)
       const verified = storedRelated.has(key)
       const upToDate = verified ? storedRelated.get(key) === bytes : entry.relatedHash === hash
@@ -530,7 +533,7 @@ export async function runRefresh(
         await putValue(kv, key, bytes)
         relatedWritten++
       }
-      const floor = storedFloor(listFloor(ranked, relatedConfig))
+      const floor = incremental ? storedFloor(listFloor(ranked, relatedConfig)) : null
       if (entry.relatedHash !== hash || entry.relatedFloor !== floor) touch(state, entry.slug)
       entry.relatedHash = hash
       entry.relatedFloor = floor
@@ -981,8 +984,8 @@ interface RelatedPlan {
 /**
  * The lists of `toRank` that only gain stories (`entrants`), with those stories placed into the
  * ranking the job last stored (insertRelated); a list whose stored bytes are not those the catalog
- * names (lost, damaged, or from before lists kept their scores), or that placing cannot settle,
- * is left out, to be ranked.
+ * names (lost, damaged, or stored without scores: before lists kept them, or by a small site), or
+ * that placing cannot settle, is left out, to be ranked.
  */
 async function placeEntrants(
   kv: KVNamespace,
@@ -1320,26 +1323,30 @@ function storedFloor(floor: number): number | null {
 }
 
 /**
- * The stored related list of a ranking: each story's title and date for the page, and its score
- * (rounded: enough digits to place a new story among them, none of the noise) for later ticks.
+ * The stored related list of a ranking: each story's title and date for the page, and with
+ * `scores` each story's score (rounded: enough digits to place a new story among them, none of the
+ * noise) for later incremental ticks.
  * Its source hashes each story's slug and stored-bytes hash (which cover its title and date), as
  * the story lists' do: shorter than the items' JSON, and a tick hashes hundreds of lists.
  */
 export function relatedListValue(
   ranked: ReadonlyArray<RelatedItem>,
   catalog: ReadonlyMap<string, { title: string; publishedAt: string; hash: string }>,
+  scores = true,
 ): RelatedList {
   const items: RelatedList['items'] = []
-  const scores: number[] = []
+  const kept: number[] = []
   let source = ''
   for (const { slug, score } of ranked) {
     const peer = catalog.get(slug)
     if (!peer) continue
     items.push({ slug, title: peer.title, publishedAt: peer.publishedAt })
-    scores.push(Number(score.toPrecision(8)))
+    kept.push(Number(score.toPrecision(8)))
     source += `${slug} ${peer.hash}\n`
   }
-  return { version: 1, source: contentHash(source), items, scores }
+  const list: RelatedList = { version: 1, source: contentHash(source), items }
+  if (scores) list.scores = kept
+  return list
 }
 
 /** A stored related list as the ranking it was written from; null when it cannot say. */

@@ -126,6 +126,32 @@ describe('the related step of runRefresh()', () => {
         }
       })
 
+      it('writes only the lists an added story changes, not every list', async () => {
+        // The free plan allows 1,000 writes a day: a publish must not rewrite every list because
+        // the corpus statistics moved every score a little.
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        const slugs = [...FIXTURE_ARTICLES, ...EXTRA].map((a) => a.slug)
+        const before = new Map<string, string>()
+        for (const slug of slugs) before.set(slug, JSON.stringify((await storedList(slug))?.items))
+        await publish({
+          ...fixture('prisoner-exchange-agreed'),
+          slug: 'second-prisoner-exchange',
+          title: 'A second prisoner exchange between Ukraine and Russia',
+          publishedAt: '2025-05-20T09:00:00Z',
+        })
+        const report = await refresh(mode)
+        expect(report.pending).toBe(0)
+        let changed = 0
+        for (const slug of slugs) {
+          if (JSON.stringify((await storedList(slug))?.items) !== before.get(slug)) changed++
+        }
+        expect(changed).toBeGreaterThan(0)
+        expect(changed).toBeLessThan(slugs.length)
+        // The changed lists and the new story's own.
+        expect(report.relatedWritten).toBe(changed + 1)
+      })
+
       it('shows a changed headline in every list that holds the story within one tick', async () => {
         await publish(...FIXTURE_ARTICLES, ...EXTRA)
         await settle(mode)
@@ -234,6 +260,23 @@ describe('the related step of runRefresh()', () => {
     for (const a of [...FIXTURE_ARTICLES, ...EXTRA]) {
       expect(await storedList(a.slug), a.slug).not.toBeNull()
     }
+  })
+
+  it('keeps every list current when a site grows onto the incremental path', async () => {
+    // Small sites store lists without scores or floors; the incremental path must not trust them.
+    await publish(...FIXTURE_ARTICLES, ...EXTRA)
+    await settle('full')
+    expect((await storedList(MAIN))?.scores).toBeUndefined()
+    await publish({
+      ...fixture('prisoner-exchange-agreed'),
+      slug: 'second-prisoner-exchange',
+      title: 'A second prisoner exchange between Ukraine and Russia',
+      publishedAt: '2025-05-20T09:00:00Z',
+    })
+    await settle('incremental')
+    expect((await storedList(MAIN))?.items.map((i) => i.slug)).toContain('second-prisoner-exchange')
+    await expectAllListsFull('incremental')
+    expect((await storedList(MAIN))?.scores).toHaveLength(3)
   })
 
   it('re-ranks every list over a few incremental ticks (the sliced full re-rank)', async () => {
