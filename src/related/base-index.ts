@@ -7,7 +7,7 @@
 // as ranking the full one, because a score only ever reads the query's own terms' postings.
 // Everything here is pure (bytes in, bytes out); storage/related-base.ts owns the KV keys.
 import type { RelatedConfig } from './config.ts'
-import { noUpdates, type RelatedIndex } from './related-index.ts'
+import { idfFor, noUpdates, type RelatedIndex } from './related-index.ts'
 
 /** A stored value is missing, truncated or from another build: the index must be built again. */
 export class StoredIndexError extends Error {
@@ -551,7 +551,7 @@ export async function assembleIndex(
   const idf = new Float64Array(terms)
   for (let t = 0; t < terms; t++) {
     const f = df[t] as number
-    idf[t] = Math.log(1 + (n - f + 0.5) / (f + 0.5)) ** config.idfPower
+    idf[t] = idfFor(config, n, f)
   }
   const themeLists = meta.themeLists.map((l) => Object.freeze([...l]) as readonly string[])
   const themeIdOf = new Map<string, number>()

@@ -449,7 +449,8 @@ interface TermStats {
   smallDf: number
 }
 
-function idfFor(cfg: RelatedConfig, n: number, f: number): number {
+/** A term's idf in a corpus of `n` documents, `f` of which hold it. */
+export function idfFor(cfg: RelatedConfig, n: number, f: number): number {
   return Math.log(1 + (n - f + 0.5) / (f + 0.5)) ** cfg.idfPower
 }
 
