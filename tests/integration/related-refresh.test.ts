@@ -17,6 +17,14 @@ const NOW = new Date('2025-06-01T00:00:00Z')
 
 const EXTRA = droneReports()
 
+// A new story close to the fixture's prisoner exchange: it enters some lists, not all.
+const secondExchange = () => ({
+  ...fixture('prisoner-exchange-agreed'),
+  slug: 'second-prisoner-exchange',
+  title: 'A second prisoner exchange between Ukraine and Russia',
+  publishedAt: '2025-05-20T09:00:00Z',
+})
+
 function refresh(mode: 'incremental' | 'full', extra: Partial<RefreshOptions> = {}) {
   const site = { ...readSiteConfig(env), relatedCount: 3 }
   return runRefresh(env.KV, {
@@ -105,12 +113,7 @@ describe('the related step of runRefresh()', () => {
       it('puts an added story into its peers lists within one tick', async () => {
         await publish(...FIXTURE_ARTICLES, ...EXTRA)
         await settle(mode)
-        await publish({
-          ...fixture('prisoner-exchange-agreed'),
-          slug: 'second-prisoner-exchange',
-          title: 'A second prisoner exchange between Ukraine and Russia',
-          publishedAt: '2025-05-20T09:00:00Z',
-        })
+        await publish(secondExchange())
         const report = await refresh(mode)
         expect(report.pending).toBe(0)
         expect((await storedList(MAIN))?.items.map((i) => i.slug)).toContain(
@@ -134,12 +137,7 @@ describe('the related step of runRefresh()', () => {
         const slugs = [...FIXTURE_ARTICLES, ...EXTRA].map((a) => a.slug)
         const before = new Map<string, string>()
         for (const slug of slugs) before.set(slug, JSON.stringify((await storedList(slug))?.items))
-        await publish({
-          ...fixture('prisoner-exchange-agreed'),
-          slug: 'second-prisoner-exchange',
-          title: 'A second prisoner exchange between Ukraine and Russia',
-          publishedAt: '2025-05-20T09:00:00Z',
-        })
+        await publish(secondExchange())
         const report = await refresh(mode)
         expect(report.pending).toBe(0)
         let changed = 0
@@ -267,12 +265,7 @@ describe('the related step of runRefresh()', () => {
     await publish(...FIXTURE_ARTICLES, ...EXTRA)
     await settle('full')
     expect((await storedList(MAIN))?.scores).toBeUndefined()
-    await publish({
-      ...fixture('prisoner-exchange-agreed'),
-      slug: 'second-prisoner-exchange',
-      title: 'A second prisoner exchange between Ukraine and Russia',
-      publishedAt: '2025-05-20T09:00:00Z',
-    })
+    await publish(secondExchange())
     await settle('incremental')
     expect((await storedList(MAIN))?.items.map((i) => i.slug)).toContain('second-prisoner-exchange')
     await expectAllListsFull('incremental')
