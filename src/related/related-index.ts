@@ -502,6 +502,8 @@ export function updateIndex(
     index.themeIds = themeIds
   }
   const { days, themeIds } = index
+  // A term first seen since the build counts as one in a single document of a corpus one larger.
+  const rare = idfFor(cfg, index.baseCount + 1, 1)
   for (const doc of sorted) {
     if (index.position.has(doc.slug))
       throw new Error(`duplicate slug in related index: ${doc.slug}`)
@@ -519,7 +521,6 @@ export function updateIndex(
         t = index.newTerms.get(hash) ?? index.vocab.length + index.newTerms.size
         index.newTerms.set(hash, t)
       }
-      const rare = Math.log(1 + (index.baseCount + 0.5) / 1.5) ** cfg.idfPower
       const idf = t < index.vocab.length ? (index.idf[t] as number) : rare
       const w = saturate(cfg, Math.expm1((bytes[o + 4] as number) / WEIGHT_SCALE), norm) * idf
       terms.push(t)
