@@ -7,7 +7,13 @@
 // as ranking the full one, because a score only ever reads the query's own terms' postings.
 // Everything here is pure (bytes in, bytes out); storage/related-base.ts owns the KV keys.
 import type { RelatedConfig } from './config.ts'
-import { idfFor, noUpdates, type RelatedIndex } from './related-index.ts'
+import {
+  idfFor,
+  noUpdates,
+  type RelatedIndex,
+  type ThemeIds,
+  themeIdArray,
+} from './related-index.ts'
 
 /** A stored value is missing, truncated or from another build: the index must be built again. */
 export class StoredIndexError extends Error {
@@ -41,7 +47,7 @@ export interface BaseDocs {
   /** document number of each slug */
   position: Map<string, number>
   days: Float64Array
-  themeIds: Uint32Array
+  themeIds: ThemeIds
   sketchStart: Uint32Array
   sketchData: Uint32Array
 }
@@ -165,7 +171,8 @@ export function encodeBase(
     chunks.push(
       pack({ gen, first, slugs, hashes: slugs.map((s) => hashes.get(s) ?? '') }, [
         index.days.slice(first, last),
-        index.themeIds.slice(first, last),
+        // Stored 32 bits wide whatever the index holds: the layout does not depend on the count.
+        Uint32Array.from(index.themeIds.subarray(first, last)),
         sketchStart,
         index.sketchData.slice(s0, s1),
       ]),
@@ -251,7 +258,7 @@ export function decodeDocs(
   const slugs: string[] = []
   const hashes: string[] = []
   const days = new Float64Array(meta.n)
-  const themeIds = new Uint32Array(meta.n)
+  const themeIds = themeIdArray(meta.n, meta.themeLists.length)
   const sketchStart = new Uint32Array(meta.n + 1)
   const sketchParts: Uint32Array[] = []
   let sketchTotal = 0
@@ -263,6 +270,11 @@ export function decodeDocs(
     if (header.gen !== meta.gen || first !== slugs.length || first + chunkSlugs.length > meta.n)
       throw new StoredIndexError('stored related index chunk does not belong to its base')
     days.set(d, first)
+    // A number past the lists would wrap in a narrow array: refuse it as any damaged value.
+    for (let i = 0; i < th.length; i++) {
+      if ((th[i] as number) >= meta.themeLists.length)
+        throw new StoredIndexError('stored related index chunk names an unknown theme list')
+    }
     themeIds.set(th, first)
     for (let i = 1; i < ss.length; i++) sketchStart[first + i] = sketchTotal + (ss[i] as number)
     sketchTotal += sd.length

@@ -1,10 +1,12 @@
 import { describe, expect, it } from 'vitest'
+import { decodeDocs, encodeBase } from '../../src/related/base-index.ts'
 import {
   buildIndex,
   indexBuilder,
   insertRelated,
   listFloor,
   peersAbove,
+  type RelatedIndex,
   type RelatedItem,
   type RelatedSource,
   rankRelated,
@@ -238,5 +240,67 @@ describe('insertRelated()', () => {
     const [slug, list] = [...stored].find(([, l]) => l.length === 10) as [string, RelatedItem[]]
     const low = { slug: 'doc-040', score: (list.at(-1) as RelatedItem).score / 2 }
     expect(insertRelated(index, slug, list, [low])).toEqual(list)
+  })
+})
+
+describe('theme-list numbers', () => {
+  // 300 documents, each with a theme list of its own (pairs share their first theme): more lists
+  // than one byte can number, the case ranking must not wrap.
+  const sources = world(300).map((doc, i) => ({
+    ...doc,
+    themes: [`pair-${Math.floor(i / 2)}`, `side-${i}`],
+    publishedAt: '2024-03-01T12:00:00Z',
+  }))
+  const vectors = sources.map((doc) => vectorize(doc))
+  const themesOf = new Map(sources.map((s) => [s.slug, s.themes]))
+
+  const unthemed = vectors.map((v) => ({ ...v, themes: [] }))
+
+  // Every candidate's score is its score without themes plus the boost for the themes the two
+  // documents share (same day everywhere, so recency leaves both alone).
+  // `plain`: the same index, built and updated alike, of the vectors without their themes.
+  function expectThemeBoosts(index: RelatedIndex, plain: RelatedIndex) {
+    const cfg = index.config
+    for (const slug of index.slugs) {
+      const q = index.position.get(slug) as number
+      const text = scoreCandidates(plain, plain.position.get(slug) as number, cfg)
+      const textOf = new Map(text.docs.map((d, i) => [plain.slugs[d], text.scores[i] as number]))
+      const all = scoreCandidates(index, q, cfg)
+      expect(all.docs).toHaveLength(text.docs.length)
+      all.docs.forEach((d, i) => {
+        const peer = index.slugs[d] as string
+        const a = themesOf.get(slug) as string[]
+        const b = themesOf.get(peer) as string[]
+        const shared = a.filter((t) => b.includes(t)).length / Math.max(a.length, b.length)
+        expect(all.scores[i]).toBeCloseTo(
+          (textOf.get(peer) as number) + cfg.themeBoost * shared,
+          12,
+        )
+      })
+    }
+  }
+
+  it('are wide enough for every list, built at once', () => {
+    const index = buildIndex(vectors)
+    expect(index.themeLists).toHaveLength(300)
+    expect(index.themeIds).toBeInstanceOf(Uint16Array)
+    expectThemeBoosts(index, buildIndex(unthemed))
+  })
+
+  it('widen when stories added since the build bring lists past 256', () => {
+    const index = buildIndex(vectors.slice(0, 200))
+    expect(index.themeIds).toBeInstanceOf(Uint8Array)
+    updateIndex(index, vectors.slice(200))
+    expect(index.themeLists).toHaveLength(300)
+    expectThemeBoosts(index, updateIndex(buildIndex(unthemed.slice(0, 200)), unthemed.slice(200)))
+  })
+
+  it('read back from the stored table the same, and a number past the lists is refused', () => {
+    const index = buildIndex(vectors)
+    const base = encodeBase(index, new Map(), 'gen1', 'cfg', 2)
+    const chunks = base.chunks.map((c) => c.slice().buffer)
+    expect(Array.from(decodeDocs(base.meta, chunks).themeIds)).toEqual(Array.from(index.themeIds))
+    const fewer = { ...base.meta, themeLists: base.meta.themeLists.slice(0, 256) }
+    expect(() => decodeDocs(fewer, chunks)).toThrow('unknown theme list')
   })
 })
