@@ -59,7 +59,7 @@ async function measure(writes: boolean) {
     probe.close()
     return {
       processMs,
-      // With no cap every delta counts whole, gaps included: the reading the bench used before.
+      // With no cap every delta counts whole, gaps included: the bench's first reading.
       summedMs: totalCpuMs(isolateCpu(profile, Number.POSITIVE_INFINITY)),
       twoIntervalsMs: totalCpuMs(isolateCpu(profile, SAMPLING_INTERVAL_US, 2)),
       cappedMs: totalCpuMs(isolateCpu(profile, SAMPLING_INTERVAL_US)),

@@ -13,11 +13,11 @@
 //   interval (2.07 to 2.14 ms apart in an uninterrupted tick) and the profiler's jitter; a longer
 //   delta is time the isolate did not hold its lock. `bench/isolate-cpu-check.ts` measures it: a
 //   fixed workload read the same with no KV calls, and 600 puts of 1 KB between its steps added
-//   0.07 to 0.23 s, where counting each sample for up to two intervals (the bench's reading
-//   until this change) added 1.1 to 1.3 s, 2 ms a put (figures in bench/MEASUREMENTS.md). "(program)" samples
-//   are workerd's native code working for this isolate with its lock held (CompressionStream,
-//   decoding values read): Cloudflare's CPU limit counts them, so the bench prints them as
-//   "runtime".
+//   0.07 to 0.23 s, where counting each sample for up to two intervals (the bench's reading until
+//   `b798fe5`) added 1.1 to 1.3 s, 2 ms a put (figures in bench/MEASUREMENTS.md).
+//   "(program)" samples are workerd's native code working for this isolate with its lock held
+//   (CompressionStream, decoding values read): Cloudflare's CPU limit counts them, so the bench
+//   prints them as "runtime".
 import WebSocket from 'ws'
 
 /** A tick's CPU in the Worker isolate, from the profiler's samples, in ms. */
