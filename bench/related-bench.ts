@@ -526,6 +526,9 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
     catalog.set(article.slug, catalogEntry(article, entry.metadata.h))
     listing.push(listingEntry(article, entry.metadata.h))
   }
+  // Stored as the job stores them: scores and floors only above the incremental threshold, so
+  // the warm-up tick has nothing to rewrite on a small site either.
+  const incremental = catalog.size > INCREMENTAL_ABOVE
   for (const line of readFileSync(listsFile, 'utf8').split('\n')) {
     if (!line) continue
     const [slug, floor, peers, scores] = line.split('\t') as [string, string, string, string]
@@ -534,12 +537,12 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
       slug: peer,
       score: score[i] as number,
     }))
-    const bytes = encodeValue(relatedListValue(ranked, catalog))
+    const bytes = encodeValue(relatedListValue(ranked, catalog, incremental))
     entries.push([keys.related(slug), bytes])
     const entry = catalog.get(slug) as CatalogEntry
     entry.relatedHash = contentHash(bytes)
     const f = Number(floor)
-    entry.relatedFloor = Number.isFinite(f) ? Number(f.toPrecision(6)) : null
+    entry.relatedFloor = incremental && Number.isFinite(f) ? Number(f.toPrecision(6)) : null
   }
   const corpusMap = new Map(corpus.vectors.map((v) => [v.slug, v]))
   for (const [key, value] of encodeJobState(EMPTY_CURSOR, catalog, corpusMap))

@@ -1332,7 +1332,7 @@ function storedFloor(floor: number): number | null {
 export function relatedListValue(
   ranked: ReadonlyArray<RelatedItem>,
   catalog: ReadonlyMap<string, { title: string; publishedAt: string; hash: string }>,
-  scores = true,
+  scores: boolean,
 ): RelatedList {
   const items: RelatedList['items'] = []
   const kept: number[] = []
