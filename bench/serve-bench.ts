@@ -104,6 +104,7 @@ function workers(scriptPath: string, vars: Record<string, string>, seeding: bool
   const common = {
     modules: true,
     compatibilityDate: local.compatibilityDate,
+    compatibilityFlags: local.compatibilityFlags,
     kvNamespaces: { KV: local.namespaceId },
   }
   const list: WorkerOptions[] = [

@@ -23,6 +23,7 @@ export function readLocalConfig() {
   // smol-toml rather than wrangler's own reader: importing wrangler costs seconds per CLI run.
   const config = parseToml(readFileSync(path.join(ROOT, 'wrangler.toml'), 'utf8')) as {
     compatibility_date?: string
+    compatibility_flags?: string[]
     kv_namespaces?: Array<{ binding: string; id?: string }>
     vars?: Record<string, unknown>
   }
@@ -37,6 +38,7 @@ export function readLocalConfig() {
       ]),
     ),
     compatibilityDate: config.compatibility_date ?? '2026-04-20',
+    compatibilityFlags: config.compatibility_flags ?? [],
   }
 }
 
@@ -114,6 +116,7 @@ export async function startLocalWorker(
     scriptPath,
     modules: true,
     compatibilityDate: local.compatibilityDate,
+    compatibilityFlags: local.compatibilityFlags,
     kvNamespaces: { KV: local.namespaceId },
     kvPersist: kvPersistDir(options.persistTo),
     bindings: { ...local.vars, ...options.vars },

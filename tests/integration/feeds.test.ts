@@ -107,6 +107,20 @@ describe('feeds', () => {
     expect(zipped.headers.get('content-encoding')).toBe('gzip')
     expect(zipped.headers.get('etag')).not.toBe(plain.headers.get('etag'))
     expect(zipped.headers.get('vary')).toBe('Accept-Encoding')
+    // The stored gzip copy is a gzip stream of exactly the identity copy's bytes, and smaller.
+    const stored = async (coding: 'identity' | 'gzip') =>
+      new Uint8Array(
+        (await env.KV.get(keys.document(coding, '/atom.xml'), 'arrayBuffer')) ?? new ArrayBuffer(0),
+      )
+    const identity = await stored('identity')
+    const gzipped = await stored('gzip')
+    expect([gzipped[0], gzipped[1]]).toEqual([0x1f, 0x8b])
+    const gunzipped = await new Response(
+      new Blob([gzipped]).stream().pipeThrough(new DecompressionStream('gzip')),
+    ).arrayBuffer()
+    expect(new Uint8Array(gunzipped)).toEqual(identity)
+    expect(identity.byteLength).toBeGreaterThan(1000)
+    expect(gzipped.byteLength).toBeLessThan(identity.byteLength / 2)
     expect(
       (await get('/atom.xml', { headers: { 'Accept-Encoding': 'gzip;q=0' } })).headers.get(
         'content-encoding',
