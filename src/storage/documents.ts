@@ -75,10 +75,11 @@ export async function listDocumentMetas(kv: KVNamespace): Promise<Map<string, Do
  * zlib level of the stored gzip copies. The job compresses every feed and sitemap it rewrites,
  * megabytes a tick on a large site, and CompressionStream offers only the default level 6. Level 4
  * takes half that time for 3.5% more bytes: on the 24 feeds (5 MB) of a +100 tick at 100k
- * articles, 83 ms of Worker CPU against 163 ms at level 6 and 171 ms through CompressionStream.
- * Level 1 took 56 to 62 ms, for 10.5% more bytes than level 6 (bench/MEASUREMENTS.md).
+ * articles, 83 to 94 ms of Worker CPU against 163 ms at level 6 and 167 to 186 ms through
+ * CompressionStream. Level 1 took 56 to 62 ms, for 10.5% more bytes than level 6
+ * (bench/MEASUREMENTS.md).
  */
-export const GZIP_LEVEL = 4
+const GZIP_LEVEL = 4
 
 // Exactly the compressed bytes as an ArrayBuffer: zlib returns a Node Buffer, which may view a
 // larger shared buffer, and which Miniflare's KV client (the bench's Node tick) cannot carry.
