@@ -16,8 +16,8 @@
 //   0.07 to 0.23 s, where counting each sample for up to two intervals (the bench's reading until
 //   `b798fe5`) added 1.1 to 1.3 s, 2 ms a put (figures in bench/MEASUREMENTS.md).
 //   "(program)" samples are workerd's native code working for this isolate with its lock held
-//   (CompressionStream, decoding values read): Cloudflare's CPU limit counts them, so the bench
-//   prints them as "runtime".
+//   (decoding values read; `node:zlib`'s gzip has a frame of its own, `zlibSync`, and counts as
+//   JavaScript): Cloudflare's CPU limit counts them, so the bench prints them as "runtime".
 import WebSocket from 'ws'
 
 /** A tick's CPU in the Worker isolate, from the profiler's samples, in ms. */

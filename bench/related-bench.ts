@@ -956,7 +956,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           `articles (incremental related step above ${INCREMENTAL_ABOVE}); CPU is the workerd ` +
           'process (the job and local KV emulation), read from /proc; Worker CPU is the part of it ' +
           'spent by the Worker isolate: its JavaScript (with the builtins and runtime APIs it calls), ' +
-          "workerd's native code working for it (runtime: compression, decoding values) and its " +
+          "workerd's native code working for it (runtime: decoding values read) and its " +
           "garbage collector, from workerd's CPU profiler sampling every 2 ms, each sample counting " +
           `at most ${MAX_INTERVALS_PER_SAMPLE} intervals (bench/isolate-inspector.ts says why): ` +
           "what Cloudflare's CPU limit counts; read as before: the same samples counting at most " +
