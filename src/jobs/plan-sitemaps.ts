@@ -51,16 +51,39 @@ export const SITEMAP_PATHS = {
 /** When a story last changed for a crawler: an embargoed story written early changed on release. */
 const changedAt = (e: CatalogEntry) => later(e.updatedAt, e.publishedAt)
 
-// The newest change among entries; ties keep the first. A 100k catalog has every entry in a
-// month url set and in several newest-of reductions: `later` compares stored times as text, so
-// no date is parsed there.
+// The newest change among entries (newest first by publication, as groupPublished's groups are);
+// ties keep the first. A 100k catalog has every entry in a month url set and in a theme's, so
+// this runs over about twice the catalog each tick (128 ms in Node at 100k through `later` for
+// every entry). When every update time has the width and zone of the first publication time,
+// text order is time order and equal times are equal text: the newest is then the greater of
+// that first publication time (the group's latest) and the greatest update time, one text
+// comparison per entry. Any other mix takes the general walk.
 function newest(entries: readonly CatalogEntry[]): string | undefined {
-  let best: string | undefined
+  const first = entries[0]
+  if (first === undefined) return undefined
+  const width = first.publishedAt.length
+  let best = first.publishedAt
+  if (sameWidthUtc(best)) {
+    let i = 0
+    for (; i < entries.length; i++) {
+      const u = (entries[i] as CatalogEntry).updatedAt
+      if (
+        u.length !== width ||
+        u.charCodeAt(width - 1) !== 90 ||
+        u.charCodeAt(4) !== 45 ||
+        u.charCodeAt(0) === 43
+      )
+        break
+      if (u > best) best = u
+    }
+    if (i === entries.length) return best
+  }
+  let general: string | undefined
   for (const e of entries) {
     const at = changedAt(e)
-    best = best === undefined ? at : later(best, at)
+    general = general === undefined ? at : later(general, at)
   }
-  return best
+  return general
 }
 
 // Newest first as publishedNewest orders them; the job passes them so (a check is one date

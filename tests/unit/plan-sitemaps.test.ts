@@ -82,6 +82,21 @@ describe('planSitemaps()', () => {
     )
   })
 
+  it('compares an update of another width as an instant when it is the newest change', () => {
+    // As text, `...10:00:00.500Z` sorts before `...10:00:00Z`; as an instant it is later.
+    const docs = render(
+      [
+        entry('x', '2025-06-10T10:00:00Z'),
+        entry('y', '2025-06-09T10:00:00Z', '2025-06-10T10:00:00.500Z'),
+        entry('z', '2025-06-08T10:00:00Z', '2025-06-09T10:00:00Z'),
+      ],
+      '2025-06-21T12:00:00Z',
+    )
+    expect(docs.get('/sitemap.xml')?.text).toMatch(
+      /2025-06\.xml<\/loc>\s*<lastmod>2025-06-10T10:00:00.500Z<\/lastmod>/,
+    )
+  })
+
   it('escapes hostile titles in the News sitemap', () => {
     const hostile = { ...entry('a', '2025-05-21T10:00:00Z'), title: 'A & B <x> \u0008 ]]>' }
     const news = render([hostile], '2025-05-21T12:00:00Z').get('/news-sitemap.xml')?.text
