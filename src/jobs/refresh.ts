@@ -92,7 +92,7 @@ import {
   publishedNewest,
   storedSummaries,
 } from './build-lists'
-import { FEED_FORMAT_VERSION, planFeeds } from './plan-feeds'
+import { archiveShape, FEED_FORMAT_VERSION, planFeeds } from './plan-feeds'
 import { planSitemaps, SITEMAP_FORMAT_VERSION } from './plan-sitemaps'
 import { type DocumentStepResult, refreshDocuments } from './refresh-documents'
 import { syncListing } from './refresh-listing'
@@ -598,7 +598,8 @@ export async function runRefresh(
       ),
     )
     // Large sites compare only the documents built from the story lists this tick rebuilt, unless
-    // the document settings changed since the last tick (a deploy with a new format, a new URL).
+    // the document settings changed since the last tick (a deploy with a new format, a new URL)
+    // or what the archive feeds link and name besides their stories (archiveShape).
     const basis = contentHash(
       JSON.stringify([
         FEED_FORMAT_VERSION,
@@ -607,6 +608,7 @@ export async function runRefresh(
         options.site.feedItems,
         options.site.cronIntervalMinutes,
         groups.length,
+        archiveShape(now, grouped),
       ]),
     )
     const rebuilt = basis === cursor.documentsBasis ? listsRebuilt : null

@@ -152,6 +152,42 @@ describe('incremental story lists', () => {
     await expectFullRebuildAgrees()
   })
 
+  it('re-links and renames a theme archive feed that no rebuilt month reaches', async () => {
+    const elections = [{ slug: 'elections', name: 'Elections' }]
+    const ukraine = [{ slug: 'ukraine-war', name: 'Ukraine war' }]
+    const story = (slug: string, publishedAt: string, themes: typeof ukraine) => ({
+      ...fixture('prisoner-exchange-agreed'),
+      slug,
+      title: `Story ${slug}`,
+      publishedAt,
+      themes,
+    })
+    // The site's months (a change to them rebuilds every list) are March to June from here on.
+    await publish(
+      story('march-vote', '2025-03-03T08:00:00Z', elections),
+      story('april-vote', '2025-04-03T08:00:00Z', elections),
+      story('june-vote', '2025-06-01T12:00:00Z', elections),
+      story('april-talks', '2025-04-10T08:00:00Z', ukraine),
+    )
+    // No verification slice: only what the changes reach is compared.
+    await incremental({ verifyListsPerTick: 0 })
+    const may = () =>
+      env.KV.get(keys.document('identity', '/themes/ukraine-war/archive/2025/05/feed.xml'))
+    expect(await may()).toContain('/themes/ukraine-war/archive/2025/04/feed.xml')
+    // Its only April story moves to March: the theme's May archive links back to March now,
+    // though no story of May changed and the theme has as many archives as before.
+    await publish(story('april-talks', '2025-03-10T08:00:00Z', ukraine))
+    await incremental({ verifyListsPerTick: 0 })
+    expect(await may()).toContain('/themes/ukraine-war/archive/2025/03/feed.xml')
+    await expectFullRebuildAgrees()
+    // A story of the current month, not archived, names the theme anew: every archive follows.
+    const renamed = [{ slug: 'ukraine-war', name: 'War in Ukraine' }]
+    await publish(story('june-talks', '2025-06-01T12:00:00Z', renamed))
+    await incremental({ verifyListsPerTick: 0 })
+    expect(await may()).toContain('War in Ukraine')
+    await expectFullRebuildAgrees()
+  })
+
   it('heals a list no change reaches through the rotating verification slice', async () => {
     await env.KV.delete(keys.theme('elections'))
     let ticks = 0
