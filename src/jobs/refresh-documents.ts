@@ -16,6 +16,8 @@ export interface DocumentStepResult {
   written: number
   deleted: number
   deferred: number
+  /** tags of the groups the write budget left (compared again next tick) */
+  deferredTags: string[]
   /** site paths of subscription documents whose bytes changed */
   changedSubscriptions: string[]
 }
@@ -49,6 +51,7 @@ export async function refreshDocuments(
     written: 0,
     deleted: 0,
     deferred: 0,
+    deferredTags: [],
     changedSubscriptions: [],
   }
 
@@ -62,6 +65,7 @@ export async function refreshDocuments(
   for (const g of stale) {
     if (writesLeft() < g.documents.length * 2) {
       result.deferred += g.documents.length
+      result.deferredTags.push(...g.tags)
       continue
     }
     const rendered = g.render(articles)

@@ -612,16 +612,19 @@ export async function runRefresh(
       ]),
     )
     const rebuilt = basis === cursor.documentsBasis ? listsRebuilt : null
+    // Groups the write budget left last tick are compared again whatever this tick rebuilds
+    // (comparing every group instead cost a follow-up tick at 100k over 0.1 s of hashing).
+    const left = new Set(cursor.documentsPending)
     documents = await refreshDocuments(
       kv,
       groups,
       now,
       () => writeBudget - counts.writes - counts.deletes,
-      rebuilt ? (tags) => tags.some((t) => rebuilt.has(t)) : undefined,
+      rebuilt ? (tags) => tags.some((t) => rebuilt.has(t) || left.has(t)) : undefined,
     )
     deferred += documents.deferred
-    // Documents the write budget left are compared again next tick whatever it rebuilds.
-    cursor.documentsBasis = documents.deferred > 0 ? '' : basis
+    cursor.documentsBasis = basis
+    cursor.documentsPending = [...new Set(documents.deferredTags)].sort()
     const hub = options.site.websubHub
     if (hub && documents.changedSubscriptions.length > 0) {
       const urls = documents.changedSubscriptions.map((p) => `${options.site.siteUrl}${p}`)

@@ -64,6 +64,8 @@ export interface JobCursor {
   listsVerifyOffset: number
   /** the document settings (formats, site) every stored document was compared against */
   documentsBasis: string
+  /** tags of the document groups a tick had to leave (write budget): compared next tick */
+  documentsPending: string[]
   /** listing months a tick had to leave (write budget): read and written next tick */
   listingPending: string[]
 }
@@ -145,6 +147,7 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   listsPending: [],
   listsVerifyOffset: 0,
   documentsBasis: '',
+  documentsPending: [],
   listingPending: [],
 })
 
@@ -365,7 +368,8 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     !Array.isArray(cursor.listsPending) ||
     !Array.isArray(cursor.listingPending) ||
     typeof cursor.listsVerifyOffset !== 'number' ||
-    typeof cursor.documentsBasis !== 'string'
+    typeof cursor.documentsBasis !== 'string' ||
+    !Array.isArray(cursor.documentsPending)
   )
     cursor = {
       ...cursor,
@@ -374,6 +378,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
       listsPending: [],
       listsVerifyOffset: 0,
       documentsBasis: '',
+      documentsPending: [],
       listingPending: [],
     }
   return {
