@@ -182,8 +182,9 @@ function feedFamily(
  * What the archive feeds depend on besides their own month's stories: each theme's name and
  * archive months (the prev-archive links and the theme named in each). A tick compares a theme's
  * archive of a month only when that month's story list is rebuilt, unless this changed since the
- * last tick (at 100k articles a theme's archives hold all its stories: hashing the archives of
- * every theme a +100 tick touches took 139 ms in Node, against one month's list rebuilt).
+ * last tick. Tagged with its theme's list instead, every archive of every theme a tick touched was
+ * compared: with all 40 themes of the 100k bench site touched, 1,321 of its 1,353 feed groups,
+ * hashed in 103 to 139 ms in Node, against 41 groups and 4 ms now.
  * The site's archive months need no part here: the story lists are rebuilt whole when they change.
  */
 export function archiveShape(now: string, grouped: PublishedGroups): string {

@@ -62,7 +62,10 @@ export interface JobCursor {
   listsPending: string[]
   /** offset of the next story-list verification slice (heals a lost or corrupt list) */
   listsVerifyOffset: number
-  /** the document settings (formats, site) every stored document was compared against */
+  /**
+   * the document settings (formats, site, the themes' archive months and names) every stored
+   * document was compared against
+   */
   documentsBasis: string
   /** tags of the document groups a tick had to leave (write budget): compared next tick */
   documentsPending: string[]
