@@ -55,19 +55,28 @@ export async function refreshDocuments(
     changedSubscriptions: [],
   }
 
-  const slugs = [...new Set(stale.flatMap((g) => g.slugs))]
+  // The groups the write budget lets this tick store (each document is two writes, one a coding):
+  // only their articles are read. The bench's +100 tick at 100k read 1,000 articles (3.8 MB) for
+  // every stale group when it stored 8 of them.
+  const fit: DocumentGroup[] = []
+  let budget = writesLeft()
+  for (const g of stale) {
+    if (budget < g.documents.length * 2) {
+      result.deferred += g.documents.length
+      result.deferredTags.push(...g.tags)
+      continue
+    }
+    budget -= g.documents.length * 2
+    fit.push(g)
+  }
+  const slugs = [...new Set(fit.flatMap((g) => g.slugs))]
   const records = await getArticles(kv, slugs)
   const articles = new Map<string, Article>()
   for (const [slug, record] of records) {
     if (record.stored.state === 'live') articles.set(slug, record.stored.article)
   }
 
-  for (const g of stale) {
-    if (writesLeft() < g.documents.length * 2) {
-      result.deferred += g.documents.length
-      result.deferredTags.push(...g.tags)
-      continue
-    }
+  for (const g of fit) {
     const rendered = g.render(articles)
     for (const doc of g.documents) {
       const { bytes, etag } = await encodeDocument(rendered.get(doc.path) ?? '')
