@@ -190,16 +190,27 @@ export function storedSummaries(
   return version === 1 && listSource(total, months, extra, shown) === source ? out : null
 }
 
-function storyList(
-  key: string,
-  entries: CatalogEntry[],
-  cap: number,
-  months: string[],
-  extra: Partial<StoryList>,
-  summaryOf: SummaryOf,
-) {
-  const shown = entries.slice(0, cap)
-  const kept = shown.map(
+/** What one story list is built from: its stories (newest first), how many it shows, and the rest. */
+interface StorySpec {
+  entries: CatalogEntry[]
+  cap: number
+  months: string[]
+  extra: Partial<StoryList>
+}
+
+/** The source hash storyList gives these stories, without building their items. */
+function storySource({ entries, cap, months, extra }: StorySpec): string {
+  const shown: string[] = []
+  for (let i = 0; i < Math.min(cap, entries.length); i++) {
+    const e = entries[i] as CatalogEntry
+    shown.push(`${e.slug} ${e.hash}`)
+  }
+  return listSource(entries.length, months, extra, shown)
+}
+
+function storyList(key: string, spec: StorySpec, summaryOf: SummaryOf) {
+  const { entries, cap, months, extra } = spec
+  const kept = entries.slice(0, cap).map(
     (e): ListItem => ({
       slug: e.slug,
       title: e.title,
@@ -209,14 +220,59 @@ function storyList(
     }),
   )
   const body = { total: entries.length, items: kept, months, ...extra }
-  const source = listSource(
-    entries.length,
-    months,
-    extra,
-    shown.map((e) => `${e.slug} ${e.hash}`),
-  )
-  const value: StoryList = { version: 1, source, ...body }
+  const value: StoryList = { version: 1, source: storySource(spec), ...body }
   return value
+}
+
+/**
+ * Every story list the grouped entries imply (the theme index aside), keyed by KV key, in
+ * buildLists' order: the latest list, the theme lists by slug, the month archives newest first.
+ */
+function storySpecs(
+  published: CatalogEntry[],
+  caps: ListCaps,
+  groups: PublishedGroups,
+): Map<string, StorySpec> {
+  const { months, byMonth, byTheme } = groups
+  const specs = new Map<string, StorySpec>()
+  specs.set(keys.latest, { entries: published, cap: caps.latest, months, extra: {} })
+  for (const slug of [...byTheme.keys()].sort()) {
+    const g = byTheme.get(slug) as ThemeGroup
+    specs.set(keys.theme(slug), {
+      entries: g.entries,
+      cap: caps.theme,
+      months: [...g.byMonth.keys()],
+      extra: { theme: { slug, name: g.theme.name } },
+    })
+  }
+  for (const [month, inMonth] of byMonth) {
+    specs.set(keys.month(month), {
+      entries: inMonth,
+      cap: Number.MAX_SAFE_INTEGER,
+      months,
+      extra: { month },
+    })
+  }
+  return specs
+}
+
+/**
+ * The source hash of each story list `wanted` names as buildLists would build it (null: the list
+ * should not exist), without its items: the job checks a stored list's source against it.
+ */
+export function storyListSources(
+  published: CatalogEntry[],
+  wanted: Iterable<string>,
+  caps: ListCaps = DEFAULT_LIST_CAPS,
+  groups: PublishedGroups = groupPublished(published),
+): Map<string, string | null> {
+  const specs = storySpecs(published, caps, groups)
+  const out = new Map<string, string | null>()
+  for (const key of wanted) {
+    const spec = specs.get(key)
+    out.set(key, spec ? storySource(spec) : null)
+  }
+  return out
 }
 
 /** The keys of every story list the grouped entries imply, without building them. */
@@ -280,16 +336,15 @@ export function buildLists(
   only: (key: string) => boolean = () => true,
   groups: PublishedGroups = groupPublished(published),
 ): Map<string, StoryList | ThemeIndex> {
-  const { months, byMonth, byTheme } = groups
   const out = new Map<string, StoryList | ThemeIndex>()
-  if (only(keys.latest))
-    out.set(keys.latest, storyList(keys.latest, published, caps.latest, months, {}, summaryOf))
+  const specs = storySpecs(published, caps, groups)
+  const latest = specs.get(keys.latest) as StorySpec
+  if (only(keys.latest)) out.set(keys.latest, storyList(keys.latest, latest, summaryOf))
 
-  const themeSlugs = [...byTheme.keys()].sort()
   if (only(keys.themes)) {
     const themesBody = {
-      themes: themeSlugs.map((slug) => {
-        const g = byTheme.get(slug) as ThemeGroup
+      themes: [...groups.byTheme.keys()].sort().map((slug) => {
+        const g = groups.byTheme.get(slug) as ThemeGroup
         return { slug, name: g.theme.name, count: g.entries.length }
       }),
     }
@@ -299,28 +354,8 @@ export function buildLists(
       ...themesBody,
     })
   }
-  for (const slug of themeSlugs) {
-    if (!only(keys.theme(slug))) continue
-    const g = byTheme.get(slug) as ThemeGroup
-    const themeMonths = [...g.byMonth.keys()]
-    out.set(
-      keys.theme(slug),
-      storyList(
-        keys.theme(slug),
-        g.entries,
-        caps.theme,
-        themeMonths,
-        { theme: { slug, name: g.theme.name } },
-        summaryOf,
-      ),
-    )
-  }
-  for (const [month, inMonth] of byMonth) {
-    if (!only(keys.month(month))) continue
-    out.set(
-      keys.month(month),
-      storyList(keys.month(month), inMonth, Number.MAX_SAFE_INTEGER, months, { month }, summaryOf),
-    )
+  for (const [key, spec] of specs) {
+    if (key !== keys.latest && only(key)) out.set(key, storyList(key, spec, summaryOf))
   }
   return out
 }

@@ -91,6 +91,7 @@ import {
   type PublishedGroups,
   publishedNewest,
   storedSummaries,
+  storyListSources,
 } from './build-lists'
 import { archiveShape, FEED_FORMAT_VERSION, planFeeds } from './plan-feeds'
 import { planSitemaps, SITEMAP_FORMAT_VERSION } from './plan-sitemaps'
@@ -172,6 +173,8 @@ export interface RefreshReport extends KvCounts {
   changed: number
   removed: number
   listsWritten: number
+  /** story lists of the verification slice found sound by their stored hash, not rebuilt */
+  listsSound: number
   relatedWritten: number
   /** related lists ranked this tick (placed ones included) */
   relatedRanked: number
@@ -353,6 +356,7 @@ export async function runRefresh(
   phaseDone('changes')
 
   let listsWritten = 0
+  let listsSound = 0
   let relatedWritten = 0
   let relatedRanked = 0
   let relatedPlaced = 0
@@ -380,6 +384,7 @@ export async function runRefresh(
       canWrite,
     })
     listsWritten = lists.written
+    listsSound = lists.sound
     listsRebuilt = lists.rebuilt
     deferred += lists.deferred
     phaseDone('lists')
@@ -649,6 +654,7 @@ export async function runRefresh(
     changed: toRead.length,
     removed,
     listsWritten,
+    listsSound,
     relatedWritten,
     relatedRanked,
     relatedPlaced,
@@ -690,7 +696,7 @@ interface ListStepInputs {
 async function refreshStoryLists(
   kv: KVNamespace,
   inp: ListStepInputs,
-): Promise<{ written: number; deferred: number; rebuilt: Set<string> | null }> {
+): Promise<{ written: number; deferred: number; sound: number; rebuilt: Set<string> | null }> {
   const { state, published, grouped, changedEntries, hashBefore, records, cursor, now } = inp
   const { options, canWrite } = inp
   const { catalog } = state
@@ -701,9 +707,11 @@ async function refreshStoryLists(
     verify: options.verifyListsPerTick ?? VERIFY_LISTS_PER_TICK,
   })
   const caps = options.caps ?? DEFAULT_LIST_CAPS
-  const onlyKey = listPlan.only
-    ? (key: string) => (listPlan.only as Set<string>).has(key)
-    : undefined
+  // The lists to build: all of them, or those the tick's changes reach and the verification
+  // slice's that are not found sound without building them (soundLists).
+  const hashes = { ...cursor.listHashes }
+  const build = listPlan.only && (await soundLists(kv, inp, listPlan, hashes, caps))
+  const onlyKey = build ? (key: string) => build.has(key) : undefined
   // Stored bytes of the lists rebuilt, read as the loop below reaches them, or here for the
   // lists that hold their own summaries: those keep only a digest of their bytes, since holding
   // them until the loop reaches them held the latest and theme lists (about 20 MB of text at 100k
@@ -716,8 +724,8 @@ async function refreshStoryLists(
   // to one). Each list keeps only its own summaries, and the verification slice reads the months,
   // so a damaged summary neither spreads nor outlives the slice's next turn.
   const carried = new Map<string, Map<string, string>>()
-  if (listPlan.only) {
-    const only = listPlan.only
+  if (build) {
+    const only = build
     const keep = [keys.latest, ...[...grouped.byTheme.keys()].map((slug) => keys.theme(slug))]
     const read = keep.filter((key) => only.has(key) && !listPlan.verified.has(key))
     const hashOf = (slug: string) =>
@@ -767,9 +775,9 @@ async function refreshStoryLists(
   let allKeys: string[]
   // Stored bytes, read as the loop reaches them: a few lists at a time on a large site (its month
   // archives are 1.8 MB of text each at 100k articles), every list at once on a small one.
-  const perRead = listPlan.only ? LISTS_PER_READ : 100
-  if (listPlan.only) {
-    allKeys = [...listPlan.only].sort()
+  const perRead = build ? LISTS_PER_READ : 100
+  if (build) {
+    allKeys = [...build].sort()
   } else {
     const stored = await getRawValues(kv, [keys.latest, keys.themes])
     const previous = impliedListKeys(
@@ -791,7 +799,13 @@ async function refreshStoryLists(
     // Let go of each list once compared: a month archive at 100k articles is 1.8 MB each way.
     desired.delete(key)
     current.delete(key)
-    if (sameBytes(stored, bytes)) continue
+    // A list built and compared for the verification slice, or by a tick that builds them all,
+    // is sound as stored after this tick: its bytes' hash is kept for the slice's next turn.
+    const remember = (!build || listPlan.verified.has(key)) && bytes !== null
+    if (sameBytes(stored, bytes)) {
+      if (remember) hashes[key] = contentHash(bytes)
+      continue
+    }
     if (!canWrite()) {
       deferred++
       listsLeft.push(key)
@@ -800,13 +814,23 @@ async function refreshStoryLists(
     if (bytes === null) await deleteValue(kv, key)
     else await putValue(kv, key, bytes)
     written++
+    if (remember) hashes[key] = contentHash(bytes)
+    else delete hashes[key]
   }
+  // Only the lists the catalog implies keep a hash: a theme or month gone takes its own along.
+  const implied = new Set(listKeysOf(grouped))
+  cursor.listHashes = Object.fromEntries(
+    Object.entries(hashes)
+      .filter(([key]) => implied.has(key))
+      .sort(([a], [b]) => (a < b ? -1 : 1)),
+  )
   // The newest publication time listed: stories published after it were not in the lists.
   // (Not the tick's time, which would rewrite the job state on every idle tick.)
   cursor.listsAt = published[0]?.publishedAt ?? null
   cursor.listsMonths = listPlan.months
   cursor.listsPending = listsLeft
-  return { written, deferred, rebuilt: listPlan.only }
+  const sound = build ? (listPlan.only as Set<string>).size - build.size : 0
+  return { written, deferred, sound, rebuilt: listPlan.only }
 }
 
 /** A stored value as read, or the length and content hash of its bytes. */
@@ -867,6 +891,45 @@ const VERIFY_LISTS_PER_TICK = 4
 const LISTS_PER_READ = 4
 
 /**
+ * The lists a large site's tick builds: those its changes reach (`needed`), and those of the
+ * verification slice that are not sound. A slice's list is sound when its stored bytes hash to
+ * what the slice, or the last tick that built every list, found or wrote (cursor.listHashes,
+ * dropped whenever the job writes the list for another reason) and its source is the one the
+ * catalog implies now: it is then neither built nor compared. At 100k articles a past month's archive is 1.4 MB to build,
+ * encode and compare, and its summaries 1.7 MB of listing month to read. A list that is not sound
+ * loses its hash here and is built and compared as before, which heals it.
+ */
+async function soundLists(
+  kv: KVNamespace,
+  inp: ListStepInputs,
+  listPlan: { only: Set<string> | null; needed: Set<string>; verified: Set<string> },
+  hashes: Record<string, string>,
+  caps: ListCaps,
+): Promise<Set<string>> {
+  const only = listPlan.only as Set<string>
+  const checkable = [...listPlan.verified].filter(
+    (key) => hashes[key] !== undefined && !listPlan.needed.has(key),
+  )
+  if (checkable.length === 0) return only
+  const expected = storyListSources(inp.published, checkable, caps, inp.grouped)
+  const stored = await getRawValues(kv, checkable)
+  const sound = new Set<string>()
+  for (const key of checkable) {
+    const bytes = stored.get(key)
+    const source = expected.get(key)
+    if (bytes && source && contentHash(bytes) === hashes[key] && storedSource(bytes) === source)
+      sound.add(key)
+    else delete hashes[key]
+  }
+  return new Set([...only].filter((key) => !sound.has(key)))
+}
+
+/** The source hash a stored list's bytes name: encodeValue writes `version`, then `source`. */
+function storedSource(bytes: string): string | null {
+  return /^\{"version":1,"source":"([0-9a-f]+)"/.exec(bytes.slice(0, 64))?.[1] ?? null
+}
+
+/**
  * Which story lists a tick rebuilds: all of them (`only` absent) on small sites, after lost state,
  * or when the set of months changed (every list names them); otherwise the latest list, the theme
  * index, the lists the old and new versions of changed stories are in, those of stories whose
@@ -880,7 +943,7 @@ function planLists(
   cursor: JobCursor,
   now: string,
   opts: { incremental: boolean; verify: number },
-): { only: Set<string> | null; verified: Set<string>; months: string } {
+): { only: Set<string> | null; needed: Set<string>; verified: Set<string>; months: string } {
   const months = grouped.months.join(',')
   const since = cursor.listsAt
   if (
@@ -890,7 +953,7 @@ function planLists(
     months !== cursor.listsMonths
   ) {
     cursor.listsVerifyOffset = 0
-    return { only: null, verified: new Set(), months }
+    return { only: null, needed: new Set(), verified: new Set(), months }
   }
   const only = new Set<string>([keys.latest, keys.themes, ...cursor.listsPending])
   for (const e of changedEntries) for (const key of listKeysOfEntry(e)) only.add(key)
@@ -901,6 +964,7 @@ function planLists(
     if (!(Date.parse(e.publishedAt) > sinceMs)) break
     for (const key of listKeysOfEntry(e)) only.add(key)
   }
+  const needed = new Set(only)
   const all = listKeysOf(grouped)
   const start = cursor.listsVerifyOffset % Math.max(1, all.length)
   const verified = new Set<string>()
@@ -909,7 +973,7 @@ function planLists(
   }
   for (const key of verified) only.add(key)
   cursor.listsVerifyOffset = (start + opts.verify) % Math.max(1, all.length)
-  return { only, verified, months }
+  return { only, needed, verified, months }
 }
 
 /** Above this many published articles the related step is incremental (RefreshOptions). */

@@ -63,6 +63,12 @@ export interface JobCursor {
   /** offset of the next story-list verification slice (heals a lost or corrupt list) */
   listsVerifyOffset: number
   /**
+   * content hash of the stored bytes of each story list the verification slice, or a tick that
+   * built every list, last found sound, until the job writes that list for another reason: the
+   * slice then checks such a list without building it
+   */
+  listHashes: Record<string, string>
+  /**
    * the document settings (formats, site, the themes' archive months and names) every stored
    * document was compared against
    */
@@ -149,6 +155,7 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   listsMonths: '',
   listsPending: [],
   listsVerifyOffset: 0,
+  listHashes: {},
   documentsBasis: '',
   documentsPending: [],
   listingPending: [],
@@ -372,7 +379,10 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     !Array.isArray(cursor.listingPending) ||
     typeof cursor.listsVerifyOffset !== 'number' ||
     typeof cursor.documentsBasis !== 'string' ||
-    !Array.isArray(cursor.documentsPending)
+    !Array.isArray(cursor.documentsPending) ||
+    !cursor.listHashes ||
+    typeof cursor.listHashes !== 'object' ||
+    Array.isArray(cursor.listHashes)
   )
     cursor = {
       ...cursor,
@@ -380,6 +390,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
       listsMonths: '',
       listsPending: [],
       listsVerifyOffset: 0,
+      listHashes: {},
       documentsBasis: '',
       documentsPending: [],
       listingPending: [],

@@ -188,6 +188,30 @@ describe('incremental story lists', () => {
     await expectFullRebuildAgrees()
   })
 
+  it('checks a sound list by its hash, and rebuilds one whose bytes were altered in place', async () => {
+    // A slice over every list: the first turn builds and compares each and remembers its bytes.
+    const all = { verifyListsPerTick: 100 }
+    await incremental(all)
+    // The next finds each one sound by its hash and source (the month archives and the theme
+    // lists no change reaches are neither built nor their listing months read).
+    const checked = await incremental(all)
+    const storyLists = (await env.KV.list({ prefix: 'v1:list:' })).keys.length
+    // All but the latest list and the theme index, which every tick rebuilds.
+    expect(checked.listsSound).toBe(storyLists - 2)
+    expect(checked.listsWritten).toBe(0)
+    // A summary altered inside the stored archive, its source hash left as it was.
+    const key = keys.month('2025-05')
+    const stored = (await env.KV.get(key)) ?? ''
+    const summary = fixture('prisoner-exchange-agreed').summary
+    expect(stored).toContain(summary)
+    await env.KV.put(key, stored.replace(summary, 'Altered in place.'))
+    const healed = await incremental(all)
+    expect(healed.listsSound).toBe(storyLists - 3)
+    expect(healed.listsWritten).toBe(1)
+    expect(await env.KV.get(key)).toBe(stored)
+    await expectFullRebuildAgrees()
+  })
+
   it('heals a list no change reaches through the rotating verification slice', async () => {
     await env.KV.delete(keys.theme('elections'))
     let ticks = 0
