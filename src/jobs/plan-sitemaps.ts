@@ -67,6 +67,8 @@ function newest(entries: readonly CatalogEntry[]): string | undefined {
     let i = 0
     for (; i < entries.length; i++) {
       const u = (entries[i] as CatalogEntry).updatedAt
+      // sameWidthUtc with the width known, inlined: calling it here took planSitemaps from 43 to
+      // 104-112 ms on the 100k catalog (Node).
       if (
         u.length !== width ||
         u.charCodeAt(width - 1) !== 90 ||
