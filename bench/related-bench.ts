@@ -98,6 +98,12 @@ export interface RelatedBenchOptions {
    * the first +N tick starts from an empty job delta, these show the cost once it has filled.
    */
   busyTicks?: number
+  /**
+   * Runs of the +N tick (default 1): the first as above, each other on a fresh copy of the seeded
+   * state in a new workerd. The same code's +100 tick at 100k took 1.6 s of Worker CPU in one run
+   * and 2.6 s in the next on this shared VM, so one run says little about a change.
+   */
+  tickRuns?: number
   /** Also print the dev-set quality figures. */
   quality?: boolean
   log?: (line: string) => void
@@ -446,6 +452,8 @@ interface TickFigures {
   warmupRelated: number
   /** the measured ticks in workerd: the +N tick, its follow-ups, an idle one, busy ones */
   ticks: WorkerdTick[]
+  /** every run of the +N tick: the first of `ticks`, then one per fresh copy of the state */
+  tickRuns: WorkerdTick[]
   /** ticks (the +N one and its follow-ups) until its additions were in every peer list */
   settleTicks: number
   /** the same +N tick re-run in Node on a copy of the state, for its CPU by phase */
@@ -615,6 +623,69 @@ export async function seedTickState(
 }
 
 /**
+ * The built Worker in workerd on the local KV state in `persistTo`, with its isolate's profiler
+ * attached: `measure` runs one tick of its scheduled handler and reads what it cost.
+ */
+async function measuredWorker(persistTo: string, scriptPath: string) {
+  let logged: WorkerdTick['report'] | null = null
+  const inspectorPort = await freePort()
+  const worker = await startLocalWorker({
+    persistTo,
+    scriptPath,
+    inspectorPort,
+    onLog: (line) => {
+      const at = line.indexOf('refresh tick: ')
+      if (at >= 0) logged = JSON.parse(line.slice(at + 'refresh tick: '.length))
+    },
+  })
+  let probe: Awaited<ReturnType<typeof isolateProbe>>
+  try {
+    probe = await isolateProbe(inspectorPort)
+  } catch (error) {
+    await worker.dispose()
+    throw error
+  }
+  const nameFrame = bundleFrameNamer(scriptPath)
+  const pid = workerdPid()
+  const measure = async (name: string, at: Date): Promise<WorkerdTick> => {
+    logged = null
+    await probe.startProfile()
+    const before = processCpuMs(pid)
+    await worker.tick(at)
+    const spent = processCpuMs(pid) - before
+    const profile = await probe.stopRawProfile()
+    const isolate = isolateCpu(profile)
+    const isolateTwoIntervals = isolateCpu(profile, SAMPLING_INTERVAL_US, 2)
+    const steps = isolateCpuBySteps(profile, REFRESH_STEPS, nameFrame)
+    // The log line may trail the scheduled call's completion by a moment.
+    for (let i = 0; i < 100 && !logged; i++) await new Promise((r) => setTimeout(r, 20))
+    const report = logged as WorkerdTick['report'] | null
+    if (!report) throw new Error('the scheduled handler logged no report')
+    const rss = memoryMb(pid)
+    return {
+      name,
+      cpuMs: spent,
+      isolate,
+      isolateTwoIntervals,
+      steps,
+      report,
+      rssMb: rss.rss,
+      peakRssMb: rss.hwm,
+      heapMb: await probe.usedMb(),
+      deltaStories: Object.keys(
+        (JSON.parse((await worker.kv.get(keys.jobDelta)) ?? '{}') as { entries?: object })
+          .entries ?? {},
+      ).length,
+    }
+  }
+  const close = async () => {
+    probe.close()
+    await worker.dispose()
+  }
+  return { kv: worker.kv, measure, close }
+}
+
+/**
  * Seeds a settled site (seedTickState) and measures the tick that follows in workerd, the real
  * scheduled handler of the built Worker (CPU of the workerd process from /proc), then the ticks
  * until nothing is pending and an idle one. The same tick is re-run in Node on a copy of the
@@ -630,6 +701,7 @@ async function measureTick(
   reuse?: string,
   busy = 0,
   heapMb = 128,
+  tickRuns = 1,
 ): Promise<TickFigures> {
   const local = readLocalConfig()
   const persist = join(dir, 'state')
@@ -653,55 +725,23 @@ async function measureTick(
   const cappedCopy = join(dir, 'state-capped')
   cpSync(persist, cappedCopy, { recursive: true })
 
+  // Copies for the +N tick's other runs, taken before the measured ticks change the state.
+  const runCopies: string[] = []
+  for (let k = 1; k < tickRuns; k++) {
+    const runCopy = join(dir, `state-run-${k}`)
+    cpSync(persist, runCopy, { recursive: true })
+    runCopies.push(runCopy)
+  }
+
   // The measured ticks: the built Worker's scheduled handler in workerd.
   const ticks: WorkerdTick[] = []
   let settleTicks = 0
-  let logged: WorkerdTick['report'] | null = null
-  const inspectorPort = await freePort()
-  const worker = await startLocalWorker({
-    persistTo: persist,
-    scriptPath,
-    inspectorPort,
-    onLog: (line) => {
-      const at = line.indexOf('refresh tick: ')
-      if (at >= 0) logged = JSON.parse(line.slice(at + 'refresh tick: '.length))
-    },
-  })
-  const probe = await isolateProbe(inspectorPort)
-  const nameFrame = bundleFrameNamer(scriptPath)
+  const worker = await measuredWorker(persist, scriptPath)
   try {
-    const pid = workerdPid()
     const measure = async (name: string, at = now) => {
-      logged = null
-      await probe.startProfile()
-      const before = processCpuMs(pid)
-      await worker.tick(at)
-      const spent = processCpuMs(pid) - before
-      const profile = await probe.stopRawProfile()
-      const isolate = isolateCpu(profile)
-      const isolateTwoIntervals = isolateCpu(profile, SAMPLING_INTERVAL_US, 2)
-      const steps = isolateCpuBySteps(profile, REFRESH_STEPS, nameFrame)
-      // The log line may trail the scheduled call's completion by a moment.
-      for (let i = 0; i < 100 && !logged; i++) await new Promise((r) => setTimeout(r, 20))
-      const report = logged as WorkerdTick['report'] | null
-      if (!report) throw new Error('the scheduled handler logged no report')
-      const rss = memoryMb(pid)
-      ticks.push({
-        name,
-        cpuMs: spent,
-        isolate,
-        isolateTwoIntervals,
-        steps,
-        report,
-        rssMb: rss.rss,
-        peakRssMb: rss.hwm,
-        heapMb: await probe.usedMb(),
-        deltaStories: Object.keys(
-          (JSON.parse((await worker.kv.get(keys.jobDelta)) ?? '{}') as { entries?: object })
-            .entries ?? {},
-        ).length,
-      })
-      return report
+      const tick = await worker.measure(name, at)
+      ticks.push(tick)
+      return tick.report
     }
     let report = await measure(`+${added}`)
     for (let i = 1; report.pending > 0 && i <= 10; i++) report = await measure(`follow-up ${i}`)
@@ -715,8 +755,18 @@ async function measureTick(
       await measure(`+${added} busy ${k}`, at)
     }
   } finally {
-    probe.close()
-    await worker.dispose()
+    await worker.close()
+  }
+  // The +N tick's other runs, one workerd each, as the first ran.
+  const tickRunsMeasured = [ticks[0] as WorkerdTick]
+  for (const runCopy of runCopies) {
+    const again = await measuredWorker(runCopy, scriptPath)
+    try {
+      tickRunsMeasured.push(await again.measure(`+${added}`, now))
+    } finally {
+      await again.close()
+      rmSync(runCopy, { recursive: true, force: true })
+    }
   }
 
   // The same +N tick in a Node process with its heap capped, for the tick's live heap by phase.
@@ -751,6 +801,7 @@ async function measureTick(
         warmupTicks,
         warmupRelated,
         ticks,
+        tickRuns: tickRunsMeasured,
         settleTicks,
         phases,
         phasesCpuMs,
@@ -907,6 +958,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         opts.reuseState,
         opts.busyTicks ?? 0,
         heapMb,
+        Math.max(1, opts.tickRuns ?? 1),
       )
       const perDay = (24 * 60) / cronMinutes
       // The job writes its status key too when it did work; the report counts that write apart.
@@ -977,6 +1029,24 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             )
             .join('; '),
       )
+      if (t.tickRuns.length > 1) {
+        const cpus = t.tickRuns.map((r) => totalCpuMs(r.isolate))
+        const stepNames = (t.tickRuns[0] as WorkerdTick).steps.map(([step]) => step)
+        const stepMedian = (step: string) =>
+          median(
+            t.tickRuns.map((r) => {
+              const found = r.steps.find(([s]) => s === step)
+              return found ? totalCpuMs(found[1]) : 0
+            }),
+          )
+        log(
+          `the +${added} tick in ${t.tickRuns.length} runs (the first above, each other on a fresh copy ` +
+            `of the seeded state in a new workerd): Worker CPU ${cpus.map(f0).join(', ')} ms ` +
+            `(fastest ${f0(Math.min(...cpus))}, median ${f0(median(cpus))}); by step, the median ` +
+            `of the runs: ${stepNames.map((step) => `${step} ${f0(stepMedian(step))}`).join(', ')} ms; ` +
+            `KV ops ${t.tickRuns.map((r) => ops(r.report)).join(', ')}`,
+        )
+      }
       const p = t.phases
       log(
         `the same +${added} tick re-run in Node (CPU includes Miniflare's KV client): ` +
@@ -1060,7 +1130,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(JSON.stringify(rebuildFromShards(files, out)))
   } else {
     // tsx bench/related-bench.ts [SIZE ...] [--added N] [--no-quality] [--cache DIR]
-    //   [--reuse-state DIR] [--busy N] [--rebuild-runs N]
+    //   [--reuse-state DIR] [--busy N] [--rebuild-runs N] [--tick-runs N]
     const argv = process.argv.slice(2)
     const value = (name: string) => {
       const i = argv.indexOf(name)
@@ -1075,7 +1145,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const reuseState = value('--reuse-state')
     const busy = value('--busy')
     const rebuildRuns = value('--rebuild-runs')
+    const tickRuns = value('--tick-runs')
     await runRelatedBench({
+      ...(tickRuns !== undefined ? { tickRuns: Number(tickRuns) } : {}),
       ...(rebuildRuns !== undefined ? { rebuildRuns: Number(rebuildRuns) } : {}),
       ...(sizes.length ? { sizes } : {}),
       ...(added !== undefined ? { added: Number(added) } : {}),
