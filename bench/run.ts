@@ -4,6 +4,8 @@
 //   --reuse-state DIR      keep the seeded pre-tick KV state in DIR and reuse it next time
 //                          (seeding 100k articles takes most of --full; empty DIR to reseed)
 //   --rebuild-runs N       full rebuilds per size, the fastest shown (default 3)
+//   --tick-runs N          runs of the +100 tick, each other on a fresh copy of the state
+//                          in a new workerd; prints each, the fastest and the median (default 1)
 //   --articles N           generated articles for the serving bench (default 10000)
 //   --seconds S            seconds per timed run (default 3)
 //   --rounds R             A/B rounds per URL (default 3)
@@ -27,6 +29,7 @@ if (!argv.includes('--serve-only')) {
       sizes?: number[]
       reuseState?: string
       rebuildRuns?: number
+      tickRuns?: number
     }) => Promise<void>
   }
   if (typeof related.runRelatedBench === 'function') {
@@ -34,10 +37,12 @@ if (!argv.includes('--serve-only')) {
     console.log(`## Related engine (${sizes.join(', ')} articles)\n`)
     const reuseState = flag(argv, '--reuse-state')
     const rebuildRuns = number('--rebuild-runs')
+    const tickRuns = number('--tick-runs')
     await related.runRelatedBench({
       sizes,
       ...(reuseState ? { reuseState } : {}),
       ...(rebuildRuns !== undefined ? { rebuildRuns } : {}),
+      ...(tickRuns !== undefined ? { tickRuns } : {}),
     })
   } else {
     console.log('related engine bench: bench/related-bench.ts exports no runRelatedBench yet')
