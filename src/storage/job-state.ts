@@ -6,6 +6,7 @@
 // each busy tick then folds the delta's largest shard back into it. A tick that changed nothing
 // folds nothing and writes nothing.
 import type { Theme } from '../model/article'
+import { asciiJson } from './ascii-json'
 import { getMany } from './bulk-get'
 import { CATALOG_SHARDS, keys, shardOf } from './keys'
 
@@ -232,7 +233,8 @@ function encodeCatalogShard(entries: Iterable<CatalogEntry>): string {
     if (e.relatedFloor !== undefined) row.push(e.relatedFloor)
     rows.push(row)
   }
-  return JSON.stringify({ format: 2, themes, entries: rows } satisfies CatalogShard)
+  // ASCII: every tick reads every shard, and one headline past Latin-1 would double its bytes.
+  return asciiJson({ format: 2, themes, entries: rows } satisfies CatalogShard)
 }
 
 /** The entry a format-2 row stands for, or null when the row is not one. */
@@ -551,7 +553,7 @@ export async function encodeJobChanges(
     const c = catalog.get(slug) ?? null
     entries[slug] = state.vectorKnown.has(slug) ? { c, v: corpus.get(slug) ?? null } : { c }
   }
-  out.set(keys.jobDelta, JSON.stringify({ version: 1, entries } satisfies JobDelta))
+  out.set(keys.jobDelta, asciiJson({ version: 1, entries } satisfies JobDelta))
   return out
 }
 

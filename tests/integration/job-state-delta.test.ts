@@ -77,6 +77,27 @@ describe('the job state delta', () => {
     expect(changedKeys(after, await jobBytes())).toEqual([])
   })
 
+  it('stores the catalog and the delta as ASCII, and loads headlines back unchanged', async () => {
+    await publish(...FIXTURE_ARTICLES)
+    await settle()
+    const [a, b] = twoShards()
+    const headline = 'Zürich: हिन्दी 😀 « news »'
+    await publish({ ...fixture(a), title: headline }, { ...fixture(b), title: `${headline} 2` })
+    await refresh()
+    // One story's shard was folded, the other waits in the delta: both kinds of value are ASCII.
+    const stored = await jobBytes()
+    const shardA = stored.get(keys.catalog(shardOf(a))) as string
+    const delta = stored.get(keys.jobDelta) as string
+    expect(shardA.includes(a) || delta.includes(a)).toBe(true)
+    expect(delta).toContain(b)
+    for (const [key, text] of stored) expect(text ?? '', key).toMatch(/^[\u0000-\u007f]*$/)
+    const state = await loadJobState(env.KV)
+    expect(state.damaged).toBe(false)
+    expect(state.catalog.get(a)?.title).toBe(headline)
+    expect(state.catalog.get(b)?.title).toBe(`${headline} 2`)
+    expect((await listedTitles()).get(a)).toBe(headline)
+  })
+
   it('keeps removals in the delta, and folds every shard when over the cap', async () => {
     await publish(...FIXTURE_ARTICLES)
     await settle()
