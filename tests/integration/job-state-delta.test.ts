@@ -11,7 +11,7 @@ import {
   loadJobState,
 } from '../../src/storage/job-state'
 import { CATALOG_SHARDS, keys, shardOf } from '../../src/storage/keys'
-import { getListingPage } from '../../src/storage/listing'
+import { getListingPage, listingMonth } from '../../src/storage/listing'
 import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
 import { publish, settle } from './helpers'
 
@@ -77,7 +77,7 @@ describe('the job state delta', () => {
     expect(changedKeys(after, await jobBytes())).toEqual([])
   })
 
-  it('stores the catalog and the delta as ASCII, and loads headlines back unchanged', async () => {
+  it('stores the catalog, the delta and the listing as ASCII, and reads headlines back unchanged', async () => {
     await publish(...FIXTURE_ARTICLES)
     await settle()
     const [a, b] = twoShards()
@@ -91,6 +91,10 @@ describe('the job state delta', () => {
     expect(shardA.includes(a) || delta.includes(a)).toBe(true)
     expect(delta).toContain(b)
     for (const [key, text] of stored) expect(text ?? '', key).toMatch(/^[\u0000-\u007f]*$/)
+    // So is the listing month the stories are in, which the listing API reads.
+    const month = (await env.KV.get(keys.listingMonth(listingMonth(fixture(a).publishedAt)))) ?? ''
+    expect(month).toContain(a)
+    expect(month).toMatch(/^[\u0000-\u007f]*$/)
     const state = await loadJobState(env.KV)
     expect(state.damaged).toBe(false)
     expect(state.catalog.get(a)?.title).toBe(headline)
