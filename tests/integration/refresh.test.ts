@@ -150,6 +150,25 @@ describe('the scheduled refresh', () => {
     expect(await relatedLinks(html)).toContain('prisoner-exchange-agreed')
   })
 
+  it('drops the related list of a story put back under embargo, and its peers drop it', async () => {
+    await publish(...FIXTURE_ARTICLES)
+    await settle()
+    const holding = async () => {
+      const out: string[] = []
+      for (const a of FIXTURE_ARTICLES) {
+        const text = await env.KV.get(keys.related(a.slug))
+        if (text && a.slug !== MAIN && text.includes(`"slug":"${MAIN}"`)) out.push(a.slug)
+      }
+      return out
+    }
+    expect(await env.KV.get(keys.related(MAIN))).not.toBeNull()
+    expect((await holding()).length).toBeGreaterThan(0)
+    await publish({ ...fixture(MAIN), publishedAt: '2030-01-01T00:00:00Z' })
+    await settle()
+    expect(await env.KV.get(keys.related(MAIN))).toBeNull()
+    expect(await holding()).toEqual([])
+  })
+
   it('lists an embargoed story once a tick runs after its time', async () => {
     await publish({ ...fixture(MAIN), publishedAt: '2030-01-01T00:00:00Z' })
     await tick(Date.parse('2029-12-31T00:00:00Z'))

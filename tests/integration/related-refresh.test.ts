@@ -50,7 +50,7 @@ async function storedList(slug: string): Promise<RelatedList | null> {
   return text ? (JSON.parse(text) as RelatedList) : null
 }
 
-// What a full rebuild of the engine ranks from the published articles in KV right now.
+// What a full rebuild of the engine ranks from the articles in KV published at NOW.
 async function fullRanking(): Promise<Map<string, string[]>> {
   const state = await loadJobState(env.KV)
   const live = [...state.catalog.keys()]
@@ -59,6 +59,7 @@ async function fullRanking(): Promise<Map<string, string[]>> {
     const stored = records.get(slug)?.stored
     if (stored?.state !== 'live') return []
     const a = stored.article
+    if (Date.parse(a.publishedAt) > NOW.getTime()) return []
     return [
       {
         slug,
@@ -176,6 +177,22 @@ describe('the related step of runRefresh()', () => {
           '2025-05-30T00:00:00Z',
           'del1',
         )
+        const report = await refresh(mode)
+        expect(report.pending).toBe(0)
+        expect(await holders('prisoner-exchange-agreed')).toEqual([])
+        expect(await storedList('prisoner-exchange-agreed')).toBeNull()
+        await expectAllListsFull(mode)
+      })
+
+      it('drops a story put back under embargo from every list within one tick', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        expect((await holders('prisoner-exchange-agreed')).length).toBeGreaterThan(0)
+        // Still in the catalog, no longer published at the tick's time.
+        await publish({
+          ...fixture('prisoner-exchange-agreed'),
+          publishedAt: '2030-01-01T00:00:00Z',
+        })
         const report = await refresh(mode)
         expect(report.pending).toBe(0)
         expect(await holders('prisoner-exchange-agreed')).toEqual([])

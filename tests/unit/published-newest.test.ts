@@ -24,9 +24,12 @@ describe('publishedNewest', () => {
     const expected = entries
       .filter((e) => Date.parse(e.publishedAt) <= Date.parse(now))
       .sort(byNewest)
-    const got = publishedNewest(entries, now)
+    const later: typeof entries = []
+    const got = publishedNewest(entries, now, later)
     expect(got.length).toBeLessThan(entries.length)
     expect(got.map((e) => e.slug)).toEqual(expected.map((e) => e.slug))
+    // The rest, under embargo at `now`, in the order given.
+    expect(later).toEqual(entries.filter((e) => Date.parse(e.publishedAt) > Date.parse(now)))
   })
 
   it('orders dates with milliseconds as byNewest does too', () => {
