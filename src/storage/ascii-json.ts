@@ -7,8 +7,7 @@
 
 // Matches any UTF-16 code unit outside ASCII; a surrogate pair becomes two escapes, which
 // JSON.parse joins back into the one character.
-const NON_ASCII = /[\u0080-\uffff]/
-const NON_ASCII_ALL = /[\u0080-\uffff]/g
+const NON_ASCII = /[\u0080-\uffff]/g
 
 function escapeUnit(unit: string): string {
   return `\\u${unit.charCodeAt(0).toString(16).padStart(4, '0')}`
@@ -16,6 +15,6 @@ function escapeUnit(unit: string): string {
 
 /** `JSON.stringify(value)` with only ASCII characters; `JSON.parse` gives back the same value. */
 export function asciiJson(value: unknown): string {
-  const text = JSON.stringify(value)
-  return NON_ASCII.test(text) ? text.replace(NON_ASCII_ALL, escapeUnit) : text
+  // ASCII text comes back from replace() as it was.
+  return JSON.stringify(value).replace(NON_ASCII, escapeUnit)
 }
