@@ -265,8 +265,8 @@ function storySpecs(
 export function storyListSources(
   published: CatalogEntry[],
   wanted: Iterable<string>,
-  caps: ListCaps = DEFAULT_LIST_CAPS,
-  groups: PublishedGroups = groupPublished(published),
+  caps: ListCaps,
+  groups: PublishedGroups,
 ): Map<string, string | null> {
   const specs = storySpecs(published, caps, groups)
   const out = new Map<string, string | null>()

@@ -904,9 +904,10 @@ const LISTS_PER_READ = 4
  * verification slice that are not sound. A slice's list is sound when its stored bytes hash to
  * what the slice, or the last tick that built every list, found or wrote (cursor.listHashes,
  * dropped whenever the job writes the list for another reason) and its source is the one the
- * catalog implies now: it is then neither built nor compared. At 100k articles a past month's archive is 1.4 MB to build,
- * encode and compare, and its summaries 1.7 MB of listing month to read. A list that is not sound
- * loses its hash here and is built and compared as before, which heals it.
+ * catalog implies now: it is then neither built nor compared. At 100k articles a past month's
+ * archive is 1.4 MB to build, encode and compare, and its summaries 1.7 MB of listing month to
+ * read. A list that is not sound loses its hash here and is built and compared as before, which
+ * heals it.
  */
 async function soundLists(
   kv: KVNamespace,
