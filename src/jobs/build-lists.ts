@@ -192,7 +192,7 @@ export function storedSummaries(
   return version === 1 && listSource(total, months, extra, shown) === source ? out : null
 }
 
-/** What one story list is built from: its stories (newest first), how many it shows, and the rest. */
+/** What one story list is built from: its stories (newest first), how many it shows, the rest. */
 interface StorySpec {
   entries: CatalogEntry[]
   cap: number
