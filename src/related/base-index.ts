@@ -180,7 +180,7 @@ export function encodeBase(
   }
   const out: Uint8Array[] = []
   const rare: Uint8Array[] = []
-  const { vocab, df, iStart, iDoc, iWeight } = index
+  const { vocab, df, iStart, iPost, iPostWeight } = index
   let t = 0
   for (let p = 0; p < parts; p++) {
     const common: number[] = []
@@ -200,8 +200,8 @@ export function encodeBase(
     let at = 0
     common.forEach((term, i) => {
       for (let j = iStart[term] as number; j < (iStart[term + 1] as number); j++) {
-        docs[at] = iDoc[j] as number
-        weights[at] = iWeight[j] as number
+        docs[at] = iPost[2 * j] as number
+        weights[at] = iPostWeight[2 * j + 1] as number
         at++
       }
       start[i + 1] = at
@@ -218,8 +218,11 @@ export function encodeBase(
     rare.push(
       pack({ gen, part: p, kind: 'rare' }, [
         Uint32Array.from(single, (term) => vocab[term] as number),
-        Uint32Array.from(single, (term) => iDoc[iStart[term] as number] as number),
-        Float32Array.from(single, (term) => iWeight[iStart[term] as number] as number),
+        Uint32Array.from(single, (term) => iPost[2 * (iStart[term] as number)] as number),
+        Float32Array.from(
+          single,
+          (term) => iPostWeight[2 * (iStart[term] as number) + 1] as number,
+        ),
       ]),
     )
   }
@@ -416,6 +419,11 @@ function growU32(a: Uint32Array, need: number): Uint32Array {
   return next
 }
 
+/** Postings pairs (RelatedIndex.iPost) and the view of their weights. */
+function postingPairs(iPost: Uint32Array): { iPost: Uint32Array; iPostWeight: Float32Array } {
+  return { iPost, iPostWeight: new Float32Array(iPost.buffer) }
+}
+
 function growF32(a: Float32Array, need: number): Float32Array {
   if (need <= a.length) return a
   const next = new Float32Array(Math.max(need, a.length * 2))
@@ -448,8 +456,9 @@ export async function assembleIndex(
   let vocab: Uint32Array = new Uint32Array(1024)
   let df: Uint32Array = new Uint32Array(1024)
   let iStart: Uint32Array = new Uint32Array(1025)
-  let iDoc: Uint32Array = new Uint32Array(4096)
-  let iWeight: Float32Array = new Float32Array(4096)
+  // Postings as [document, weight bits] pairs (RelatedIndex.iPost).
+  let iPost: Uint32Array = new Uint32Array(8192)
+  let iPostWeight = new Float32Array(iPost.buffer)
   let terms = 0
   let postings = 0
   // Forward entries of the query documents as (document, term id, weight) triples.
@@ -518,14 +527,17 @@ export async function assembleIndex(
       vocab = growU32(vocab, terms + 1)
       df = growU32(df, terms + 1)
       iStart = growU32(iStart, terms + 2)
-      iDoc = growU32(iDoc, postings + end - begin)
-      iWeight = growF32(iWeight, postings + end - begin)
+      const grown = growU32(iPost, 2 * (postings + end - begin))
+      if (grown !== iPost) {
+        iPost = grown
+        iPostWeight = new Float32Array(iPost.buffer)
+      }
       vocab[terms] = fromRare ? (rare.hashes[r] as number) : (pVocab[t] as number)
       df[terms] = fromRare ? 1 : (pDf[t] as number)
       for (let j = begin; j < end; j++) {
         const d = docsOf[j] as number
-        iDoc[postings] = d
-        iWeight[postings] = weightsOf[j] as number
+        iPost[2 * postings] = d
+        iPostWeight[2 * postings + 1] = weightsOf[j] as number
         postings++
         if (isQuery[d] === 1) {
           fDoc = growU32(fDoc, forward + 1)
@@ -589,8 +601,7 @@ export async function assembleIndex(
     // Its forward vectors hold only the terms this request asked for: a query reads them all.
     fShared: fStart.slice(1),
     iStart: iStart.slice(0, terms + 1),
-    iDoc: iDoc.slice(0, postings),
-    iWeight: iWeight.slice(0, postings),
+    ...postingPairs(iPost.slice(0, 2 * postings)),
     maxDf: meta.maxDf,
     avgLength: meta.avgLength,
     baseCount: n,

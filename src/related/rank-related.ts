@@ -72,7 +72,7 @@ export function scoreCandidates(
     index.scratch = new Float64Array(index.slugs.length * 2)
   }
   const acc = index.scratch
-  const { iStart, iDoc, iWeight, df, maxDf } = index
+  const { iStart, iPost, iPostWeight, df, maxDf } = index
   const vocabSize = index.vocab.length
   const hasAdded = index.addedPostings.size > 0
   let count = 0
@@ -103,7 +103,7 @@ export function scoreCandidates(
   let warm = 0
   for (let i = 0; i < m; i++) {
     const begin = spanBegin[i] as number
-    if (begin < (spanEnd[i] as number)) warm += (iDoc[begin] as number) + (iWeight[begin] as number)
+    if (begin < (spanEnd[i] as number)) warm += iPost[2 * begin] as number
   }
   readAhead[0] = warm
   for (let i = from; i < to; i++) {
@@ -113,11 +113,11 @@ export function scoreCandidates(
     const end = spanEnd[i - from] as number
     if (begin < end) {
       if (touched.length < count + end - begin) growTouched(count + end - begin)
-      for (let j = begin; j < end; j++) {
-        const d = iDoc[j] as number
+      for (let j = 2 * begin; j < 2 * end; j += 2) {
+        const d = iPost[j] as number
         const a = acc[d] as number
         if (a === 0) touched[count++] = d
-        acc[d] = a + w * (iWeight[j] as number)
+        acc[d] = a + w * (iPostWeight[j + 1] as number)
       }
     }
     if (!hasAdded || (t < vocabSize && (df[t] as number) > maxDf)) continue

@@ -52,10 +52,15 @@ export interface RelatedIndex {
    * to the index stops there instead of looking up terms that can only find itself.
    */
   fShared: Uint32Array
-  /** Inverted postings of base documents per dense term (frequent terms left out, see maxDf). */
+  /**
+   * Inverted postings of base documents per dense term (frequent terms left out, see maxDf):
+   * posting j of iStart[t]..iStart[t + 1] is the document iPost[2j] with the weight
+   * iPostWeight[2j + 1], a view of the same buffer. Each document beside its weight, so a term's
+   * postings are one run of memory, not two: at 100k articles they are far larger than the cache.
+   */
   iStart: Uint32Array
-  iDoc: Uint32Array
-  iWeight: Float32Array
+  iPost: Uint32Array
+  iPostWeight: Float32Array
   /** Terms in more documents than this are left out of the postings (cost control). */
   maxDf: number
   /** Average field-weighted length, fixed at the full build. */
@@ -358,16 +363,16 @@ function finishIndex(cfg: RelatedConfig, smallDf: number, c: Collected): Related
     fill[t] = f <= maxDf ? at : NONE
     iStart[t + 1] = f <= maxDf ? at + f : at
   }
-  const iDoc = new Uint32Array(iStart[distinct] as number)
-  const iWeight = new Float32Array(iStart[distinct] as number)
+  const iPost = new Uint32Array(2 * (iStart[distinct] as number))
+  const iPostWeight = new Float32Array(iPost.buffer)
   for (let d = 0; d < n; d++) {
     const end = fStart[d + 1] as number
     for (let i = fStart[d] as number; i < end; i++) {
       const t = fTerm[i] as number
       const at = fill[t] as number
       if (at === NONE) continue
-      iDoc[at] = d
-      iWeight[at] = fWeight[i] as number
+      iPost[2 * at] = d
+      iPostWeight[2 * at + 1] = fWeight[i] as number
       fill[t] = at + 1
     }
   }
@@ -389,8 +394,8 @@ function finishIndex(cfg: RelatedConfig, smallDf: number, c: Collected): Related
     fWeight,
     fShared,
     iStart,
-    iDoc,
-    iWeight,
+    iPost,
+    iPostWeight,
     maxDf,
     avgLength,
     baseCount: n,

@@ -68,7 +68,7 @@ describe('indexBuilder()', () => {
       expect(index.fTerm).toEqual(table.fTerm)
       expect(index.fWeight).toEqual(table.fWeight)
       expect(index.idf).toEqual(table.idf)
-      expect(index.iDoc).toEqual(table.iDoc)
+      expect(index.iPost).toEqual(table.iPost)
       for (const v of vectors)
         expect(rankRelated(index, v.slug)).toEqual(rankRelated(table, v.slug))
     }
