@@ -2,7 +2,7 @@
 // Publishing changes a bounded set of keys: the capped latest list, its themes' lists, one month.
 
 import type { Theme } from '../model/article'
-import { contentHash } from '../storage/content-hash'
+import { ContentHasher, contentHash } from '../storage/content-hash'
 import type { ListItem, StoryList, ThemeIndex } from '../storage/indexes'
 import type { CatalogEntry } from '../storage/job-state'
 import { keys } from '../storage/keys'
@@ -152,11 +152,33 @@ export type SummaryOf = (e: CatalogEntry, listKey: string) => string
 /**
  * A story list's source hash: what its items were built from (each story's stored bytes, by
  * hash) rather than the items' own JSON. The same changes move it, and a month archive at 100k
- * stories is about 1.8 MB of JSON to hash against 60 KB of slugs and hashes.
+ * stories is about 1.8 MB of JSON to hash against 60 KB of slugs and hashes. The hash is that of
+ * `JSON.stringify([total, months, extra, shown])`, `shown` holding `slug hash` of each story
+ * shown, fed to the hasher in pieces rather than built (a tick's archives show tens of thousands).
  */
-function listSource(total: number, months: unknown, extra: object, shown: string[]): string {
-  return contentHash(JSON.stringify([total, months, extra, shown]))
+function listSource(
+  total: number,
+  months: unknown,
+  extra: object,
+  slugs: readonly string[],
+  hashes: readonly string[],
+): string {
+  const h = new ContentHasher()
+  h.add(`[${JSON.stringify(total)},${JSON.stringify(months)},${JSON.stringify(extra)},[`)
+  for (let i = 0; i < slugs.length; i++) {
+    const slug = slugs[i] as string
+    const hash = hashes[i] as string
+    if (i > 0) h.add(',')
+    if (NEEDS_JSON_ESCAPE.test(slug) || NEEDS_JSON_ESCAPE.test(hash)) {
+      h.add(JSON.stringify(`${slug} ${hash}`))
+    } else h.add('"').add(slug).add(' ').add(hash).add('"')
+  }
+  return h.add(']]').digest()
 }
+
+// Characters JSON.stringify writes as escapes (surrogates: lone ones are; the rare pair takes the
+// slow path too, which writes it as is).
+const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /**
  * The summaries a stored story list shows, by slug, when its source hash proves that every item
@@ -178,7 +200,8 @@ export function storedSummaries(
   // The stored key order is storyList's: version, source, then the body, then `extra`.
   const { version, source, total, items, months, ...extra } = parsed as Record<string, unknown>
   if (typeof source !== 'string' || typeof total !== 'number' || !Array.isArray(items)) return null
-  const shown: string[] = []
+  const slugs: string[] = []
+  const hashes: string[] = []
   const out = new Map<string, string>()
   for (const item of items as Array<{ slug?: unknown; summary?: unknown } | null>) {
     const slug = item?.slug
@@ -186,10 +209,11 @@ export function storedSummaries(
     if (typeof slug !== 'string' || typeof summary !== 'string') return null
     const hash = hashOf(slug)
     if (hash === undefined) return null
-    shown.push(`${slug} ${hash}`)
+    slugs.push(slug)
+    hashes.push(hash)
     out.set(slug, summary)
   }
-  return version === 1 && listSource(total, months, extra, shown) === source ? out : null
+  return version === 1 && listSource(total, months, extra, slugs, hashes) === source ? out : null
 }
 
 /** What one story list is built from: its stories (newest first), how many it shows, the rest. */
@@ -202,12 +226,15 @@ interface StorySpec {
 
 /** The source hash storyList gives these stories, without building their items. */
 function storySource({ entries, cap, months, extra }: StorySpec): string {
-  const shown: string[] = []
-  for (let i = 0; i < Math.min(cap, entries.length); i++) {
+  const shown = Math.min(cap, entries.length)
+  const slugs = new Array<string>(shown)
+  const hashes = new Array<string>(shown)
+  for (let i = 0; i < shown; i++) {
     const e = entries[i] as CatalogEntry
-    shown.push(`${e.slug} ${e.hash}`)
+    slugs[i] = e.slug
+    hashes[i] = e.hash
   }
-  return listSource(entries.length, months, extra, shown)
+  return listSource(entries.length, months, extra, slugs, hashes)
 }
 
 function storyList(key: string, spec: StorySpec, summaryOf: SummaryOf) {
