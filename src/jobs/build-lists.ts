@@ -163,8 +163,9 @@ function listSource(
   slugs: readonly string[],
   hashes: readonly string[],
 ): string {
-  const h = new ContentHasher()
-  h.add(`[${JSON.stringify(total)},${JSON.stringify(months)},${JSON.stringify(extra)},[`)
+  // The array's first three elements as JSON.stringify writes them in it (an absent `months` of a
+  // damaged stored list as null), then `shown`.
+  const h = new ContentHasher().add(JSON.stringify([total, months, extra]).slice(0, -1)).add(',[')
   for (let i = 0; i < slugs.length; i++) {
     const slug = slugs[i] as string
     const hash = hashes[i] as string
@@ -176,8 +177,8 @@ function listSource(
   return h.add(']]').digest()
 }
 
-// Characters JSON.stringify writes as escapes (surrogates: lone ones are; the rare pair takes the
-// slow path too, which writes it as is).
+// Characters JSON.stringify writes as escapes. It escapes only lone surrogates: a text with a
+// pair takes the slow path too, which writes the pair as it is.
 const NEEDS_JSON_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/
 
 /**

@@ -65,6 +65,18 @@ describe('story list sources', () => {
     )
   })
 
+  it('hashes a stored list without months as JSON.stringify writes it: null', () => {
+    const source = contentHash(JSON.stringify([1, null, { month: '2025-05' }, ['a 1']]))
+    const bytes = JSON.stringify({
+      version: 1,
+      source,
+      total: 1,
+      items: [{ slug: 'a', summary: 'Lede of a' }],
+      month: '2025-05',
+    })
+    expect(storedSummaries(bytes, () => '1')).toEqual(new Map([['a', 'Lede of a']]))
+  })
+
   it('hashes text in pieces as contentHash hashes it whole', () => {
     const text = 'ab"c\u00e9\ud83d\ude00 x'
     const pieces = new ContentHasher().add('ab"').add('').add('c\u00e9\ud83d').add('\ude00 x')
