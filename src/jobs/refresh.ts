@@ -39,7 +39,7 @@ import {
   listArticleKeys,
   listChangeMarkers,
 } from '../storage/articles'
-import { contentHash, contentHashLanes } from '../storage/content-hash'
+import { ContentHasher, contentHash, contentHashLanes } from '../storage/content-hash'
 import { countingKv, type KvCounts } from '../storage/counting-kv'
 import {
   decodeRelatedList,
@@ -1204,7 +1204,12 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   const old = head.overlay?.gen === meta.gen ? head.overlay.docs : {}
   const overlay: Overlay = { version: 1, gen: meta.gen, docs: {} }
   const missing: string[] = []
+  // Stories whose lists this tick ranks because they changed or were never ranked, found in the
+  // same walk over every published story.
+  const read = new Set(inp.toRead)
+  const upserts: CatalogEntry[] = []
   for (const e of published) {
+    if (e.relatedHash === '' || read.has(e.slug)) upserts.push(e)
     const d = docs.position.get(e.slug)
     if (d !== undefined && docs.hashes[d] === e.hash) continue
     const kept = old[e.slug]
@@ -1249,8 +1254,6 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))
 
   // Pass 1: which lists the changes reach.
-  const read = new Set(inp.toRead)
-  const upserts = published.filter((e) => read.has(e.slug) || e.relatedHash === '')
   const oldVectors: DocVector[] = oldDocs.map((o) => ({
     ...o.v,
     slug: `${OLD_VERSION}${o.v.slug}`,
@@ -1416,15 +1419,16 @@ export function relatedListValue(
 ): RelatedList {
   const items: RelatedList['items'] = []
   const kept: number[] = []
-  let source = ''
+  // The hash of each story's `slug hash` line, fed in pieces rather than joined.
+  const source = new ContentHasher()
   for (const { slug, score } of ranked) {
     const peer = catalog.get(slug)
     if (!peer) continue
     items.push({ slug, title: peer.title, publishedAt: peer.publishedAt })
     kept.push(Number(score.toPrecision(8)))
-    source += `${slug} ${peer.hash}\n`
+    source.add(slug).add(' ').add(peer.hash).add('\n')
   }
-  const list: RelatedList = { version: 1, source: contentHash(source), items }
+  const list: RelatedList = { version: 1, source: source.digest(), items }
   if (scores) list.scores = kept
   return list
 }
