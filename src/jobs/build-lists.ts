@@ -154,7 +154,7 @@ export type SummaryOf = (e: CatalogEntry, listKey: string) => string
  * hash) rather than the items' own JSON. The same changes move it, and a month archive at 100k
  * stories is about 1.8 MB of JSON to hash against 60 KB of slugs and hashes. The hash is that of
  * `JSON.stringify([total, months, extra, shown])`, `shown` holding `slug hash` of each story
- * shown, fed to the hasher in pieces rather than built (a tick's archives show tens of thousands).
+ * shown, fed to the hasher in pieces rather than built: a month archive shows thousands.
  */
 function listSource(
   total: number,
