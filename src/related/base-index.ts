@@ -419,11 +419,6 @@ function growU32(a: Uint32Array, need: number): Uint32Array {
   return next
 }
 
-/** Postings pairs (RelatedIndex.iPost) and the view of their weights. */
-function postingPairs(iPost: Uint32Array): { iPost: Uint32Array; iPostWeight: Float32Array } {
-  return { iPost, iPostWeight: new Float32Array(iPost.buffer) }
-}
-
 function growF32(a: Float32Array, need: number): Float32Array {
   if (need <= a.length) return a
   const next = new Float32Array(Math.max(need, a.length * 2))
@@ -577,6 +572,8 @@ export async function assembleIndex(
     const f = df[t] as number
     idf[t] = idfFor(config, n, f)
   }
+  // The postings cut to size, with the view of their weights over the new buffer.
+  const pairs = iPost.slice(0, 2 * postings)
   const themeLists = meta.themeLists.map((l) => Object.freeze([...l]) as readonly string[])
   const themeIdOf = new Map<string, number>()
   themeLists.forEach((l, i) => {
@@ -601,7 +598,8 @@ export async function assembleIndex(
     // Its forward vectors hold only the terms this request asked for: a query reads them all.
     fShared: fStart.slice(1),
     iStart: iStart.slice(0, terms + 1),
-    ...postingPairs(iPost.slice(0, 2 * postings)),
+    iPost: pairs,
+    iPostWeight: new Float32Array(pairs.buffer),
     maxDf: meta.maxDf,
     avgLength: meta.avgLength,
     baseCount: n,
