@@ -124,10 +124,10 @@ function lookup(vocab: Uint32Array, hash: number): number {
 }
 
 /**
- * Documents per term below which weighing reads idf from a table by df. Weighing reads a term's
- * idf and df for every term of every document, at random: at 100k articles (3.6M distinct terms)
- * idf alone is 28 MB, far larger than the cache, while df in 16 bits (7 MB) and a table of idf by
- * df mostly stay in it. finish() at 100k: 2.56 s against 2.75 s (bench/MEASUREMENTS.md).
+ * Documents per term below which weighing reads idf from a table by df. Weighing needs a term's
+ * idf for every term of every document: by term id that is a read at random, and at 100k articles
+ * (3.6M distinct terms) idf is 28 MB, far larger than the cache, while a table of idf by df mostly
+ * stays in it. finish() at 100k: 2.56 s against 2.75 s (bench/MEASUREMENTS.md).
  */
 const SMALL_DF = 0xffff
 
@@ -275,6 +275,8 @@ function termIds(hashes: Uint32Array): {
   vocab: Uint32Array
   df: Uint32Array
   termOf: Uint32Array
+  /** df of each position's term */
+  dfAt: Uint32Array
 } {
   const total = hashes.length
   let keys = new Uint32Array(hashes)
@@ -310,20 +312,29 @@ function termIds(hashes: Uint32Array): {
   for (let i = 0; i < total; i++) if (i === 0 || keys[i] !== keys[i - 1]) distinct++
   const vocab = new Uint32Array(distinct)
   const df = new Uint32Array(distinct)
-  const termOf = nextKeys
   for (let i = 0, v = -1; i < total; i++) {
     const key = keys[i] as number
     if (i === 0 || key !== keys[i - 1]) vocab[++v] = key
     df[v] = (df[v] as number) + 1
-    termOf[order[i] as number] = v
   }
-  return { vocab, df, termOf }
+  // Each position's term and that term's df, written where the position is: weighing then reads
+  // both in document order. Looking df up by term id instead read an array larger than the cache
+  // at random: 9.6M lookups at 100k articles. The spare sort buffers hold them.
+  const termOf = nextKeys
+  const dfAt = nextOrder
+  for (let i = 0, v = -1; i < total; i++) {
+    if (i === 0 || keys[i] !== keys[i - 1]) v++
+    const at = order[i] as number
+    termOf[at] = v
+    dfAt[at] = df[v] as number
+  }
+  return { vocab, df, termOf, dfAt }
 }
 
 function finishIndex(cfg: RelatedConfig, smallDf: number, c: Collected): RelatedIndex {
   const n = c.slugs.length
   const total = c.hashes.length
-  const { vocab, df, termOf } = termIds(c.hashes)
+  const { vocab, df, termOf, dfAt } = termIds(c.hashes)
   const distinct = vocab.length
   let totalLength = 0
   for (const length of c.lengths) totalLength += length
@@ -331,11 +342,9 @@ function finishIndex(cfg: RelatedConfig, smallDf: number, c: Collected): Related
   const idfOfDf = new Float64Array(Math.min(n + 1, smallDf))
   for (let f = 1; f < idfOfDf.length; f++) idfOfDf[f] = idfFor(cfg, n, f)
   const idf = new Float64Array(distinct)
-  const dfCode = new Uint16Array(distinct)
   for (let t = 0; t < distinct; t++) {
     const f = df[t] as number
     idf[t] = f < smallDf ? (idfOfDf[f] as number) : idfFor(cfg, n, f)
-    dfCode[t] = Math.min(f, smallDf)
   }
   const avgLength = n > 0 ? Math.max(1, totalLength / n) : 1
   const maxDf = n < cfg.maxDfMinDocs ? n : Math.max(cfg.maxDfFloor, Math.floor(n * cfg.maxDfShare))
@@ -349,7 +358,7 @@ function finishIndex(cfg: RelatedConfig, smallDf: number, c: Collected): Related
     fStart,
     fTerm,
     fWeight,
-    { idf, df, dfCode, idfOfDf, smallDf },
+    { idf, dfAt, idfOfDf, smallDf },
     maxDf,
     avgLength,
   )
@@ -410,8 +419,8 @@ function finishIndex(cfg: RelatedConfig, smallDf: number, c: Collected): Related
  * nothing to another base document's score; at 100k articles they were half of a query's terms
  * (32% and 20%), and each cost a lookup in arrays far larger than the cache. The shared terms
  * keep their order, so every score is summed in the same order as before, to the last bit.
- * One pass with the weights: the term's kind is a byte per term, a smaller array than df to
- * look up at random (a pass of its own took 0.7 s at 100k).
+ * One pass with the weights (a pass of its own took 0.7 s at 100k), reading each term's df in
+ * document order (termIds).
  */
 function weighShared(
   cfg: RelatedConfig,
@@ -424,7 +433,7 @@ function weighShared(
   avgLength: number,
 ): Uint32Array {
   const n = fStart.length - 1
-  const { idf, df, dfCode, idfOfDf, smallDf } = terms
+  const { idf, dfAt, idfOfDf, smallDf } = terms
   const fShared = new Uint32Array(n)
   let restTerm = new Uint32Array(256)
   let restWeight = new Float32Array(256)
@@ -441,12 +450,10 @@ function weighShared(
     let rest = 0
     for (let i = begin; i < end; i++) {
       const t = fTerm[i] as number
-      const code = dfCode[t] as number
-      const small = code < smallDf
-      const f = small ? code : (df[t] as number)
+      const f = dfAt[i] as number
       const w =
         saturate(cfg, TF_OF_BYTE[c.tfBytes[i] as number] as number, norm) *
-        (small ? (idfOfDf[code] as number) : (idf[t] as number))
+        (f < smallDf ? (idfOfDf[f] as number) : (idf[t] as number))
       sum += w * w
       // `at` never passes `i`: the entry written is one already read.
       if (f > 1 && f <= maxDf) {
@@ -468,12 +475,12 @@ function weighShared(
   return fShared
 }
 
-/** A term's statistics, per term and, for weighing, by df clamped to `smallDf` (see SMALL_DF). */
+/** What weighing reads of the terms' statistics (see SMALL_DF). */
 interface TermStats {
+  /** idf per term */
   idf: Float64Array
-  df: Uint32Array
-  /** df, or smallDf for terms in smallDf documents or more */
-  dfCode: Uint16Array
+  /** df of the term at each position of the forward vectors, in document order */
+  dfAt: Uint32Array
   /** idf by df below smallDf */
   idfOfDf: Float64Array
   smallDf: number
