@@ -9,6 +9,7 @@
 import type { RelatedConfig } from './config.ts'
 import {
   idfFor,
+  LayeredPositions,
   noUpdates,
   type RelatedIndex,
   type ThemeIds,
@@ -582,7 +583,7 @@ export async function assembleIndex(
   return {
     config,
     slugs: docs.slugs.slice(),
-    position: new Map(docs.position),
+    position: new LayeredPositions(docs.position),
     days: docs.days,
     themeIds: docs.themeIds,
     themeLists,

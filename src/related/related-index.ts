@@ -12,13 +12,46 @@ const WEIGHT_SCALE = 40
 const NO_THEMES: readonly string[] = Object.freeze([])
 const NONE = 0xffffffff
 
+/** Document numbers by slug: what an index reads and updates of its slugs' positions. */
+export interface SlugPositions {
+  get(slug: string): number | undefined
+  has(slug: string): boolean
+  set(slug: string, d: number): unknown
+  delete(slug: string): boolean
+}
+
+/**
+ * Positions over a base table's map that an index updates without changing it: the job assembles
+ * an index from one stored table up to twice a tick, and a copy of the map each time was 100k
+ * entries at 100k articles. Changes (an added slug, a removed one) stay in a small map of their own.
+ */
+export class LayeredPositions implements SlugPositions {
+  private readonly changes = new Map<string, number | undefined>()
+  constructor(private readonly base: ReadonlyMap<string, number>) {}
+  get(slug: string): number | undefined {
+    return this.changes.has(slug) ? this.changes.get(slug) : this.base.get(slug)
+  }
+  has(slug: string): boolean {
+    return this.get(slug) !== undefined
+  }
+  set(slug: string, d: number): this {
+    this.changes.set(slug, d)
+    return this
+  }
+  delete(slug: string): boolean {
+    const had = this.has(slug)
+    this.changes.set(slug, undefined)
+    return had
+  }
+}
+
 /** Everything ranking needs, built from all stored vectors; base documents numbered as added. */
 export interface RelatedIndex {
   config: RelatedConfig
   /** Slug of each document number (base documents first, incremental additions after). */
   slugs: string[]
   /** Document number of each live slug. */
-  position: Map<string, number>
+  position: SlugPositions
   /**
    * Publication day of each document (NaN when unparseable). Typed, as is `themeIds`: ranking
    * reads both for thousands of candidates per query, at random; at 100k articles a plain array
@@ -279,35 +312,38 @@ function termIds(hashes: Uint32Array): {
   dfAt: Uint32Array
 } {
   const total = hashes.length
-  let keys = new Uint32Array(hashes)
-  let order = new Uint32Array(total)
-  for (let i = 0; i < total; i++) order[i] = i
-  let nextKeys = new Uint32Array(total)
-  let nextOrder = new Uint32Array(total)
-  const counts = new Uint32Array(2049)
-  for (const [shift, mask] of [
-    [0, 0x7ff],
-    [11, 0x7ff],
-    [22, 0x3ff],
-  ] as const) {
-    counts.fill(0)
-    for (let i = 0; i < total; i++) {
-      const bucket = (((keys[i] as number) >>> shift) & mask) + 1
-      counts[bucket] = (counts[bucket] as number) + 1
-    }
-    for (let bucket = 0; bucket < 2048; bucket++)
-      counts[bucket + 1] = (counts[bucket + 1] as number) + (counts[bucket] as number)
-    for (let i = 0; i < total; i++) {
-      const key = keys[i] as number
-      const bucket = (key >>> shift) & mask
-      const at = counts[bucket] as number
-      nextKeys[at] = key
-      nextOrder[at] = order[i] as number
-      counts[bucket] = at + 1
-    }
-    ;[keys, nextKeys] = [nextKeys, keys]
-    ;[order, nextOrder] = [nextOrder, order]
+  // Every digit's counts in one pass, turned into where each bucket starts.
+  const low = new Uint32Array(2048)
+  const mid = new Uint32Array(2048)
+  const high = new Uint32Array(1024)
+  for (let i = 0; i < total; i++) {
+    const key = hashes[i] as number
+    low[key & 0x7ff] = (low[key & 0x7ff] as number) + 1
+    mid[(key >>> 11) & 0x7ff] = (mid[(key >>> 11) & 0x7ff] as number) + 1
+    high[key >>> 22] = (high[key >>> 22] as number) + 1
   }
+  for (const counts of [low, mid, high]) {
+    let at = 0
+    for (let bucket = 0; bucket < counts.length; bucket++) {
+      const count = counts[bucket] as number
+      counts[bucket] = at
+      at += count
+    }
+  }
+  // The first digit reads the hashes themselves, in position order.
+  const keys = new Uint32Array(total)
+  const order = new Uint32Array(total)
+  for (let i = 0; i < total; i++) {
+    const key = hashes[i] as number
+    const at = low[key & 0x7ff] as number
+    keys[at] = key
+    order[at] = i
+    low[key & 0x7ff] = at + 1
+  }
+  const nextKeys = new Uint32Array(total)
+  const nextOrder = new Uint32Array(total)
+  sortByDigit(keys, order, nextKeys, nextOrder, mid, 11, 0x7ff)
+  sortByDigit(nextKeys, nextOrder, keys, order, high, 22, 0x3ff)
   let distinct = 0
   for (let i = 0; i < total; i++) if (i === 0 || keys[i] !== keys[i - 1]) distinct++
   const vocab = new Uint32Array(distinct)
@@ -329,6 +365,26 @@ function termIds(hashes: Uint32Array): {
     dfAt[at] = df[v] as number
   }
   return { vocab, df, termOf, dfAt }
+}
+
+// One pass of termIds' radix sort: moves each key, with its position, to its digit's next slot.
+function sortByDigit(
+  keys: Uint32Array,
+  order: Uint32Array,
+  toKeys: Uint32Array,
+  toOrder: Uint32Array,
+  next: Uint32Array,
+  shift: number,
+  mask: number,
+): void {
+  for (let i = 0; i < keys.length; i++) {
+    const key = keys[i] as number
+    const bucket = (key >>> shift) & mask
+    const at = next[bucket] as number
+    toKeys[at] = key
+    toOrder[at] = order[i] as number
+    next[bucket] = at + 1
+  }
 }
 
 function finishIndex(cfg: RelatedConfig, smallDf: number, c: Collected): RelatedIndex {

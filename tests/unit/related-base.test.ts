@@ -168,6 +168,36 @@ describe('the stored related index', () => {
     })
   }
 
+  // A tick may assemble twice from one document table (its second pass): what the first
+  // assembly's update added and removed must not reach the table or the second assembly.
+  it('leaves the document table as read when an assembled index is updated', async () => {
+    const vectors = world(40).map((d) => vectorize(d, CONFIG))
+    const { meta, docs, readPart } = stored(vectors, 2)
+    const before = new Map(docs.position)
+    const added = world(2, 40).map((d) => vectorize(d, CONFIG))
+    const first = await assembleIndex(meta, docs, CONFIG, {
+      queries: new Set([1]),
+      terms: [],
+      rare: NO_RARE,
+      readPart,
+    })
+    updateIndex(first, added, ['doc-005'])
+    expect(first.position.get('doc-005')).toBeUndefined()
+    expect(first.position.has('doc-005')).toBe(false)
+    expect(first.position.get(added[1]?.slug as string)).toBe(41)
+    expect(first.position.get('doc-006')).toBe(6)
+    expect(docs.position).toEqual(before)
+    const second = await assembleIndex(meta, docs, CONFIG, {
+      queries: new Set([5]),
+      terms: [],
+      rare: NO_RARE,
+      readPart,
+    })
+    expect(second.position.get('doc-005')).toBe(5)
+    expect(second.position.has(added[0]?.slug as string)).toBe(false)
+    expect(rankRelated(second, 'doc-005').length).toBeGreaterThan(0)
+  })
+
   it('refuses a part from another build', async () => {
     const vectors = world(20).map((d) => vectorize(d, CONFIG))
     const one = stored(vectors, 2)
