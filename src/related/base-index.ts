@@ -102,12 +102,29 @@ function pack(header: object, sections: Section[]): Uint8Array {
   return out
 }
 
-function unpack(buffer: ArrayBuffer): { header: Record<string, unknown>; sections: Section[] } {
+/** A stored value's bytes: its own buffer, or a view of one (scratchReader's). */
+export type StoredBytes = ArrayBuffer | Uint8Array
+
+/**
+ * Reads a stored part by number. Its bytes may share a buffer the next read reuses: what is
+ * read from a part is copied out before the next.
+ */
+export type PartReader = (part: number) => Promise<StoredBytes | null>
+
+function unpack(value: StoredBytes): { header: Record<string, unknown>; sections: Section[] } {
+  // Sections are views at 8-byte offsets from the value's start: a view elsewhere is copied.
+  const bytes =
+    value instanceof Uint8Array
+      ? value.byteOffset % 8 === 0
+        ? value
+        : value.slice()
+      : new Uint8Array(value)
+  const { buffer, byteOffset: base, byteLength: size } = bytes
   let header: Record<string, unknown>
   let length: number
   try {
-    length = new DataView(buffer).getUint32(0, true)
-    header = JSON.parse(new TextDecoder().decode(new Uint8Array(buffer, 4, length)))
+    length = new DataView(buffer, base, size).getUint32(0, true)
+    header = JSON.parse(new TextDecoder().decode(bytes.subarray(4, 4 + length)))
   } catch {
     throw new StoredIndexError('stored related index value is unreadable')
   }
@@ -117,17 +134,16 @@ function unpack(buffer: ArrayBuffer): { header: Record<string, unknown>; section
   let at = pad8(4 + length)
   const sections: Section[] = []
   for (const [kind, count] of header.sections as Array<[SectionKind, number]>) {
-    const bytes = count * (kind === 'f64' ? 8 : 4)
-    if (at + bytes > buffer.byteLength)
-      throw new StoredIndexError('stored related index part is truncated')
+    const need = count * (kind === 'f64' ? 8 : 4)
+    if (at + need > size) throw new StoredIndexError('stored related index part is truncated')
     sections.push(
       kind === 'u32'
-        ? new Uint32Array(buffer, at, count)
+        ? new Uint32Array(buffer, base + at, count)
         : kind === 'f32'
-          ? new Float32Array(buffer, at, count)
-          : new Float64Array(buffer, at, count),
+          ? new Float32Array(buffer, base + at, count)
+          : new Float64Array(buffer, base + at, count),
     )
-    at += pad8(bytes)
+    at += pad8(need)
   }
   return { header, sections }
 }
@@ -256,55 +272,86 @@ export type KnownDoc = (slug: string) => { slug: string; hash: string } | undefi
  */
 export function decodeDocs(
   meta: BaseMeta,
-  chunks: ReadonlyArray<ArrayBuffer>,
+  chunks: ReadonlyArray<StoredBytes>,
   known?: KnownDoc,
 ): BaseDocs {
+  const decoder = docsDecoder(meta, known)
+  for (const chunk of chunks) decoder.add(chunk)
+  return decoder.finish()
+}
+
+/** decodeDocs a chunk at a time: each chunk's bytes are copied from, never kept. */
+export interface DocsDecoder {
+  add(chunk: StoredBytes): void
+  finish(): BaseDocs
+}
+
+export function docsDecoder(meta: BaseMeta, known?: KnownDoc): DocsDecoder {
   const slugs: string[] = []
   const hashes: string[] = []
   const days = new Float64Array(meta.n)
   const themeIds = themeIdArray(meta.n, meta.themeLists.length)
   const sketchStart = new Uint32Array(meta.n + 1)
-  const sketchParts: Uint32Array[] = []
+  // Sized from the first chunk for every chunk, grown if the others hold more.
+  let sketchData = new Uint32Array(0)
   let sketchTotal = 0
-  for (const buffer of chunks) {
-    const { header, sections } = unpack(buffer)
-    const [d, th, ss, sd] = sections as [Float64Array, Uint32Array, Uint32Array, Uint32Array]
-    const first = header.first as number
-    const chunkSlugs = header.slugs as string[]
-    if (header.gen !== meta.gen || first !== slugs.length || first + chunkSlugs.length > meta.n)
-      throw new StoredIndexError('stored related index chunk does not belong to its base')
-    days.set(d, first)
-    // A number past the lists would wrap in a narrow array: refuse it as any damaged value.
-    for (let i = 0; i < th.length; i++) {
-      if ((th[i] as number) >= meta.themeLists.length)
-        throw new StoredIndexError('stored related index chunk names an unknown theme list')
-    }
-    themeIds.set(th, first)
-    for (let i = 1; i < ss.length; i++) sketchStart[first + i] = sketchTotal + (ss[i] as number)
-    sketchTotal += sd.length
-    sketchParts.push(sd)
-    const chunkHashes = header.hashes as string[]
-    for (let i = 0; i < chunkSlugs.length; i++) {
-      const slug = chunkSlugs[i] as string
-      const hash = chunkHashes[i] as string
-      const doc = known?.(slug)
-      slugs.push(doc ? doc.slug : slug)
-      hashes.push(doc && doc.hash === hash ? doc.hash : hash)
-    }
+  return {
+    add(chunk) {
+      const { header, sections } = unpack(chunk)
+      const [d, th, ss, sd] = sections as [Float64Array, Uint32Array, Uint32Array, Uint32Array]
+      const first = header.first as number
+      const chunkSlugs = header.slugs as string[]
+      if (header.gen !== meta.gen || first !== slugs.length || first + chunkSlugs.length > meta.n)
+        throw new StoredIndexError('stored related index chunk does not belong to its base')
+      days.set(d, first)
+      // A number past the lists would wrap in a narrow array: refuse it as any damaged value.
+      for (let i = 0; i < th.length; i++) {
+        if ((th[i] as number) >= meta.themeLists.length)
+          throw new StoredIndexError('stored related index chunk names an unknown theme list')
+      }
+      themeIds.set(th, first)
+      for (let i = 1; i < ss.length; i++) sketchStart[first + i] = sketchTotal + (ss[i] as number)
+      if (sketchTotal + sd.length > sketchData.length) {
+        const perDoc = sd.length / Math.max(1, chunkSlugs.length)
+        const next = new Uint32Array(
+          Math.max(
+            sketchTotal + sd.length,
+            Math.ceil(perDoc * meta.n * 1.05),
+            2 * sketchData.length,
+          ),
+        )
+        next.set(sketchData.subarray(0, sketchTotal))
+        sketchData = next
+      }
+      sketchData.set(sd, sketchTotal)
+      sketchTotal += sd.length
+      const chunkHashes = header.hashes as string[]
+      for (let i = 0; i < chunkSlugs.length; i++) {
+        const slug = chunkSlugs[i] as string
+        const hash = chunkHashes[i] as string
+        const doc = known?.(slug)
+        slugs.push(doc ? doc.slug : slug)
+        hashes.push(doc && doc.hash === hash ? doc.hash : hash)
+      }
+    },
+    finish() {
+      if (slugs.length !== meta.n)
+        throw new StoredIndexError('stored related index is missing documents')
+      const position = new Map<string, number>()
+      slugs.forEach((slug, d) => {
+        position.set(slug, d)
+      })
+      return {
+        slugs,
+        hashes,
+        position,
+        days,
+        themeIds,
+        sketchStart,
+        sketchData: sketchData.subarray(0, sketchTotal),
+      }
+    },
   }
-  if (slugs.length !== meta.n)
-    throw new StoredIndexError('stored related index is missing documents')
-  const sketchData = new Uint32Array(sketchTotal)
-  let at = 0
-  for (const part of sketchParts) {
-    sketchData.set(part, at)
-    at += part.length
-  }
-  const position = new Map<string, number>()
-  slugs.forEach((slug, d) => {
-    position.set(slug, d)
-  })
-  return { slugs, hashes, position, days, themeIds, sketchStart, sketchData }
 }
 
 /** The one-document terms a tick asked for, sorted by hash, with their document and weight. */
@@ -326,7 +373,7 @@ function checkHeader(header: Record<string, unknown>, meta: BaseMeta, part: numb
 export async function extractRare(
   meta: BaseMeta,
   terms: Iterable<number>,
-  readRare: (part: number) => Promise<ArrayBuffer | null>,
+  readRare: PartReader,
 ): Promise<RarePostings> {
   const wanted = [...new Set(terms)].sort((a, b) => a - b)
   const hashes: number[] = []
@@ -410,7 +457,7 @@ export interface AssembleRequest {
   /** the one-document terms among `terms` (extractRare) */
   rare: RarePostings
   /** reads one part's bytes (terms in more than one document); null when it is missing */
-  readPart: (part: number) => Promise<ArrayBuffer | null>
+  readPart: PartReader
 }
 
 function growU32(a: Uint32Array, need: number): Uint32Array {
