@@ -2,7 +2,7 @@
 // reads one after another and lets go of before the next: the stored related index's term parts
 // (80 MB over 64 reads in a +100 tick at 100k articles). Every value read as an ArrayBuffer is a
 // new allocation outside V8's heap, and V8 answers each 64 MB of those with a full collection
-// of the heap: at 100k articles the job's catalog makes that 45 to 65 ms of the tick each time.
+// of the heap: at 100k articles the job's catalog made that 45 to 90 ms of the tick each time.
 
 /** Reads one value; the bytes are valid until the next call (null: no such key). */
 export type ScratchRead = (key: string) => Promise<Uint8Array | null>
