@@ -2,7 +2,7 @@
 // with HTTP metadata, and delete documents no group produces any more. Returns the subscription
 // URLs that changed, for the WebSub ping.
 import type { Article } from '../model/article'
-import { getArticles } from '../storage/articles'
+import { getArticleContents } from '../storage/articles'
 import {
   type DocumentMeta,
   deleteDocument,
@@ -70,10 +70,9 @@ export async function refreshDocuments(
     fit.push(g)
   }
   const slugs = [...new Set(fit.flatMap((g) => g.slugs))]
-  const records = await getArticles(kv, slugs)
   const articles = new Map<string, Article>()
-  for (const [slug, record] of records) {
-    if (record.stored.state === 'live') articles.set(slug, record.stored.article)
+  for (const [slug, stored] of await getArticleContents(kv, slugs)) {
+    if (stored.state === 'live') articles.set(slug, stored.article)
   }
 
   for (const g of fit) {

@@ -103,21 +103,39 @@ export interface ArticleRecord {
   hash: string | null
 }
 
-/** Reads many articles, 100 keys per binding call (split further past 25 MB of articles). */
-export async function getArticles(
-  kv: KVNamespace,
-  slugs: readonly string[],
-): Promise<Map<string, ArticleRecord>> {
-  const out = new Map<string, ArticleRecord>()
+// Many article records' text by slug, 100 keys per binding call (split further past 25 MB).
+async function articleTexts(kv: KVNamespace, slugs: readonly string[]) {
   const values = await getMany(
     kv,
     slugs.map((s) => keys.article(s)),
   )
+  return (slug: string) => values.get(keys.article(slug)) ?? null
+}
+
+/** Reads many articles with the content hash of each record's bytes. */
+export async function getArticles(
+  kv: KVNamespace,
+  slugs: readonly string[],
+): Promise<Map<string, ArticleRecord>> {
+  const textOf = await articleTexts(kv, slugs)
+  const out = new Map<string, ArticleRecord>()
   for (const slug of slugs) {
-    const text = values.get(keys.article(slug)) ?? null
+    const text = textOf(slug)
     out.set(slug, { stored: parseRecord(text), hash: text === null ? null : contentHash(text) })
   }
   return out
+}
+
+/**
+ * Reads many articles without hashing their bytes: for rendering, which needs only their content
+ * (a +100 tick at 100k articles reads 375 for the feeds it renders, 1.5 MB).
+ */
+export async function getArticleContents(
+  kv: KVNamespace,
+  slugs: readonly string[],
+): Promise<Map<string, StoredArticle>> {
+  const textOf = await articleTexts(kv, slugs)
+  return new Map(slugs.map((slug) => [slug, parseRecord(textOf(slug))]))
 }
 
 /** Reads one article. */
