@@ -293,7 +293,7 @@ export function docsDecoder(meta: BaseMeta, known?: KnownDoc): DocsDecoder {
   const themeIds = themeIdArray(meta.n, meta.themeLists.length)
   const sketchStart = new Uint32Array(meta.n + 1)
   // Sized from the first chunk for every chunk, grown if the others hold more.
-  let sketchData = new Uint32Array(0)
+  let sketchData: Uint32Array = new Uint32Array(0)
   let sketchTotal = 0
   return {
     add(chunk) {
@@ -311,18 +311,11 @@ export function docsDecoder(meta: BaseMeta, known?: KnownDoc): DocsDecoder {
       }
       themeIds.set(th, first)
       for (let i = 1; i < ss.length; i++) sketchStart[first + i] = sketchTotal + (ss[i] as number)
-      if (sketchTotal + sd.length > sketchData.length) {
+      if (sketchData.length === 0) {
         const perDoc = sd.length / Math.max(1, chunkSlugs.length)
-        const next = new Uint32Array(
-          Math.max(
-            sketchTotal + sd.length,
-            Math.ceil(perDoc * meta.n * 1.05),
-            2 * sketchData.length,
-          ),
-        )
-        next.set(sketchData.subarray(0, sketchTotal))
-        sketchData = next
+        sketchData = new Uint32Array(Math.ceil(perDoc * meta.n * 1.05))
       }
+      sketchData = growU32(sketchData, sketchTotal + sd.length)
       sketchData.set(sd, sketchTotal)
       sketchTotal += sd.length
       const chunkHashes = header.hashes as string[]
