@@ -28,6 +28,7 @@ import {
   type RelatedItem,
   rankRelated,
   rareHitsOf,
+  type ScoredQueries,
   StoredIndexError,
   termHashes,
   updateIndex,
@@ -529,7 +530,8 @@ export async function runRefresh(
       const key = keys.related(entry.slug)
       const kept = placed.get(entry.slug)
       if (kept) relatedPlaced++
-      const ranked = kept ?? rankRelated(plan?.index as RelatedIndex, entry.slug, relatedConfig)
+      const ranked =
+        kept ?? rankRelated(plan?.index as RelatedIndex, entry.slug, relatedConfig, plan?.scored)
       // Scores and floors serve the incremental path only (placing newcomers, finding the lists a
       // change reaches). A small site ranks every list with statistics that move with each story:
       // stored scores would change every list's bytes, and one publish would rewrite them all.
@@ -1000,7 +1002,8 @@ const OLD_VERSION = '\u0000old:'
  * changed stories' own, those an earlier tick deferred, the peers whose floor an old version's
  * score reaches (base documents `oldBase`, and `oldVectors`, under OLD_VERSION slugs, joining the
  * index for a moment), and the peers the new versions enter. Scores are symmetric, so a peer's
- * list is reached exactly when the story scores at or above that list's floor.
+ * list is reached exactly when the story scores at or above that list's floor. `scored` keeps the
+ * new versions' best candidates, for ranking their own lists on this index without scoring again.
  */
 function reachedLists(
   index: RelatedIndex,
@@ -1011,7 +1014,7 @@ function reachedLists(
   floorOf: ListFloor,
   bound: FloorBound,
   config: RelatedConfig,
-): { needed: Set<string>; entrants: Map<string, RelatedItem[]> } {
+): { needed: Set<string>; entrants: Map<string, RelatedItem[]>; scored: ScoredQueries } {
   updateIndex(index, oldVectors)
   const olds = [...oldBase, ...oldVectors.map((v) => index.position.get(v.slug) as number)]
   // Old versions have no floor of their own while they are in the index.
@@ -1025,6 +1028,7 @@ function reachedLists(
   )
   const slugs = upserts.map((e) => e.slug)
   const hits = new Map<string, RelatedItem[]>()
+  const scored: ScoredQueries = new Map()
   const entered = peersAbove(
     index,
     slugs,
@@ -1038,6 +1042,7 @@ function reachedLists(
       else hits.set(peer, [hit])
     },
     bound,
+    scored,
   )
   const needed = new Set([...slugs, ...cursor.relatedPending, ...held, ...entered])
   // Lists that only gain stories: the new ones are placed among the stored ranking instead of
@@ -1045,7 +1050,7 @@ function reachedLists(
   const ranked = new Set([...slugs, ...cursor.relatedPending, ...held])
   const entrants = new Map<string, RelatedItem[]>()
   for (const [peer, list] of hits) if (!ranked.has(peer)) entrants.set(peer, list)
-  return { needed, entrants }
+  return { needed, entrants, scored }
 }
 
 /** Which related lists a tick ranks, against which index; `deferred` waits for the next tick. */
@@ -1059,6 +1064,8 @@ interface RelatedPlan {
    * ranking (placeEntrants); the rank step ranks the others.
    */
   placed?: Map<string, RelatedItem[]>
+  /** best candidates of stories `index` scored already, in its current state (reachedLists) */
+  scored?: ScoredQueries
 }
 
 /**
@@ -1260,6 +1267,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   }))
   let needed = new Set<string>(cursor.relatedPending)
   let entrants = new Map<string, RelatedItem[]>()
+  let scored: ScoredQueries | undefined
   let first: RelatedIndex | null = null
   const firstQueries = new Set(oldBase)
   if (upserts.length > 0 || oldBase.length > 0 || oldVectors.length > 0) {
@@ -1276,7 +1284,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     })
     updateIndex(index, overlayVectors, removedBase)
     first = index
-    ;({ needed, entrants } = reachedLists(
+    ;({ needed, entrants, scored } = reachedLists(
       index,
       oldBase,
       oldVectors,
@@ -1321,7 +1329,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     if (d !== undefined) queries.add(d)
   }
   if (first && [...queries].every((d) => firstQueries.has(d))) {
-    return { index: first, toRank, deferred, placed }
+    return { index: first, toRank, deferred, placed, scored }
   }
   // The first pass's index is done with: a variable lives until its function returns, so let it
   // go before building the second.
@@ -1389,7 +1397,16 @@ async function planIncremental(
   const upserts = published.filter((e) => before.has(e.slug) || e.relatedHash === '')
   // The index holds the published stories only: none of its documents is gone.
   const { floorOf, bound } = storedFloors(catalog, [])
-  const { needed, entrants } = reachedLists(index, [], old, upserts, cursor, floorOf, bound, config)
+  const { needed, entrants, scored } = reachedLists(
+    index,
+    [],
+    old,
+    upserts,
+    cursor,
+    floorOf,
+    bound,
+    config,
+  )
   const { toRank, deferred } = rankOrder(needed, catalog, live, cursor, limits.maxRank)
   // The slice only uses what capacity is left: it comes round again on a later pass.
   for (const entry of verify) {
@@ -1397,7 +1414,7 @@ async function planIncremental(
     if (!needed.has(entry.slug)) toRank.push(entry)
   }
   const placed = await placeEntrants(kv, index, toRank, entrants, storedRelated, config)
-  return { index, toRank, deferred, placed }
+  return { index, toRank, deferred, placed, scored }
 }
 
 // Floors are rounded so float noise does not rewrite catalog shards; null: the list is not full.

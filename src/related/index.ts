@@ -27,6 +27,7 @@ export {
   peersAboveDocs,
   type RelatedItem,
   rankRelated,
+  type ScoredQueries,
 } from './rank-related.ts'
 export {
   buildIndex,

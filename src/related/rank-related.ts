@@ -264,25 +264,61 @@ export function rankRelated(
   index: RelatedIndex,
   slug: string,
   config?: Partial<RelatedConfig>,
+  scored?: ScoredQueries,
 ): RelatedItem[] {
   const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
   const q = index.position.get(slug)
   if (q === undefined) return []
+  const best = scored?.get(q)
+  if (best) {
+    const ranked = pickRelated(index, q, best, cfg, best.complete ? Infinity : best.docs.length)
+    if (ranked) return ranked
+  }
   const pruned = scoreCandidates(index, q, cfg, cfg.limit * 2 + 4)
-  const ranked = pickRelated(index, q, pruned, cfg)
+  const ranked = pickRelated(index, q, pruned, cfg) as RelatedItem[]
   // Copies can use up the few candidates pruning keeps: then score them all.
   if (ranked.length >= cfg.limit || pruned.complete) return ranked
-  return pickRelated(index, q, scoreCandidates(index, q, cfg), cfg)
+  return pickRelated(index, q, scoreCandidates(index, q, cfg), cfg) as RelatedItem[]
 }
 
+/**
+ * The best candidates of documents a search for peers already scored (peersAboveDocs), in ranking
+ * order: rankRelated picks from them instead of scoring the document again, when the index and
+ * configuration are those of the search. A busy tick ranks the lists of the stories it just
+ * searched for (100 of 100 at 100k articles), and scoring was most of the related step's time.
+ */
+export type ScoredQueries = Map<number, Candidates>
+
+// The best `m` candidates, in ranking order, with `complete` set when no other one could be
+// picked (none above minScore was left out): pickRelated's first window, kept per query.
+function bestCandidates(
+  index: RelatedIndex,
+  c: Candidates,
+  m: number,
+  minScore: number,
+): Candidates {
+  const order = topPositions(index, c, m, minScore)
+  return {
+    docs: order.map((i) => c.docs[i] as number),
+    scores: order.map((i) => c.scores[i] as number),
+    complete: order.length < m,
+  }
+}
+
+// How many of the best candidates pickRelated looks at first: room for a few copies to skip.
+const firstWindow = (cfg: RelatedConfig) => cfg.limit * 4 + 8
+
 // The best `limit` of the candidates that are neither copies of the source nor of each other.
+// Null when that needs more than the best `window` candidates (the others were not kept).
 function pickRelated(
   index: RelatedIndex,
   q: number,
   candidates: Candidates,
   cfg: RelatedConfig,
-): RelatedItem[] {
-  for (let m = cfg.limit * 4 + 8; ; m *= 4) {
+  window = Infinity,
+): RelatedItem[] | null {
+  for (let m = firstWindow(cfg); ; m *= 4) {
+    if (m > window) return null
     const kept: number[] = []
     const order = topPositions(index, candidates, m, cfg.minScore)
     for (const i of order) {
@@ -331,13 +367,14 @@ export function peersAbove(
   config?: Partial<RelatedConfig>,
   onPeer?: PeerHit,
   bound?: FloorBound,
+  scored?: ScoredQueries,
 ): string[] {
   const docs: number[] = []
   for (const slug of new Set(slugs)) {
     const x = index.position.get(slug)
     if (x !== undefined) docs.push(x)
   }
-  return peersAboveDocs(index, docs, floorOf, margin, config, onPeer, bound)
+  return peersAboveDocs(index, docs, floorOf, margin, config, onPeer, bound, scored)
 }
 
 /** Told each peer a query reaches and the query's score in that peer's list. */
@@ -345,7 +382,8 @@ export type PeerHit = (peer: string, query: number, score: number) => void
 
 /**
  * peersAbove by document number: a document replaced or removed since the index was built is
- * still a valid query (its old version), and its peers are the lists that may hold it.
+ * still a valid query (its old version), and its peers are the lists that may hold it. With
+ * `scored`, each query's best candidates are kept there for rankRelated.
  */
 export function peersAboveDocs(
   index: RelatedIndex,
@@ -355,6 +393,7 @@ export function peersAboveDocs(
   config?: Partial<RelatedConfig>,
   onPeer?: PeerHit,
   bound?: FloorBound,
+  scored?: ScoredQueries,
 ): string[] {
   const cfg = config ? resolveConfig({ ...index.config, ...config }) : index.config
   const out = new Set<string>()
@@ -374,7 +413,9 @@ export function peersAboveDocs(
     below = bound.lowest * (1 - margin) - 1e-9
   }
   for (const x of new Set(queries)) {
-    const { docs, scores } = scoreCandidates(index, x, cfg)
+    const candidates = scoreCandidates(index, x, cfg)
+    scored?.set(x, bestCandidates(index, candidates, firstWindow(cfg), cfg.minScore))
+    const { docs, scores } = candidates
     for (let i = 0; i < docs.length; i++) {
       const score = scores[i] as number
       if (!(score > cfg.minScore)) continue

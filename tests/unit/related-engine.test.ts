@@ -3,9 +3,11 @@ import {
   affectedBy,
   buildIndex,
   evalRecordToSource,
+  peersAbove,
   type RelatedItem,
   type RelatedSource,
   rankRelated,
+  type ScoredQueries,
   updateIndex,
   vectorize,
 } from '../../src/related/index.ts'
@@ -188,6 +190,61 @@ describe('rankRelated()', () => {
     const score = (items: RelatedItem[]) =>
       items.find((item) => item.slug === jackson.slug)?.score ?? 0
     expect(score(boosted)).toBeGreaterThan(score(plain))
+  })
+})
+
+describe('rankRelated() from the candidates a peer search kept', () => {
+  // Twenty wire copies of one story fill the best candidates of a story like it, so its list
+  // needs more of them than a peer search keeps (lists of 2 keep the best 16).
+  const config = { limit: 2 }
+  const wire = Array.from({ length: 20 }, (_, i) =>
+    article(
+      `wire-${String(i).padStart(2, '0')}`,
+      williams.title,
+      williams.summary,
+      `${williams.body.repeat(2)} Filed at ${i} am.`,
+      '2009-02-04',
+    ),
+  )
+  const docs = [...corpus, ...wire]
+
+  function searched() {
+    const index = buildIndex(
+      docs.map((doc) => vectorize(doc)),
+      config,
+    )
+    const scored: ScoredQueries = new Map()
+    const all = docs.map((doc) => doc.slug)
+    peersAbove(index, all, () => undefined, 0, undefined, undefined, undefined, scored)
+    return { index, scored }
+  }
+
+  it('ranks every list as scoring it again would', () => {
+    const { index, scored } = searched()
+    const fresh = buildIndex(
+      docs.map((doc) => vectorize(doc)),
+      config,
+    )
+    for (const doc of docs) {
+      expect(rankRelated(index, doc.slug, undefined, scored)).toEqual(rankRelated(fresh, doc.slug))
+    }
+    // The copies used up what was kept for the other outlet's story: it was scored again.
+    const other = scored.get(index.position.get(williamsOther.slug) as number)
+    expect(other?.complete).toBe(false)
+    expect(other?.docs.length).toBe(16)
+    expect(slugs(rankRelated(index, williamsOther.slug, undefined, scored))).toHaveLength(2)
+  })
+
+  it('picks from the kept candidates rather than scoring again', () => {
+    const { index, scored } = searched()
+    const q = index.position.get(budget.slug) as number
+    expect(scored.has(q)).toBe(true)
+    // Kept candidates that say otherwise change the list: it came from them.
+    const quakeDoc = index.position.get(quake.slug) as number
+    scored.set(q, { docs: [quakeDoc], scores: [99], complete: true })
+    expect(rankRelated(index, budget.slug, undefined, scored)).toEqual([
+      { slug: quake.slug, score: 99 },
+    ])
   })
 })
 
