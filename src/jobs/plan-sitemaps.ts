@@ -13,7 +13,14 @@ import {
 import { contentHash } from '../storage/content-hash'
 import type { CatalogEntry } from '../storage/job-state'
 import { keys } from '../storage/keys'
-import { groupPublished, monthOf, type PublishedGroups, publishedNewest } from './build-lists'
+import {
+  type GroupChange,
+  groupPublished,
+  monthOf,
+  type PublishedGroups,
+  publishedNewest,
+  sameWidthUtc,
+} from './build-lists'
 import type { DocumentGroup } from './plan-feeds'
 
 /** Bump when the sitemap rendering changes, so every stored sitemap is rendered again. */
@@ -52,34 +59,13 @@ export const SITEMAP_PATHS = {
 const changedAt = (e: CatalogEntry) => later(e.updatedAt, e.publishedAt)
 
 // The newest change among entries (newest first by publication, as groupPublished's groups are);
-// ties keep the first. A 100k catalog has every entry in a month url set and in a theme's, so
-// this runs over about twice the catalog each tick (128 ms in Node at 100k through `later` for
-// every entry). When every update time has the width and zone of the first publication time,
-// text order is time order and equal times are equal text: the newest is then the greater of
-// that first publication time (the group's latest) and the greatest update time, one text
-// comparison per entry. Any other mix takes the general walk.
-function newest(entries: readonly CatalogEntry[]): string | undefined {
-  const first = entries[0]
-  if (first === undefined) return undefined
-  const width = first.publishedAt.length
-  let best = first.publishedAt
-  if (sameWidthUtc(best)) {
-    let i = 0
-    for (; i < entries.length; i++) {
-      const u = (entries[i] as CatalogEntry).updatedAt
-      // sameWidthUtc with the width known, inlined: calling it here took planSitemaps from 43 to
-      // 104-112 ms on the 100k catalog (Node).
-      if (
-        u.length !== width ||
-        u.charCodeAt(width - 1) !== 90 ||
-        u.charCodeAt(4) !== 45 ||
-        u.charCodeAt(0) === 43
-      )
-        break
-      if (u > best) best = u
-    }
-    if (i === entries.length) return best
-  }
+// ties keep the first. When every update time has the width and zone of the first publication
+// time, text order is time order and equal times are equal text: the newest is then the greater
+// of that first publication time (the group's latest) and the greatest update time, which
+// groupPublished found while grouping (`changed`). Any other mix takes the general walk.
+function newest(entries: readonly CatalogEntry[], changed?: GroupChange): string | undefined {
+  if (entries.length === 0) return undefined
+  if (changed?.uniform) return changed.at
   let general: string | undefined
   for (const e of entries) {
     const at = changedAt(e)
@@ -112,11 +98,6 @@ function newestFirst(published: CatalogEntry[], now: string): CatalogEntry[] {
 function later(a: string, b: string): string {
   if (a.length === b.length && sameWidthUtc(a) && sameWidthUtc(b)) return a >= b ? a : b
   return Date.parse(a) >= Date.parse(b) ? a : b
-}
-
-// `2025-05-01T10:00:00Z` or with milliseconds: a four-digit year, UTC.
-function sameWidthUtc(t: string): boolean {
-  return (t.length === 20 || t.length === 24) && t.endsWith('Z') && t[4] === '-' && t[0] !== '+'
 }
 
 function single(
@@ -158,7 +139,7 @@ export function planSitemaps(
   const live = `public, max-age=${opts.cacheSeconds}`
   // The job passes its groups of entries it sorted newest first; other callers are checked.
   const entries = grouped ? published : newestFirst(published, now)
-  const { byMonth, byTheme } = grouped ?? groupPublished(entries)
+  const { byMonth, byTheme, monthChanged } = grouped ?? groupPublished(entries)
   const current = monthOf(now)
   const months = [...byMonth.keys()].sort().reverse()
   const monthGroups = months.map((month) => {
@@ -183,7 +164,9 @@ export function planSitemaps(
   })
 
   // Each month's newest change once: the index lists them, and the newest of them is the site's.
-  const monthNewest = new Map(months.map((m) => [m, newest(byMonth.get(m) ?? [])]))
+  const monthNewest = new Map(
+    months.map((m) => [m, newest(byMonth.get(m) ?? [], monthChanged.get(m))]),
+  )
   let siteNewest: string | undefined
   for (const at of monthNewest.values()) {
     if (at !== undefined) siteNewest = siteNewest === undefined ? at : later(siteNewest, at)
@@ -192,7 +175,7 @@ export function planSitemaps(
     { loc: abs('/'), ...optional(siteNewest) },
     ...[...byTheme.keys()].sort().map((slug) => ({
       loc: abs(`/themes/${slug}`),
-      ...optional(newest(byTheme.get(slug)?.entries ?? [])),
+      ...optional(newest(byTheme.get(slug)?.entries ?? [], byTheme.get(slug)?.changed)),
     })),
   ]
   const pagesGroup = single(
