@@ -11,6 +11,7 @@ import {
   updateIndex,
   vectorize,
 } from '../../src/related/index.ts'
+import { scoreCandidates } from '../../src/related/rank-related.ts'
 
 const day = (iso: string) => `${iso}T12:00:00Z`
 
@@ -245,6 +246,62 @@ describe('rankRelated() from the candidates a peer search kept', () => {
     expect(rankRelated(index, budget.slug, undefined, scored)).toEqual([
       { slug: quake.slug, score: 99 },
     ])
+  })
+})
+
+describe('rankRelated() where copies fill the candidates pruning keeps', () => {
+  // A seeded corpus of made-up words: twelve copies of one story, thirty others of every age
+  // sharing some of a query's words. Ranking prunes the candidates that cannot reach the best
+  // few; with the copies among those, a list reaches past them, where only an exact ranking
+  // knows which story comes next.
+  let seed = 1
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff
+    return seed / 0x7fffffff
+  }
+  const vocabulary = Array.from({ length: 60 }, (_, i) => `word${i}x`)
+  const words = (n: number) =>
+    Array.from({ length: n }, () => vocabulary[Math.floor(random() * vocabulary.length)]).join(' ')
+  const shared = words(40)
+  const copied = words(40)
+  const story = (slug: string, title: string, summary: string, body: string, at: Date) => ({
+    slug,
+    title,
+    summary,
+    body,
+    themes: [],
+    publishedAt: at.toISOString(),
+  })
+  const start = new Date('2020-01-01T12:00:00Z')
+  const docs = [
+    ...Array.from({ length: 12 }, (_, i) =>
+      story(`copy-${i}`, 'Copy story', 'same', `${copied} ${shared.slice(0, 80)}`, start),
+    ),
+    ...Array.from({ length: 30 }, (_, i) => {
+      const days = Math.floor(random() * 2000)
+      const title = words(4)
+      const summary = words(8)
+      const body = `${words(20)} ${random() < 0.5 ? shared.slice(0, Math.floor(random() * shared.length)) : ''}`
+      const at = new Date(start.getTime() + (random() < 0.5 ? 0 : days) * 86_400_000)
+      return story(`other-${i}`, title, summary, body, at)
+    }),
+    story('query', 'Query', words(8), `${shared} ${copied}`, start),
+  ]
+
+  it('ranks every list as from all of its candidates', () => {
+    for (const limit of [2, 3, 4]) {
+      const index = buildIndex(
+        docs.map((doc) => vectorize(doc)),
+        { limit },
+      )
+      for (const doc of docs) {
+        const q = index.position.get(doc.slug) as number
+        const all = { ...scoreCandidates(index, q, index.config), complete: true }
+        expect(rankRelated(index, doc.slug), `${doc.slug}, ${limit}`).toEqual(
+          rankRelated(index, doc.slug, undefined, new Map([[q, all]])),
+        )
+      }
+    }
   })
 })
 
