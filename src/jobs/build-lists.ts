@@ -2,6 +2,7 @@
 // Publishing changes a bounded set of keys: the capped latest list, its themes' lists, one month.
 
 import type { Theme } from '../model/article'
+import { utcMillis } from '../model/utc-time'
 import { ContentHasher, contentHash } from '../storage/content-hash'
 import type { ListItem, StoryList, ThemeIndex } from '../storage/indexes'
 import type { CatalogEntry } from '../storage/job-state'
@@ -18,31 +19,31 @@ export const DEFAULT_LIST_CAPS: ListCaps = { latest: 500, theme: 500 }
 
 /** Newest first, ties by slug (D5), so pages and tests are deterministic. */
 export function byNewest(a: { publishedAt: string; slug: string }, b: typeof a): number {
-  const d = Date.parse(b.publishedAt) - Date.parse(a.publishedAt)
+  const d = utcMillis(b.publishedAt) - utcMillis(a.publishedAt)
   return d !== 0 ? d : a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0
 }
 
 /**
- * The published entries at `now`, newest first (byNewest's order). Each date is parsed once
- * (sorting 100k entries with byNewest parses 3.4M dates, about 1.4 s). Dates in whole seconds
- * (as stored) sort as numbers packing the age and the position, with the engine's native numeric
- * sort and no comparator calls (a comparator sort of 100k positions took about 150 ms in
- * workerd); runs of equal dates are then put in slug order. Entries published after `now` go to
- * `later`, when given.
+ * The published entries at `now`, newest first (byNewest's order). Each date is parsed once, digit
+ * by digit (utcMillis; sorting 100k entries with byNewest parses 3.4M dates, about 1.4 s). Dates
+ * in whole seconds (as stored) sort as numbers packing the age and the position, with the
+ * engine's native numeric sort and no comparator calls (a comparator sort of 100k positions took
+ * about 150 ms in workerd); runs of equal dates are then put in slug order. Entries published
+ * after `now` go to `later`, when given.
  */
 export function publishedNewest<T extends { publishedAt: string; slug: string }>(
   entries: Iterable<T>,
   now: string,
   later?: T[],
 ): T[] {
-  const nowMs = Date.parse(now)
+  const nowMs = utcMillis(now)
   const kept: T[] = []
   const times: number[] = []
   let whole = true
   let oldest = Number.POSITIVE_INFINITY
   let newest = Number.NEGATIVE_INFINITY
   for (const e of entries) {
-    const t = Date.parse(e.publishedAt)
+    const t = utcMillis(e.publishedAt)
     if (t <= nowMs) {
       kept.push(e)
       times.push(t)

@@ -2,6 +2,7 @@
 // per full pass, plus a small overlay for documents added or removed by incremental ticks.
 // Documents are numbered in the order they are added; nothing depends on that order (ties break
 // by slug), so stored vectors can be streamed in shard by shard.
+import { utcMillis } from '../model/utc-time.ts'
 import { decodeBytes } from './codec.ts'
 import { type RelatedConfig, resolveConfig } from './config.ts'
 import { type DocVector, unpackHashes } from './doc-vector.ts'
@@ -232,7 +233,7 @@ export function indexBuilder(
       sketchStart = grow(sketchStart, d + 2)
       sketchStart[d + 1] = sketchTotal
       lengths.push(doc.n)
-      days.push(Date.parse(doc.publishedAt) / DAY_MS)
+      days.push(utcMillis(doc.publishedAt) / DAY_MS)
       themeIds.push(themeListId(themeLists, themeIdOf, doc.themes))
     },
     finish() {
@@ -633,7 +634,7 @@ export function updateIndex(
     index.added.set(d, { terms, weights })
     index.slugs.push(doc.slug)
     index.position.set(doc.slug, d)
-    days[d] = Date.parse(doc.publishedAt) / DAY_MS
+    days[d] = utcMillis(doc.publishedAt) / DAY_MS
     themeIds[d] = themeListId(index.themeLists, index.themeIdOf, doc.themes)
     index.addedSketches.set(d, unpackHashes(doc.d))
   }
