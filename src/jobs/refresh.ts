@@ -432,7 +432,7 @@ export async function runRefresh(
         head.overlay?.gen !== head.meta.gen ||
         published.some((e) => e.relatedHash === '')
       if (work) {
-        docs = await loadBaseDocs(kv, head.meta, (slug) => catalog.get(slug))
+        docs = await loadBaseDocs(kv, head.meta)
         if (!docs) {
           rebuild = true
           streamed = false
@@ -1218,7 +1218,13 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   for (const e of published) {
     if (e.relatedHash === '' || read.has(e.slug)) upserts.push(e)
     const d = docs.position.get(e.slug)
-    if (d !== undefined && docs.hashes[d] === e.hash) continue
+    if (d !== undefined && docs.hashes[d] === e.hash) {
+      // The catalog's copy of the hash stays, the table's goes: 100k strings fewer held at 100k
+      // articles. The slugs are the position map's keys: looking each up in the catalog while
+      // decoding, to share those too, took 25 to 36 ms of a tick.
+      docs.hashes[d] = e.hash
+      continue
+    }
     const kept = old[e.slug]
     if (kept && kept.h === e.hash) overlay.docs[e.slug] = kept
     else missing.push(e.slug)

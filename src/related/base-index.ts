@@ -261,21 +261,9 @@ export function encodeBase(
   }
 }
 
-/** A caller's own copy of a document's slug and content hash, to share instead of the table's. */
-export type KnownDoc = (slug: string) => { slug: string; hash: string } | undefined
-
-/**
- * Reads a base's document table back from its chunks (in order); throws when they do not fit.
- * With `known`, a slug (and its hash, when equal) the caller already holds is shared rather than
- * kept twice: otherwise a 100k-article table brings 100k more slug strings and 100k more hash
- * strings the job's catalog already holds.
- */
-export function decodeDocs(
-  meta: BaseMeta,
-  chunks: ReadonlyArray<StoredBytes>,
-  known?: KnownDoc,
-): BaseDocs {
-  const decoder = docsDecoder(meta, known)
+/** Reads a base's document table back from its chunks (in order); throws when they do not fit. */
+export function decodeDocs(meta: BaseMeta, chunks: ReadonlyArray<StoredBytes>): BaseDocs {
+  const decoder = docsDecoder(meta)
   for (const chunk of chunks) decoder.add(chunk)
   return decoder.finish()
 }
@@ -286,7 +274,7 @@ export interface DocsDecoder {
   finish(): BaseDocs
 }
 
-export function docsDecoder(meta: BaseMeta, known?: KnownDoc): DocsDecoder {
+export function docsDecoder(meta: BaseMeta): DocsDecoder {
   const slugs: string[] = []
   const hashes: string[] = []
   const days = new Float64Array(meta.n)
@@ -320,11 +308,8 @@ export function docsDecoder(meta: BaseMeta, known?: KnownDoc): DocsDecoder {
       sketchTotal += sd.length
       const chunkHashes = header.hashes as string[]
       for (let i = 0; i < chunkSlugs.length; i++) {
-        const slug = chunkSlugs[i] as string
-        const hash = chunkHashes[i] as string
-        const doc = known?.(slug)
-        slugs.push(doc ? doc.slug : slug)
-        hashes.push(doc && doc.hash === hash ? doc.hash : hash)
+        slugs.push(chunkSlugs[i] as string)
+        hashes.push(chunkHashes[i] as string)
       }
     },
     finish() {

@@ -6,7 +6,7 @@
 // The overlay is a cache the job checks against its catalog every tick, so a lost or stale one
 // (two overlapping ticks) heals.
 import type { BaseDocs, BaseMeta, EncodedBase, PartReader } from '../related/base-index'
-import { BASE_FORMAT, docsDecoder, type KnownDoc } from '../related/base-index'
+import { BASE_FORMAT, docsDecoder } from '../related/base-index'
 import type { DocVector } from '../related/doc-vector'
 import { getMany } from './bulk-get'
 import { parseObject } from './job-state'
@@ -75,13 +75,9 @@ export async function loadBaseHead(kv: KVNamespace): Promise<BaseHead> {
  * Reads the document table (one read per chunk, decoded as read, into a buffer reused for each:
  * 14 MB at 100k articles); null when a chunk is missing or foreign.
  */
-export async function loadBaseDocs(
-  kv: KVNamespace,
-  meta: BaseMeta,
-  known?: KnownDoc,
-): Promise<BaseDocs | null> {
+export async function loadBaseDocs(kv: KVNamespace, meta: BaseMeta): Promise<BaseDocs | null> {
   const read = scratchReader(kv)
-  const decoder = docsDecoder(meta, known)
+  const decoder = docsDecoder(meta)
   // Whatever a damaged chunk makes decoding throw, the table cannot be used; a failed read is
   // the tick's to report.
   for (let i = 0; i < meta.chunks; i++) {

@@ -90,24 +90,6 @@ describe('the stored related index', () => {
     expect(Array.from(docs.sketchStart)).toEqual(Array.from(full.sketchStart))
   })
 
-  it("reads the table's own slug and hash wherever the caller's copy differs", () => {
-    const vectors = world(30).map((d) => vectorize(d, CONFIG))
-    const { full, base, meta } = stored(vectors, 2)
-    const edited = full.slugs[7] as string
-    const seen: string[] = []
-    const known = (slug: string) => {
-      seen.push(slug)
-      if (slug === full.slugs[3]) return undefined
-      return { slug, hash: slug === edited ? 'h-newer' : `h-${slug}` }
-    }
-    const docs = decodeDocs(meta, base.chunks.map(toBuffer), known)
-    expect(seen).toEqual(full.slugs)
-    expect(docs.slugs).toEqual(full.slugs)
-    // The stored hash of a document the caller holds in another version stays the stored one.
-    expect(docs.hashes).toEqual(full.slugs.map((s) => `h-${s}`))
-    expect(docs.position.get(edited)).toBe(7)
-  })
-
   for (const parts of [1, 8]) {
     it(`ranks the queried documents as the full index does (${parts} parts)`, async () => {
       const vectors = world(80).map((d) => vectorize(d, CONFIG))
