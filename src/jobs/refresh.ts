@@ -216,6 +216,8 @@ export function catalogEntry(
     themes: article.themes,
     hash,
     relatedHash: previous?.relatedHash ?? '',
+    // Absent until its list is ranked; a field from the start, as the catalog's entries have it.
+    relatedFloor: undefined,
   }
 }
 
