@@ -156,6 +156,39 @@ describe('the job state delta', () => {
     }
   })
 
+  it('stores each catalog shard newest first, and reads shards in slug order the same', async () => {
+    // Forty more stories at four times, so shards hold several rows and some share a time.
+    const more = Array.from({ length: 40 }, (_, i) => ({
+      ...fixture(FIXTURE_ARTICLES[i % FIXTURE_ARTICLES.length]?.slug as string),
+      slug: `story-${(i * 7919) % 1000}`,
+      publishedAt: `2025-05-0${1 + (i % 4)}T06:00:00Z`,
+    }))
+    await publish(...FIXTURE_ARTICLES, ...more)
+    await settle()
+    const saved = await loadJobState(env.KV)
+    let rows = 0
+    for (let i = 0; i < CATALOG_SHARDS; i++) {
+      const shard = JSON.parse((await env.KV.get(keys.catalog(i))) as string)
+      const entries = shard.entries as Array<[string, string, string]>
+      rows += entries.length
+      const times = entries.map((row) => Date.parse(row[2]))
+      for (let k = 1; k < entries.length; k++) {
+        expect(times[k - 1] as number).toBeGreaterThanOrEqual(times[k] as number)
+        const [prev, next] = [entries[k - 1]?.[0] ?? '', entries[k]?.[0] ?? '']
+        if (times[k - 1] === times[k]) expect(prev < next).toBe(true)
+      }
+      // As shards were stored before: rows in slug order.
+      entries.sort((a, b) => (a[0] < b[0] ? -1 : 1))
+      await env.KV.put(keys.catalog(i), JSON.stringify(shard))
+    }
+    expect(rows).toBe(FIXTURE_ARTICLES.length + more.length)
+    const bySlug = await loadJobState(env.KV)
+    expect(bySlug.damaged).toBe(false)
+    expect([...bySlug.catalog.values()].sort((a, b) => (a.slug < b.slug ? -1 : 1))).toEqual(
+      [...saved.catalog.values()].sort((a, b) => (a.slug < b.slug ? -1 : 1)),
+    )
+  })
+
   it('keeps listing the stories of a lost vector shard and vectorizes them again', async () => {
     await publish(...FIXTURE_ARTICLES)
     await settle()
