@@ -9,7 +9,7 @@ import type { Theme } from '../model/article'
 import { utcMillis } from '../model/utc-time'
 import { asciiJson } from './ascii-json'
 import { getMany } from './bulk-get'
-import { CATALOG_SHARDS, keys, shardOf } from './keys'
+import { CATALOG_SHARDS, keys, SHARD_PLACEMENT, shardOf } from './keys'
 
 /**
  * What the job remembers of one article: enough to plan every list and build the related lists
@@ -206,6 +206,11 @@ export function parseObject(text: string | null | undefined): Record<string, unk
  */
 interface CatalogShard {
   format: 2
+  /**
+   * SHARD_PLACEMENT when written (absent before): a load then takes every row as the shard's own
+   * instead of hashing 100k slugs a tick (8 to 28 ms in profiles of the +100 tick at 100k)
+   */
+  placement?: string
   themes: Theme[][]
   entries: CatalogRow[]
 }
@@ -236,7 +241,12 @@ function encodeCatalogShard(entries: Iterable<CatalogEntry>): string {
     rows.push(row)
   }
   // ASCII: every tick reads every shard, and one headline past Latin-1 would double its bytes.
-  return asciiJson({ format: 2, themes, entries: rows } satisfies CatalogShard)
+  return asciiJson({
+    format: 2,
+    placement: SHARD_PLACEMENT,
+    themes,
+    entries: rows,
+  } satisfies CatalogShard)
 }
 
 /** The entry a format-2 row stands for, or null when the row is not one. */
@@ -333,9 +343,10 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     if (!cat) damaged = true
     else if (cat.format === 2 && Array.isArray(cat.entries) && Array.isArray(cat.themes)) {
       const lists = (cat.themes as unknown[]).map((l) => (Array.isArray(l) ? themes(l) : l))
+      const placed = cat.placement === SHARD_PLACEMENT
       for (const row of cat.entries as unknown[]) {
         const entry = catalogRow(row, lists as Theme[][])
-        if (entry && shardOf(entry.slug) === i) catalog.set(entry.slug, entry)
+        if (entry && (placed || shardOf(entry.slug) === i)) catalog.set(entry.slug, entry)
         else damaged = true
       }
     } else {

@@ -68,6 +68,13 @@ export function slugOfChangeKey(key: string): string | null {
   return colon > 0 ? rest.slice(0, colon) : null
 }
 
+/**
+ * How shardOf places slugs, as each catalog shard records it: the job trusts a shard's rows to be
+ * its own without hashing each slug again when the shard names this placement. Change it with
+ * shardOf or CATALOG_SHARDS.
+ */
+export const SHARD_PLACEMENT = `fnv1a/${CATALOG_SHARDS}`
+
 /** Which catalog shard holds a slug (FNV-1a, stable across runtimes). */
 export function shardOf(slug: string): number {
   let h = 0x811c9dc5

@@ -189,6 +189,31 @@ describe('the job state delta', () => {
     )
   })
 
+  it('checks each row of a shard that does not name its placement, and heals a misplaced one', async () => {
+    await publish(...FIXTURE_ARTICLES)
+    await settle()
+    const [a, b] = twoShards()
+    const from = JSON.parse((await env.KV.get(keys.catalog(shardOf(a)))) as string)
+    const to = JSON.parse((await env.KV.get(keys.catalog(shardOf(b)))) as string)
+    expect(from.placement).toBe(`fnv1a/${CATALOG_SHARDS}`)
+    // A's row moved into B's shard, stored as shards were before they named their placement.
+    const row = from.entries.find((r: string[]) => r[0] === a)
+    from.entries = from.entries.filter((r: string[]) => r[0] !== a)
+    row[4] = to.themes.push(from.themes[row[4]]) - 1
+    to.entries.push(row)
+    delete to.placement
+    await env.KV.put(keys.catalog(shardOf(a)), JSON.stringify(from))
+    await env.KV.put(keys.catalog(shardOf(b)), JSON.stringify(to))
+    expect((await loadJobState(env.KV)).damaged).toBe(true)
+    // The next tick writes every shard again, each row in its own.
+    await refresh()
+    const healed = await loadJobState(env.KV)
+    expect(healed.damaged).toBe(false)
+    const home = JSON.parse((await env.KV.get(keys.catalog(shardOf(a)))) as string)
+    expect(home.entries.map((r: string[]) => r[0])).toContain(a)
+    expect(healed.catalog.size).toBe(FIXTURE_ARTICLES.length)
+  })
+
   it('keeps listing the stories of a lost vector shard and vectorizes them again', async () => {
     await publish(...FIXTURE_ARTICLES)
     await settle()
