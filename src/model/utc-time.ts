@@ -1,6 +1,6 @@
 // Reading stored times fast. Every time the site stores is `toISOString`'s form, in UTC
 // (`2025-05-01T10:00:00Z`, or with milliseconds), and a tick parses one per published story to
-// order them: at 100k stories `Date.parse` took 26 to 74 ms of that in Node, against 10 to 30 ms
+// order them: at 100k stories `Date.parse` took 22 to 74 ms of that in Node, against 10 to 30 ms
 // for reading the digits (figures in bench/MEASUREMENTS.md).
 
 /** The number two ASCII digits at `i` stand for, or -1 when either is not a digit. */

@@ -432,15 +432,16 @@ export async function ensureCorpus(
   kv: KVNamespace,
   state: JobState,
   shards?: Iterable<number>,
+  read?: ReadonlyMap<string, string | null>,
 ): Promise<void> {
   const wanted = [...new Set(shards ?? Array.from({ length: CATALOG_SHARDS }, (_, i) => i))]
     .filter((i) => !state.corpusLoaded.has(i))
     .sort((a, b) => a - b)
   if (wanted.length === 0) return
-  const values = await getMany(
-    kv,
-    wanted.map((i) => keys.corpus(i)),
-  )
+  // Shards the caller read already are not read again.
+  const unread = wanted.map((i) => keys.corpus(i)).filter((key) => !read?.has(key))
+  const values = unread.length > 0 ? await getMany(kv, unread) : new Map<string, string | null>()
+  for (const [key, text] of read ?? []) values.set(key, text)
   for (const i of wanted) {
     state.corpusLoaded.add(i)
     const key = keys.corpus(i)
@@ -482,19 +483,63 @@ function rowOrder(entries: CatalogEntry[]): CatalogEntry[] {
   return keyed.map((k) => k.e)
 }
 
+/**
+ * A corpus shard's bytes: one JSON object of vectors by slug, in slug order, a line per vector
+ * (`{\n"a":{...},\n"b":{...}\n}`; shards written before lines are the same object on one line).
+ * A busy tick folds one shard: with lines it keeps the stored line of every vector it did not
+ * change (storedCorpusLines) instead of parsing the shard's 6k vectors and encoding them again.
+ */
+function encodeCorpusShard(lines: string[]): string {
+  return lines.length === 0 ? '{}' : `{\n${lines.join(',\n')}\n}`
+}
+
+function corpusLine(slug: string, vector: unknown): string {
+  return `${JSON.stringify(slug)}:${JSON.stringify(vector)}`
+}
+
+/**
+ * The stored line of each vector of a corpus shard written in lines, by slug; null for a shard
+ * written before lines (or not in their form), which is then parsed whole.
+ */
+function storedCorpusLines(text: string | null | undefined): Map<string, string> | null {
+  if (text == null) return null
+  const lines = new Map<string, string>()
+  if (text === '{}') return lines
+  if (!text.startsWith('{\n') || !text.endsWith('\n}')) return null
+  // JSON text holds no raw line break, so `,\n` only ever ends a line.
+  for (const line of text.slice(2, -2).split(',\n')) {
+    // `"slug":{...}`: a slug holds no quote or backslash; a line that seems to is refused.
+    const end = line.indexOf('"', 1)
+    if (line.charCodeAt(0) !== 34 || end < 0 || line.charCodeAt(end + 1) !== 58) return null
+    const slug = line.slice(1, end)
+    if (slug.includes('\\') || lines.has(slug)) return null
+    lines.set(slug, line)
+  }
+  return lines
+}
+
+/** Folded shards whose vectors come partly from their stored lines (see encodeShards). */
+interface StoredLines {
+  /** slugs whose vector in the corpus map is current, or whose absence is */
+  known: ReadonlySet<string>
+  /** the stored line of each vector, by shard */
+  lines: ReadonlyMap<number, ReadonlyMap<string, string>>
+}
+
 function encodeShards(
   shards: Iterable<number>,
   catalog: ReadonlyMap<string, CatalogEntry>,
   corpus: ReadonlyMap<string, unknown>,
   out: Map<string, string>,
+  stored?: StoredLines,
 ) {
   const wanted = new Set(shards)
   if (wanted.size === 0) return
   const cats = new Map<number, CatalogEntry[]>()
-  const cors = new Map<number, Record<string, unknown>>()
+  const cors = new Map<number, string[]>()
   for (const i of wanted) {
     cats.set(i, [])
-    cors.set(i, {})
+    cors.set(i, [])
   }
   // Sorted so the same catalog always gives the same bytes (and no spurious writes); only the
   // folded shards' slugs, as a busy tick folds one of 16.
@@ -506,11 +551,18 @@ function encodeShards(
   slugs.sort((a, b) => (a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0))
   for (const { slug, shard } of slugs) {
     ;(cats.get(shard) as CatalogEntry[]).push(catalog.get(slug) as CatalogEntry)
-    if (corpus.has(slug)) (cors.get(shard) as Record<string, unknown>)[slug] = corpus.get(slug)
+    // A stored line is the bytes corpusLine gave its vector: the same as encoding it again.
+    const line = stored?.lines.get(shard)
+    if (line && !stored?.known.has(slug)) {
+      const kept = line.get(slug)
+      if (kept !== undefined) (cors.get(shard) as string[]).push(kept)
+    } else if (corpus.has(slug)) {
+      ;(cors.get(shard) as string[]).push(corpusLine(slug, corpus.get(slug)))
+    }
   }
   for (const i of wanted) {
     out.set(keys.catalog(i), encodeCatalogShard(rowOrder(cats.get(i) ?? [])))
-    out.set(keys.corpus(i), JSON.stringify(cors.get(i)))
+    out.set(keys.corpus(i), encodeCorpusShard(cors.get(i) ?? []))
   }
 }
 
@@ -570,11 +622,32 @@ export async function encodeJobChanges(
     folded.push(shard)
     left -= slugs.length
   }
-  await ensureCorpus(kv, state, folded)
+  // A folded shard stored in lines keeps the lines of the vectors this tick and the delta did not
+  // change; any other is loaded whole. Loading a shard's 6k vectors and encoding them again took
+  // 38 and 41 ms of the +100 tick at 100k articles in profiles; keeping the lines, 11 to 18 ms.
+  const lines = new Map<number, ReadonlyMap<string, string>>()
+  const unread = folded.filter((i) => !state.corpusLoaded.has(i))
+  const texts =
+    unread.length > 0
+      ? await getMany(kv, unread.map(keys.corpus))
+      : new Map<string, string | null>()
+  for (const i of unread) {
+    const stored = storedCorpusLines(texts.get(keys.corpus(i)))
+    if (stored) {
+      lines.set(i, stored)
+      state.loaded.set(keys.corpus(i), texts.get(keys.corpus(i)) as string)
+    }
+  }
+  await ensureCorpus(
+    kv,
+    state,
+    folded.filter((i) => !lines.has(i)),
+    texts,
+  )
   for (const shard of folded) {
     for (const slug of perShard.get(shard) ?? []) dirty.delete(slug)
   }
-  encodeShards(folded, catalog, corpus, out)
+  encodeShards(folded, catalog, corpus, out, { known: state.vectorKnown, lines })
   const entries: JobDelta['entries'] = {}
   for (const slug of [...dirty].sort()) {
     const c = catalog.get(slug) ?? null

@@ -7,8 +7,12 @@ import { runRefresh } from '../../src/jobs/refresh'
 import {
   type CatalogEntry,
   encodeJobChanges,
+  encodeJobState,
   ensureCorpus,
+  type JobState,
   loadJobState,
+  setVector,
+  touch,
 } from '../../src/storage/job-state'
 import { CATALOG_SHARDS, keys, shardOf } from '../../src/storage/keys'
 import { getListingPage, listingMonth } from '../../src/storage/listing'
@@ -45,6 +49,15 @@ async function listedTitles(): Promise<Map<string, string>> {
     cursor = page?.cursor ?? null
   } while (cursor)
   return out
+}
+
+/** Forty more stories at four times, so shards hold several rows and some share a time. */
+function forty() {
+  return Array.from({ length: 40 }, (_, i) => ({
+    ...fixture(FIXTURE_ARTICLES[i % FIXTURE_ARTICLES.length]?.slug as string),
+    slug: `story-${(i * 7919) % 1000}`,
+    publishedAt: `2025-05-0${1 + (i % 4)}T06:00:00Z`,
+  }))
 }
 
 describe('the job state delta', () => {
@@ -157,12 +170,7 @@ describe('the job state delta', () => {
   })
 
   it('stores each catalog shard newest first, and reads shards in slug order the same', async () => {
-    // Forty more stories at four times, so shards hold several rows and some share a time.
-    const more = Array.from({ length: 40 }, (_, i) => ({
-      ...fixture(FIXTURE_ARTICLES[i % FIXTURE_ARTICLES.length]?.slug as string),
-      slug: `story-${(i * 7919) % 1000}`,
-      publishedAt: `2025-05-0${1 + (i % 4)}T06:00:00Z`,
-    }))
+    const more = forty()
     await publish(...FIXTURE_ARTICLES, ...more)
     await settle()
     const saved = await loadJobState(env.KV)
@@ -213,6 +221,52 @@ describe('the job state delta', () => {
     expect(home.entries.map((r: string[]) => r[0])).toContain(a)
     expect(healed.catalog.size).toBe(FIXTURE_ARTICLES.length)
   })
+
+  for (const stored of ['in lines', 'on one line, as before lines']) {
+    it(`folds a vector shard stored ${stored} into the bytes a full write gives`, async () => {
+      await publish(...FIXTURE_ARTICLES, ...forty())
+      await settle()
+      const [a] = twoShards()
+      const shard = shardOf(a)
+      const before = (await env.KV.get(keys.corpus(shard))) as string
+      expect(before.startsWith('{\n"')).toBe(true)
+      if (stored !== 'in lines') {
+        await env.KV.put(keys.corpus(shard), JSON.stringify(JSON.parse(before)))
+      }
+      // What a large site's tick does to one shard, its vectors not loaded: a new vector, a
+      // changed one, a removed one and an entry-only change.
+      const others = [...(await loadJobState(env.KV)).catalog.keys()].filter(
+        (s) => s !== a && shardOf(s) === shard,
+      )
+      expect(others.length).toBeGreaterThan(1)
+      const [gone, retitled] = others as [string, string]
+      let added = 'added-0'
+      for (let i = 1; shardOf(added) !== shard; i++) added = `added-${i}`
+      const change = (state: JobState) => {
+        const entry = state.catalog.get(a) as CatalogEntry
+        state.catalog.set(added, { ...entry, slug: added })
+        setVector(state, added, { slug: added, t: 'new' })
+        setVector(state, a, { slug: a, t: 'changed' })
+        state.catalog.delete(gone)
+        setVector(state, gone, null)
+        const old = state.catalog.get(retitled) as CatalogEntry
+        state.catalog.set(retitled, { ...old, title: 'Retitled' })
+        touch(state, retitled)
+      }
+      const state = await loadJobState(env.KV)
+      change(state)
+      const folded = (await encodeJobChanges(env.KV, state, state.cursor)).get(keys.corpus(shard))
+      const whole = await loadJobState(env.KV)
+      change(whole)
+      await ensureCorpus(env.KV, whole)
+      const full = encodeJobState(whole.cursor, whole.catalog, whole.corpus).get(keys.corpus(shard))
+      expect(folded).toBe(full)
+      expect(folded).toContain(`"${added}":{"slug":"${added}","t":"new"}`)
+      expect(folded).toContain(`"${a}":{"slug":"${a}","t":"changed"}`)
+      expect(folded).not.toContain(`"${gone}"`)
+      expect(folded).toContain(`"${retitled}"`)
+    })
+  }
 
   it('keeps listing the stories of a lost vector shard and vectorizes them again', async () => {
     await publish(...FIXTURE_ARTICLES)
