@@ -2,7 +2,7 @@
 // Publishing changes a bounded set of keys: the capped latest list, its themes' lists, one month.
 
 import type { Theme } from '../model/article'
-import { utcMillis } from '../model/utc-time'
+import { sameWidthUtc, utcMillis } from '../model/utc-time'
 import { ContentHasher, contentHash } from '../storage/content-hash'
 import type { ListItem, StoryList, ThemeIndex } from '../storage/indexes'
 import type { CatalogEntry } from '../storage/job-state'
@@ -16,12 +16,6 @@ export interface ListCaps {
 }
 
 export const DEFAULT_LIST_CAPS: ListCaps = { latest: 500, theme: 500 }
-
-/** Newest first, ties by slug (D5), so pages and tests are deterministic. */
-export function byNewest(a: { publishedAt: string; slug: string }, b: typeof a): number {
-  const d = utcMillis(b.publishedAt) - utcMillis(a.publishedAt)
-  return d !== 0 ? d : a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0
-}
 
 /**
  * The published entries at `now`, newest first (byNewest's order). Each date is parsed once, digit
@@ -116,11 +110,6 @@ export interface GroupChange {
 function groupChange(first: CatalogEntry): GroupChange {
   const at = first.publishedAt
   return { at, width: at.length, uniform: sameWidthUtc(at) }
-}
-
-/** `2025-05-01T10:00:00Z` or with milliseconds: a four-digit year, UTC (times that sort as text). */
-export function sameWidthUtc(t: string): boolean {
-  return (t.length === 20 || t.length === 24) && t.endsWith('Z') && t[4] === '-' && t[0] !== '+'
 }
 
 /**

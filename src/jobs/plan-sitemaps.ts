@@ -10,6 +10,7 @@ import {
   writeSitemapIndex,
   writeUrlSet,
 } from '../feeds/write-sitemaps'
+import { sameWidthUtc } from '../model/utc-time'
 import { contentHash } from '../storage/content-hash'
 import type { CatalogEntry } from '../storage/job-state'
 import { keys } from '../storage/keys'
@@ -19,7 +20,6 @@ import {
   monthOf,
   type PublishedGroups,
   publishedNewest,
-  sameWidthUtc,
 } from './build-lists'
 import type { DocumentGroup } from './plan-feeds'
 

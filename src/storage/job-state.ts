@@ -6,7 +6,7 @@
 // each busy tick then folds the delta's largest shard back into it. A tick that changed nothing
 // folds nothing and writes nothing.
 import type { Theme } from '../model/article'
-import { utcMillis } from '../model/utc-time'
+import { sortedNewest } from '../model/story-order'
 import { asciiJson } from './ascii-json'
 import { getMany } from './bulk-get'
 import { CATALOG_SHARDS, keys, SHARD_PLACEMENT, shardOf } from './keys'
@@ -477,11 +477,7 @@ export async function ensureCorpus(
  * took 48 to 50 ms with shards stored newest first against 73 and 84 ms in slug order; ordering
  * and grouping them 100 to 128 ms against 142 and 167 ms (bench/MEASUREMENTS.md).
  */
-function rowOrder(entries: CatalogEntry[]): CatalogEntry[] {
-  const keyed = entries.map((e) => ({ t: utcMillis(e.publishedAt), e }))
-  keyed.sort((a, b) => b.t - a.t || (a.e.slug < b.e.slug ? -1 : a.e.slug > b.e.slug ? 1 : 0))
-  return keyed.map((k) => k.e)
-}
+const rowOrder = sortedNewest<CatalogEntry>
 
 /**
  * A corpus shard's bytes: one JSON object of vectors by slug, in slug order, a line per vector

@@ -6,7 +6,7 @@
 // Only the refresh job writes these keys (D1); a lost or stale month is rebuilt from the catalog
 // and the articles the next time a tick touches it.
 import type { Article, Theme } from '../model/article'
-import { utcMillis } from '../model/utc-time'
+import { sortedNewest } from '../model/story-order'
 import { asciiJson } from './ascii-json'
 import { getMany } from './bulk-get'
 import { parseObject } from './job-state'
@@ -94,10 +94,7 @@ function parseIndex(text: string | null | undefined): Array<[string, number]> | 
 
 /** The bytes of one month's value (entries sorted, so equal contents give equal bytes). */
 export function encodeListingMonth(month: string, entries: Iterable<ListingEntry>): string {
-  // Newest first, ties by slug (D5); each time parsed once.
-  const dated = [...entries].map((e) => ({ t: utcMillis(e.publishedAt), e }))
-  dated.sort((a, b) => b.t - a.t || (a.e.slug < b.e.slug ? -1 : a.e.slug > b.e.slug ? 1 : 0))
-  const value: ListingMonthValue = { version: 1, month, entries: dated.map((d) => d.e) }
+  const value: ListingMonthValue = { version: 1, month, entries: sortedNewest(entries) }
   // ASCII: a tick reads the months it touches (1.7 MB each at 100k articles), the listing API too.
   return asciiJson(value)
 }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { byNewest, publishedNewest } from '../../src/jobs/build-lists'
+import { publishedNewest } from '../../src/jobs/build-lists'
+import { byNewest } from '../../src/model/story-order'
 
 // A seeded generator, so a failure reproduces.
 function random(seed: number): () => number {
