@@ -156,7 +156,17 @@ export interface RefreshOptions {
    * how long each phase took. The job never reads a clock itself (workerd's stands still).
    */
   clock?: () => number
+  /**
+   * what this invocation runs (default 'all'): 'content' is the change step, story lists,
+   * documents and listing; 'related' vectorizes what changed and brings the related lists up to
+   * date. A site that sets RELATED_CRON runs the two in cron invocations of their own, each with
+   * its own CPU limit (README: Related stories, At scale).
+   */
+  part?: RefreshPart
 }
+
+/** What one invocation of the refresh job runs (RefreshOptions.part). */
+export type RefreshPart = 'all' | 'content' | 'related'
 
 /** Phases of a tick, in the order they run. */
 export type RefreshPhase =
@@ -173,6 +183,8 @@ export interface RefreshReport extends KvCounts {
   articles: number
   changed: number
   removed: number
+  /** articles whose engine vector the related step made again (changed or new) */
+  vectorized: number
   listsWritten: number
   /** story lists of the verification slice found sound by their stored hash, not rebuilt */
   listsSound: number
@@ -218,6 +230,8 @@ export function catalogEntry(
     relatedHash: previous?.relatedHash ?? '',
     // Absent until its list is ranked; a field from the start, as the catalog's entries have it.
     relatedFloor: undefined,
+    // The related step makes the vector of a new or changed version (vectorStale).
+    vectorStale: previous && previous.hash === hash && !previous.vectorStale ? undefined : true,
   }
 }
 
@@ -232,6 +246,9 @@ export async function runRefresh(
   options: RefreshOptions,
 ): Promise<RefreshReport> {
   const { kv, counts } = countingKv(rawKv)
+  const part = options.part ?? 'all'
+  const content = part !== 'related'
+  const related = part !== 'content'
   const now = options.now.toISOString()
   const listPages = options.listPagesPerTick ?? 10
   const maxChanges = options.maxChangesPerTick ?? 5000
@@ -261,29 +278,19 @@ export async function runRefresh(
     ...state.cursor,
     rebuilding: state.cursor.rebuilding || state.damaged,
   }
-  const markers = await listChangeMarkers(kv)
+  const markers = content
+    ? await listChangeMarkers(kv)
+    : { keys: [] as string[], slugs: [] as string[], more: false }
   const changed = new Set(markers.slugs)
   // Large sites rank against the related index stored by the last full build plus an overlay of
   // what changed since; they load every vector only to build it again (none stored, a setting
   // changed, or the overlay grew past its bound). Small sites build it from every vector each tick.
   const incrementalAbove = options.incrementalAbove ?? INCREMENTAL_ABOVE
   const large = state.catalog.size > incrementalAbove
-  const head: BaseHead | null = large ? await loadBaseHead(kv) : null
+  const head: BaseHead | null = related && large ? await loadBaseHead(kv) : null
   const baseConfig = configHash(relatedConfig)
   const maxOverlay =
     options.maxOverlay ?? Math.max(200, Math.floor(state.catalog.size * OVERLAY_SHARE))
-  let rebuild = false
-  if (head) {
-    const { meta, overlay } = head
-    const overlaySize =
-      meta && overlay?.gen === meta.gen
-        ? Object.keys(overlay.docs).length
-        : Number.POSITIVE_INFINITY
-    rebuild = meta?.configHash !== baseConfig || overlaySize + changed.size > maxOverlay
-  }
-  // Every vector, before the changes replace them: a rebuild tick finds the lists that held the
-  // old versions in them.
-  if (!large || rebuild) await ensureCorpus(kv, state)
   phaseDone('load')
 
   // Rolling full pass: compare a slice of the listing with the catalog, so a lost marker or a
@@ -294,7 +301,7 @@ export async function runRefresh(
   let upper: string | null = null
   let listCursor = cursor.cursor
   const seen = new Set<string>()
-  for (let page = 0; page < listPages && changed.size < maxChanges; page++) {
+  for (let page = 0; content && page < listPages && changed.size < maxChanges; page++) {
     const listing = await listArticleKeys(kv, listCursor)
     for (const { slug, hash } of listing.entries) {
       seen.add(slug)
@@ -307,29 +314,22 @@ export async function runRefresh(
       break
     }
   }
-  for (const slug of catalog.keys()) {
-    const above = lower === null || slug > lower
-    const below = fullPassComplete || (upper !== null && slug <= upper)
-    if (above && below && !seen.has(slug)) changed.add(slug)
+  if (content) {
+    for (const slug of catalog.keys()) {
+      const above = lower === null || slug > lower
+      const below = fullPassComplete || (upper !== null && slug <= upper)
+      if (above && below && !seen.has(slug)) changed.add(slug)
+    }
+    cursor.cursor = fullPassComplete ? null : listCursor
+    cursor.lastSlug = fullPassComplete ? null : upper
   }
-  cursor.cursor = fullPassComplete ? null : listCursor
-  cursor.lastSlug = fullPassComplete ? null : upper
 
-  // Read what changed and update the catalog and the engine's vectors.
+  // Read what changed and update the catalog; the related step makes the vectors (vectorStale).
   const toRead = [...changed].sort().slice(0, maxChanges)
   const unread = changed.size - toRead.length
-  const records = await getArticles(kv, toRead)
+  const records: Awaited<ReturnType<typeof getArticles>> =
+    toRead.length > 0 ? await getArticles(kv, toRead) : new Map()
   let removed = 0
-  // What the related lists were last ranked with, for the incremental related step.
-  const before = new Map<string, { vector: DocVector; listed: boolean }>()
-  for (const slug of toRead) {
-    const vector = corpus.get(slug) as DocVector | undefined
-    if (vector) before.set(slug, { vector, listed: (catalog.get(slug)?.relatedHash ?? '') !== '' })
-  }
-  // Stories in their peers' lists before this tick: the lists holding them may change.
-  const listedBefore = new Set(
-    toRead.filter((slug) => (catalog.get(slug)?.relatedHash ?? '') !== ''),
-  )
   // Old and new versions of what changed: the story lists they are in are the ones to rebuild.
   const changedEntries: CatalogEntry[] = []
   // The hash each read story had before this tick: the version the stored lists were built from.
@@ -342,8 +342,12 @@ export async function runRefresh(
   for (const slug of toRead) {
     const record = records.get(slug)
     if (!record || record.stored.state === 'missing' || record.stored.state === 'gone') {
-      if (catalog.delete(slug)) removed++
-      setVector(state, slug, null)
+      // Its vector stays until the related step has found the lists that held it: it drops
+      // vectors no catalog entry has (and folding a shard keeps only the catalog's).
+      if (catalog.delete(slug)) {
+        removed++
+        touch(state, slug)
+      }
       continue
     }
     if (record.stored.state === 'corrupt') {
@@ -357,10 +361,63 @@ export async function runRefresh(
     const entry = catalogEntry(article, record.hash ?? '', catalog.get(slug))
     catalog.set(slug, entry)
     changedEntries.push(entry)
-    setVector(state, slug, vectorize(relatedSource(article), relatedConfig))
+    touch(state, slug)
   }
   if (fullPassComplete) cursor.rebuilding = false
-  if (cursor.rebuilding) cursor.listsAt = null
+  if (content && cursor.rebuilding) cursor.listsAt = null
+
+  // The related step's own changes: make the vector of every story whose entry says it is stale
+  // (read this tick, or by a content invocation since the related step last ran).
+  const vectorized: string[] = []
+  let staleLeft = 0
+  let rebuild = false
+  // What the related lists were last ranked with, for the incremental related step.
+  const before = new Map<string, { vector: DocVector; listed: boolean }>()
+  if (related) {
+    const stale: string[] = []
+    for (const e of catalog.values()) if (e.vectorStale) stale.push(e.slug)
+    stale.sort()
+    const toVectorize = stale.slice(0, maxChanges)
+    if (head) {
+      const { meta, overlay } = head
+      const overlaySize =
+        meta && overlay?.gen === meta.gen
+          ? Object.keys(overlay.docs).length
+          : Number.POSITIVE_INFINITY
+      rebuild = meta?.configHash !== baseConfig || overlaySize + stale.length > maxOverlay
+    }
+    // Every vector, before the changes replace them: a rebuild tick finds the lists that held the
+    // old versions in them.
+    if (!large || rebuild) {
+      await ensureCorpus(kv, state)
+      // Vectors of stories gone from the catalog: their old versions, then they go.
+      for (const [slug, vector] of corpus) {
+        if (catalog.has(slug)) continue
+        before.set(slug, { vector: vector as DocVector, listed: true })
+        setVector(state, slug, null)
+      }
+    }
+    // The articles this tick read already are not read again.
+    const unreadStale = toVectorize.filter((slug) => records.get(slug)?.stored.state !== 'live')
+    const read: typeof records =
+      unreadStale.length > 0 ? await getArticles(kv, unreadStale) : new Map()
+    for (const slug of toVectorize) {
+      const entry = catalog.get(slug) as CatalogEntry
+      const stored = (records.get(slug) ?? read.get(slug))?.stored
+      // Gone or unreadable since the change step read it: that step deals with it next.
+      if (stored?.state !== 'live') continue
+      const vector = corpus.get(slug) as DocVector | undefined
+      if (vector) before.set(slug, { vector, listed: entry.relatedHash !== '' })
+      setVector(state, slug, vectorize(relatedSource(stored.article), relatedConfig))
+      entry.vectorStale = undefined
+      vectorized.push(slug)
+    }
+    staleLeft = stale.length - vectorized.length
+  }
+  // Stories in their peers' lists before their vectors changed: the lists holding them may change.
+  const listedBefore = new Set(
+    vectorized.filter((slug) => (catalog.get(slug)?.relatedHash ?? '') !== ''),
+  )
   phaseDone('changes')
 
   let listsWritten = 0
@@ -380,8 +437,8 @@ export async function runRefresh(
     has: (slug) => !cursor.rebuilding && catalog.has(slug) && !held.has(slug),
   }
   // Grouped by month and theme once: lists, feeds and sitemaps share the groups.
-  const grouped = groupPublished(published)
-  if (!cursor.rebuilding) {
+  const grouped = content ? groupPublished(published) : null
+  if (!cursor.rebuilding && content && grouped) {
     // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
     const lists = await refreshStoryLists(kv, {
       state,
@@ -400,7 +457,8 @@ export async function runRefresh(
     listsRebuilt = lists.rebuilt
     deferred += lists.deferred
     phaseDone('lists')
-
+  }
+  if (!cursor.rebuilding && related) {
     // Related lists, written only where the bytes changed. Small sites rank every published
     // article each tick (exact, simple); large ones only what this tick's changes can reach.
     const verify = pickVerifySlice(published, cursor, verifyPerTick)
@@ -427,9 +485,12 @@ export async function runRefresh(
       }
       // Nothing to rank and the overlay current: an idle tick reads nothing more.
       const work =
-        toRead.length > 0 ||
+        vectorized.length > 0 ||
         cursor.relatedPending.length > 0 ||
         damaged.length > 0 ||
+        // Fewer published stories than the overlay was written for: one left (an addition makes
+        // a vector or a list to rank, so a removal and an addition together are seen too).
+        head.overlay?.published !== published.length ||
         cursor.relatedVerified < published.length ||
         head.overlay?.gen !== head.meta.gen ||
         published.some((e) => e.relatedHash === '')
@@ -450,7 +511,7 @@ export async function runRefresh(
           docs,
           published,
           live,
-          toRead,
+          vectorized,
           listedBefore,
           damaged,
           storedRelated,
@@ -508,7 +569,8 @@ export async function runRefresh(
         const index = plan?.index ?? buildIndex(vectorsOf(published, corpus), relatedConfig)
         const base = encodeBase(
           index,
-          new Map(published.map((e) => [e.slug, e.hash])),
+          // A stale vector is stored under no hash: the next tick's overlay takes the new one.
+          new Map(published.map((e) => [e.slug, e.vectorStale ? '' : e.hash])),
           basis,
           baseConfig,
         )
@@ -575,14 +637,6 @@ export async function runRefresh(
       entry.relatedHash = ''
       touch(state, entry.slug)
     }
-    for (const slug of changed) {
-      if (catalog.has(slug) || !records.has(slug)) continue
-      if (!canWrite()) {
-        deferred++
-        continue
-      }
-      await deleteValue(kv, keys.related(slug))
-    }
     // The index and the stored documents table (17 MB of heap and 15 MB of array buffers at
     // 100k articles) are done with. A suspended async function keeps its block's variables in
     // its saved registers after the block ends, so without this they stayed alive through the
@@ -591,10 +645,19 @@ export async function runRefresh(
     docs = null
     phaseDone('related')
   }
+  // Removed articles lose their related list (the related step drops their vectors).
+  for (const slug of cursor.rebuilding || !content ? [] : changed) {
+    if (catalog.has(slug) || !records.has(slug)) continue
+    if (!canWrite()) {
+      deferred++
+      continue
+    }
+    await deleteValue(kv, keys.related(slug))
+  }
 
   // Feeds: re-render the documents whose source changed; ping the hub for changed subscriptions.
   let documents: DocumentStepResult | null = null
-  if (!cursor.rebuilding) {
+  if (!cursor.rebuilding && content && grouped) {
     const groups = planFeeds(
       published,
       feedSite(options.site),
@@ -658,7 +721,8 @@ export async function runRefresh(
   const processed = markers.keys.filter((k) => readSet.has(slugOfChangeKey(k) ?? ''))
   await deleteChangeMarkers(kv, processed)
 
-  const pending = unread + deferred + (markers.more ? 1 : 0) + (cursor.rebuilding ? 1 : 0)
+  const pending =
+    unread + staleLeft + deferred + (markers.more ? 1 : 0) + (cursor.rebuilding ? 1 : 0)
   const report: RefreshReport = {
     ...counts,
     articles: cursor.rebuilding
@@ -666,6 +730,7 @@ export async function runRefresh(
       : published.length,
     changed: toRead.length,
     removed,
+    vectorized: vectorized.length,
     listsWritten,
     listsSound,
     relatedWritten,
@@ -1180,7 +1245,9 @@ interface StreamedInputs {
   published: CatalogEntry[]
   /** slugs of `published` */
   live: Live
-  toRead: string[]
+  /** stories whose vectors this tick made (new or changed) */
+  vectorized: string[]
+  /** of those, the ones in their peers' lists before */
   listedBefore: Set<string>
   damaged: CatalogEntry[]
   /** stored bytes of the verification slice's related lists, read this tick */
@@ -1210,12 +1277,23 @@ function termsOf(vectors: Iterable<DocVector>): number[] {
 async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<RelatedPlan | null> {
   const { state, head, meta, docs, published, live, cursor, config } = inp
   const { catalog, corpus } = state
-  const old = head.overlay?.gen === meta.gen ? head.overlay.docs : {}
-  const overlay: Overlay = { version: 1, gen: meta.gen, docs: {} }
+  const current = head.overlay?.gen === meta.gen ? head.overlay : null
+  const old = current?.docs ?? {}
+  const removedBase = docs.slugs.filter((slug) => !live.has(slug))
+  // Stored documents no longer published whose lists the related step already found: an overlay
+  // written before it kept them had found them all (the change step handed them over then).
+  const goneBefore = new Set(current ? (current.gone ?? removedBase) : [])
+  const overlay: Overlay = {
+    version: 1,
+    gen: meta.gen,
+    docs: {},
+    gone: removedBase,
+    published: published.length,
+  }
   const missing: string[] = []
   // Stories whose lists this tick ranks because they changed or were never ranked, found in the
   // same walk over every published story.
-  const read = new Set(inp.toRead)
+  const read = new Set(inp.vectorized)
   const upserts: CatalogEntry[] = []
   for (const e of published) {
     if (e.relatedHash === '' || read.has(e.slug)) upserts.push(e)
@@ -1229,7 +1307,10 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     }
     const kept = old[e.slug]
     if (kept && kept.h === e.hash) overlay.docs[e.slug] = kept
-    else missing.push(e.slug)
+    // A story whose vector is still to be made keeps its last indexed version meanwhile.
+    else if (e.vectorStale) {
+      if (kept) overlay.docs[e.slug] = kept
+    } else missing.push(e.slug)
   }
   const unloaded = missing.filter((slug) => !corpus.has(slug))
   if (unloaded.length > 0) await ensureCorpus(kv, state, unloaded.map(shardOf))
@@ -1238,10 +1319,16 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     const entry = catalog.get(slug)
     if (v && entry) overlay.docs[slug] = { h: entry.hash, v }
   }
-  // Old versions of changed overlay stories are scored in the first pass, with what they shared.
+  // Old versions of changed overlay stories are scored in the first pass, with what they shared:
+  // those of the stories whose vectors were made again, and of those that left the site (or went
+  // back under embargo) since the last related step, found here rather than handed over, so that
+  // a save lost by overlapping invocations loses none.
   const oldBase: number[] = []
   const oldDocs: OverlayDoc[] = []
-  for (const slug of inp.listedBefore) {
+  const holders = new Set(inp.listedBefore)
+  for (const slug of removedBase) if (!goneBefore.has(slug)) holders.add(slug)
+  for (const slug in old) if (!live.has(slug)) holders.add(slug)
+  for (const slug of holders) {
     const prev = old[slug]
     if (prev) oldDocs.push(prev)
     else {
@@ -1257,7 +1344,6 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     for (const o of newcomers) o.r = rareHitsOf(found, termHashes(o.v.t))
   }
   await saveOverlay(kv, head, overlay)
-  const removedBase = docs.slugs.filter((slug) => !live.has(slug))
   const overlayVectors = Object.values(overlay.docs).map((o) => o.v)
   const overlayTerms = termsOf(overlayVectors)
   // Both passes take every stored hit: a superset of what a pass needs changes no score.

@@ -31,6 +31,13 @@ export interface CatalogEntry {
    * until ranked. The incremental related step compares a changed story's scores with it.
    */
   relatedFloor?: number | null
+  /**
+   * true while the engine's vector is older than `hash`: the tick's change step sets it, the
+   * related step clears it once it has vectorized the article. The two steps can run in cron
+   * invocations of their own (RELATED_CRON), and a flag in the entry, unlike a list handed from
+   * one to the other, heals with the entry when overlapping invocations lose a save (D4).
+   */
+  vectorStale?: true
 }
 
 /** Cursor state of the job's rolling full pass over the article keys. */
@@ -201,7 +208,8 @@ export function parseObject(text: string | null | undefined): Record<string, unk
  * lists once: 17.5 M characters at 100k articles against format 1's 31 M (an object per entry,
  * by slug), and rows of plain values parse faster: every tick parses them all. A row is [slug,
  * title, publishedAt, updatedAt (0: the same), theme list, hash, relatedHash] and the related
- * floor when the entry has one. Rows are newest first (rowOrder); shards written before that are
+ * floor when the entry has one, or `"stale"` in its place while the entry's vector is stale (a
+ * changed story's floor is unknown until its list is ranked again, after its vector is made). Rows are newest first (rowOrder); shards written before that are
  * in slug order, and any order reads the same.
  */
 interface CatalogShard {
@@ -214,7 +222,17 @@ interface CatalogShard {
   themes: Theme[][]
   entries: CatalogRow[]
 }
-type CatalogRow = [string, string, string, string | 0, number, string, string, (number | null)?]
+type CatalogRow = [
+  string,
+  string,
+  string,
+  string | 0,
+  number,
+  string,
+  string,
+  (number | null | typeof STALE)?,
+]
+const STALE = 'stale'
 
 function encodeCatalogShard(entries: Iterable<CatalogEntry>): string {
   const themes: Theme[][] = []
@@ -237,7 +255,8 @@ function encodeCatalogShard(entries: Iterable<CatalogEntry>): string {
       e.hash,
       e.relatedHash ?? '',
     ]
-    if (e.relatedFloor !== undefined) row.push(e.relatedFloor)
+    if (e.vectorStale) row.push(STALE)
+    else if (e.relatedFloor !== undefined) row.push(e.relatedFloor)
     rows.push(row)
   }
   // ASCII: every tick reads every shard, and one headline past Latin-1 would double its bytes.
@@ -264,8 +283,9 @@ function catalogRow(row: unknown, themes: Theme[][]): CatalogEntry | null {
     return null
   const list = themes[t]
   if (!Array.isArray(list)) return null
-  if (row.length === 8 && !(floor === null || typeof floor === 'number')) return null
-  // Every entry is made with all eight fields, the floor undefined when it has none: one added
+  const stale = floor === STALE
+  if (row.length === 8 && !(floor === null || typeof floor === 'number' || stale)) return null
+  // Every entry is made with all nine fields, the floor undefined when it has none: one added
   // later would take an object of its own (100k more for the garbage collector to mark at 100k
   // articles), and entries of two layouts make every read of them slower.
   return {
@@ -276,7 +296,8 @@ function catalogRow(row: unknown, themes: Theme[][]): CatalogEntry | null {
     themes: list,
     hash,
     relatedHash,
-    relatedFloor: floor,
+    relatedFloor: stale ? undefined : floor,
+    vectorStale: stale ? true : undefined,
   }
 }
 
@@ -381,6 +402,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
   else damaged = true
   if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
+
   if (
     typeof cursor.relatedBasis !== 'string' ||
     typeof cursor.relatedVerified !== 'number' ||
@@ -447,11 +469,12 @@ export async function ensureCorpus(
     const key = keys.corpus(i)
     const shard = parseObject(values.get(key))
     if (!shard) {
-      // Its vectors are lost: the stories stay listed, and a blank hash makes the full pass read
-      // each article again (and vectorize it) when it reaches it.
+      // Its vectors are lost: the stories stay listed, and the related step reads each article
+      // again and makes its vector (vectorStale). Set in place: steps hold the entries.
       for (const [slug, entry] of state.catalog) {
-        if (shardOf(slug) !== i || state.vectorKnown.has(slug)) continue
-        state.catalog.set(slug, { ...entry, hash: '' })
+        if (shardOf(slug) !== i || state.vectorKnown.has(slug) || entry.vectorStale) continue
+        entry.vectorStale = true
+        entry.relatedFloor = undefined
         state.vectorKnown.add(slug)
         touch(state, slug)
       }

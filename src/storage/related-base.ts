@@ -22,6 +22,13 @@ export interface Overlay {
   version: 1
   gen: string
   docs: Record<string, OverlayDoc>
+  /**
+   * documents of the stored build no longer published whose lists the related step has found
+   * (absent in overlays written before it recorded them)
+   */
+  gone?: string[]
+  /** how many stories were published when it was written: fewer now means one left */
+  published?: number
 }
 
 /** One story of the overlay; `r` is absent when written by an older version (found again). */
@@ -63,7 +70,9 @@ export async function loadBaseHead(kv: KVNamespace): Promise<BaseHead> {
     overlay?.version === 1 &&
     typeof overlay.gen === 'string' &&
     !!overlay.docs &&
-    typeof overlay.docs === 'object'
+    typeof overlay.docs === 'object' &&
+    (overlay.gone === undefined ||
+      (Array.isArray(overlay.gone) && overlay.gone.every((s) => typeof s === 'string')))
   return {
     meta: isMeta(meta) ? meta : null,
     overlay: usable ? overlay : null,
@@ -132,7 +141,7 @@ export async function writeBase(kv: KVNamespace, base: EncodedBase): Promise<num
   for (const [i, bytes] of base.parts.entries()) await kv.put(keys.relatedPart(gen, i), bytes)
   for (const [i, bytes] of base.rare.entries()) await kv.put(keys.relatedRare(gen, i), bytes)
   await kv.put(keys.relatedMeta, JSON.stringify(base.meta))
-  await kv.put(keys.relatedOverlay, JSON.stringify({ version: 1, gen, docs: {} }))
+  await kv.put(keys.relatedOverlay, JSON.stringify({ version: 1, gen, docs: {}, gone: [] }))
   const own = keys.relatedGenPrefix(gen)
   let deletes = 0
   let cursor: string | undefined
