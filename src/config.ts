@@ -19,6 +19,11 @@ export interface SiteConfig {
   feedIdAuthority: string
   writeBudget: number
   cronIntervalMinutes: number
+  /**
+   * the cron trigger (as in wrangler.toml) whose invocations run the refresh job's related part;
+   * every other trigger then runs the rest (null: each invocation runs the whole job)
+   */
+  relatedCron: string | null
   /** items per subscription feed document */
   feedItems: number
   /** largest write-API request body, in bytes */
@@ -69,6 +74,7 @@ export function readSiteConfig(env: Env): SiteConfig {
     feedIdAuthority: env.FEED_ID_AUTHORITY,
     writeBudget: positiveInt(env.REFRESH_WRITE_BUDGET, 'REFRESH_WRITE_BUDGET', 500),
     cronIntervalMinutes: positiveInt(env.CRON_INTERVAL_MINUTES, 'CRON_INTERVAL_MINUTES', 15),
+    relatedCron: env.RELATED_CRON?.trim() || null,
     feedItems: positiveInt(env.FEED_ITEMS, 'FEED_ITEMS', 50),
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, 'MAX_BODY_BYTES', 1_000_000),
     websubHub: env.WEBSUB_HUB ? env.WEBSUB_HUB : null,
@@ -77,6 +83,12 @@ export function readSiteConfig(env: Env): SiteConfig {
   }
   // A feed's three documents are written together, two codings each.
   if (config.writeBudget < 6) throw new Error('REFRESH_WRITE_BUDGET must be at least 6')
+  // The scheduled handler compares it with the trigger's own string, which has five fields.
+  if (config.relatedCron && config.relatedCron.split(/\s+/).length !== 5) {
+    throw new Error(
+      `RELATED_CRON must be a cron expression of five fields, got "${config.relatedCron}"`,
+    )
+  }
   if (config.websubHub && !isAbsoluteUrl(config.websubHub)) {
     throw new Error(`WEBSUB_HUB must be an absolute URL, got "${config.websubHub}"`)
   }

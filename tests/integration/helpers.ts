@@ -22,10 +22,13 @@ export async function publish(...inputs: ArticleInput[]): Promise<void> {
   }
 }
 
-/** Fires the Worker's scheduled handler once, as the cron would. */
+/** Fires the Worker's scheduled handler as the crons would: one tick, both triggers. */
 export async function tick(scheduledTime = Date.now()): Promise<void> {
-  const controller = createScheduledController({ scheduledTime, cron: '*/15 * * * *' })
-  await worker.scheduled(controller, env)
+  // wrangler.toml's two triggers: the content part, then the related part (RELATED_CRON).
+  for (const cron of ['*/15 * * * *', env.RELATED_CRON]) {
+    if (!cron) continue
+    await worker.scheduled(createScheduledController({ scheduledTime, cron }), env)
+  }
 }
 
 /** Ticks until the job reports nothing pending. */

@@ -1,0 +1,201 @@
+// The refresh job run as two cron invocations (RELATED_CRON): the content part (changes, story
+// lists, documents) and the related part (vectors, related lists), each with its own CPU limit.
+// On both related paths (every list ranked; the stored index with its overlay, threshold set low).
+import { createScheduledController } from 'cloudflare:test'
+import { env } from 'cloudflare:workers'
+import { describe, expect, it } from 'vitest'
+import { readSiteConfig } from '../../src/config'
+import worker from '../../src/index'
+import { type RefreshOptions, type RefreshPart, runRefresh } from '../../src/jobs/refresh'
+import { refreshPart } from '../../src/jobs/scheduled'
+import { putTombstone } from '../../src/storage/articles'
+import type { RelatedList, StoryList } from '../../src/storage/indexes'
+import { loadJobState } from '../../src/storage/job-state'
+import { CATALOG_SHARDS, keys } from '../../src/storage/keys'
+import { droneReports, FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
+import { kvFailing, publish } from './helpers'
+
+const MAIN = 'leaders-discuss-ceasefire-by-phone'
+const ADDED = 'second-prisoner-exchange'
+const GONE = 'prisoner-exchange-agreed'
+const NOW = new Date('2025-06-01T00:00:00Z')
+const EXTRA = droneReports()
+const ALL = [...FIXTURE_ARTICLES, ...EXTRA].map((a) => a.slug)
+
+const secondExchange = () => ({
+  ...fixture(GONE),
+  slug: ADDED,
+  title: 'A second prisoner exchange between Ukraine and Russia',
+  publishedAt: '2025-05-20T09:00:00Z',
+})
+
+type Mode = 'full' | 'incremental'
+
+function options(mode: Mode, part: RefreshPart): RefreshOptions {
+  return {
+    now: NOW,
+    site: { ...readSiteConfig(env), relatedCount: 3 },
+    writeBudget: 1000,
+    verifyPerTick: 1,
+    incrementalAbove: mode === 'incremental' ? 2 : 1_000_000,
+    part,
+  }
+}
+
+const run = (mode: Mode, part: RefreshPart) => runRefresh(env.KV, options(mode, part))
+
+/** Content then related invocations until neither has work left; returns the pairs run. */
+async function settle(mode: Mode): Promise<number> {
+  for (let n = 1; n <= 30; n++) {
+    const content = await run(mode, 'content')
+    const related = await run(mode, 'related')
+    if (content.pending === 0 && related.pending === 0) return n
+  }
+  throw new Error('refresh did not settle')
+}
+
+async function relatedOf(slug: string): Promise<string[]> {
+  const text = await env.KV.get(keys.related(slug))
+  return text ? (JSON.parse(text) as RelatedList).items.map((i) => i.slug) : []
+}
+
+async function holders(slug: string): Promise<string[]> {
+  const out: string[] = []
+  for (const s of ALL) if ((await relatedOf(s)).includes(slug)) out.push(s)
+  return out
+}
+
+async function latest(): Promise<string[]> {
+  const text = await env.KV.get(keys.latest)
+  return text ? (JSON.parse(text) as StoryList).items.map((i) => i.slug) : []
+}
+
+/** The job's own keys as stored now. */
+async function jobKeys(): Promise<Map<string, string | null>> {
+  const names: string[] = [keys.jobState, keys.jobDelta]
+  for (let i = 0; i < CATALOG_SHARDS; i++) names.push(keys.catalog(i), keys.corpus(i))
+  const out = new Map<string, string | null>()
+  for (const name of names) out.set(name, await env.KV.get(name))
+  return out
+}
+
+describe('the refresh job in two invocations', () => {
+  it('maps cron triggers to parts: RELATED_CRON its own, others the rest, none the whole job', () => {
+    const related = '7,22,37,52 * * * *'
+    expect(refreshPart('7,22,37,52 * * * *', related)).toBe('related')
+    expect(refreshPart('*/15 * * * *', related)).toBe('content')
+    expect(refreshPart('', related)).toBe('all')
+    expect(refreshPart('*/15 * * * *', null)).toBe('all')
+    expect(() => readSiteConfig({ ...env, RELATED_CRON: 'every 15 minutes' })).toThrow(
+      /RELATED_CRON/,
+    )
+  })
+
+  it('fires the parts from the Worker’s two triggers: lists at once, peers’ lists after', async () => {
+    expect(env.RELATED_CRON).toBeTruthy()
+    await publish(...FIXTURE_ARTICLES, ...EXTRA)
+    const fire = (cron: string) =>
+      worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron }), env)
+    await fire('*/15 * * * *')
+    expect(await latest()).toHaveLength(ALL.length)
+    expect(await relatedOf(MAIN)).toEqual([])
+    await fire(env.RELATED_CRON)
+    expect((await relatedOf(MAIN)).length).toBeGreaterThan(0)
+  })
+
+  for (const mode of ['full', 'incremental'] as const) {
+    describe(`on the ${mode} related path`, () => {
+      it('lists an added story in the content part and puts it in peers’ lists in the related part', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        await publish(secondExchange())
+
+        const content = await run(mode, 'content')
+        expect(content.changed).toBe(1)
+        expect(content.vectorized).toBe(0)
+        expect(content.relatedWritten).toBe(0)
+        expect(await latest()).toContain(ADDED)
+        expect(await holders(ADDED)).toEqual([])
+        expect((await loadJobState(env.KV)).catalog.get(ADDED)?.vectorStale).toBe(true)
+
+        const related = await run(mode, 'related')
+        expect(related.changed).toBe(0)
+        expect(related.vectorized).toBe(1)
+        expect(related.listsWritten + related.documentsWritten).toBe(0)
+        expect(related.pending).toBe(0)
+        expect(await relatedOf(MAIN)).toContain(ADDED)
+        expect((await relatedOf(ADDED)).length).toBeGreaterThan(0)
+        expect((await loadJobState(env.KV)).catalog.get(ADDED)?.vectorStale).toBeUndefined()
+
+        // Nothing left for either part. With the default verification slices a small site's
+        // idle invocations write nothing at all; a large one's rotating slices move the cursor.
+        for (let pass = 0; pass < 2; pass++) {
+          for (const part of ['content', 'related'] as const) {
+            const idle = await runRefresh(env.KV, {
+              ...options(mode, part),
+              verifyPerTick: undefined,
+            })
+            const derived = idle.relatedWritten + idle.listsWritten + idle.documentsWritten
+            expect(idle.vectorized + derived + idle.deletes, part).toBe(0)
+            if (pass === 1 && mode === 'full') expect(idle.writes, part).toBe(0)
+          }
+        }
+      })
+
+      it('drops a removed story from the lists, then from every peer’s list', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        expect((await holders(GONE)).length).toBeGreaterThan(0)
+        await putTombstone(env.KV, { slug: GONE, id: 'x' }, '2025-05-30T00:00:00Z', 'd1')
+
+        const content = await run(mode, 'content')
+        expect(content.removed).toBe(1)
+        expect(await latest()).not.toContain(GONE)
+        expect(await env.KV.get(keys.related(GONE))).toBeNull()
+
+        await run(mode, 'related')
+        expect(await holders(GONE)).toEqual([])
+        // Found once: the next related invocation writes no list for it.
+        const again = await run(mode, 'related')
+        expect(again.relatedWritten + again.deletes).toBe(0)
+      })
+
+      it('resumes a related invocation that failed part-way, losing nothing', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        await publish(secondExchange())
+        await run(mode, 'content')
+        let puts = 0
+        const failing = kvFailing('put', () => {
+          if (++puts === 2) throw new Error('KV PUT failed: 500')
+        })
+        await expect(runRefresh(failing, options(mode, 'related'))).rejects.toThrow(/500/)
+        // The failed invocation saved nothing: the vector is still to be made.
+        expect((await loadJobState(env.KV)).catalog.get(ADDED)?.vectorStale).toBe(true)
+        const retry = await run(mode, 'related')
+        expect(retry.vectorized).toBe(1)
+        expect(await relatedOf(MAIN)).toContain(ADDED)
+      })
+
+      it('converges when a related invocation overlapping the content part saves over it', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        await publish(secondExchange())
+        // The related invocation loads the job state, the content part runs and saves, then the
+        // related invocation saves what it loaded: the content part's catalog change is lost.
+        const loadedByRelated = await jobKeys()
+        await run(mode, 'content')
+        expect(await latest()).toContain(ADDED)
+        for (const [key, bytes] of loadedByRelated) {
+          if (bytes === null) await env.KV.delete(key)
+          else await env.KV.put(key, bytes)
+        }
+        expect((await loadJobState(env.KV)).catalog.has(ADDED)).toBe(false)
+        // The change marker is gone; the full pass finds the story the catalog lacks.
+        await settle(mode)
+        expect((await loadJobState(env.KV)).catalog.get(ADDED)?.vectorStale).toBeUndefined()
+        expect(await relatedOf(MAIN)).toContain(ADDED)
+      })
+    })
+  }
+})
