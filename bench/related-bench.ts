@@ -34,6 +34,7 @@ import { readSiteConfig } from '../src/config.ts'
 import {
   catalogEntry,
   INCREMENTAL_ABOVE,
+  type RefreshPart,
   type RefreshReport,
   relatedListValue,
   runRefresh,
@@ -450,10 +451,13 @@ interface TickFigures {
   warmupTicks: number
   /** related lists the warm-up rewrote: 0 when the seeded lists match the job's ranking */
   warmupRelated: number
-  /** the measured ticks in workerd: the +N tick, its follow-ups, an idle one, busy ones */
+  /**
+   * the measured invocations in workerd: the +N tick, its follow-ups, an idle one, busy ones,
+   * each tick as its two cron invocations (content, then related: RELATED_CRON)
+   */
   ticks: WorkerdTick[]
-  /** every run of the +N tick: the first of `ticks`, then one per fresh copy of the state */
-  tickRuns: WorkerdTick[]
+  /** every run of the +N tick's invocations: the first of `ticks`, then one per fresh copy */
+  tickRuns: WorkerdTick[][]
   /** ticks (the +N one and its follow-ups) until its additions were in every peer list */
   settleTicks: number
   /** the same +N tick re-run in Node on a copy of the state, for its CPU by phase */
@@ -495,7 +499,9 @@ export const REFRESH_STEPS: TickSteps = [
 ]
 
 interface WorkerdTick {
+  /** the tick and the part its invocation ran: `+100 content` */
   name: string
+  part: RefreshPart
   /** CPU the workerd process used during the tick (user + system) */
   cpuMs: number
   /** the Worker isolate's share of it, from workerd's CPU profiler */
@@ -531,7 +537,11 @@ async function seedSettledSite(mf: Miniflare, corpus: Corpus, listsFile: string)
       metadata: { h: string }
     }
     entries.push([entry.key, entry.value, entry.metadata])
-    catalog.set(article.slug, catalogEntry(article, entry.metadata.h))
+    // Its vector is seeded with it (corpus.vectors): not stale.
+    catalog.set(article.slug, {
+      ...catalogEntry(article, entry.metadata.h),
+      vectorStale: undefined,
+    })
     listing.push(listingEntry(article, entry.metadata.h))
   }
   // Stored as the job stores them: scores and floors only above the incremental threshold, so
@@ -634,8 +644,8 @@ async function measuredWorker(persistTo: string, scriptPath: string) {
     scriptPath,
     inspectorPort,
     onLog: (line) => {
-      const at = line.indexOf('refresh tick: ')
-      if (at >= 0) logged = JSON.parse(line.slice(at + 'refresh tick: '.length))
+      const at = line.search(/refresh tick(?: \([^)]*\))?: /)
+      if (at >= 0) logged = JSON.parse(line.slice(line.indexOf(': {', at) + 2))
     },
   })
   let probe: Awaited<ReturnType<typeof isolateProbe>>
@@ -647,11 +657,11 @@ async function measuredWorker(persistTo: string, scriptPath: string) {
   }
   const nameFrame = bundleFrameNamer(scriptPath)
   const pid = workerdPid()
-  const measure = async (name: string, at: Date): Promise<WorkerdTick> => {
+  const measure = async (name: string, at: Date, part: RefreshPart, cron: string) => {
     logged = null
     await probe.startProfile()
     const before = processCpuMs(pid)
-    await worker.tick(at)
+    await worker.tick(at, cron)
     const spent = processCpuMs(pid) - before
     const profile = await probe.stopRawProfile()
     const isolate = isolateCpu(profile)
@@ -663,7 +673,8 @@ async function measuredWorker(persistTo: string, scriptPath: string) {
     if (!report) throw new Error('the scheduled handler logged no report')
     const rss = memoryMb(pid)
     return {
-      name,
+      name: `${name} ${part}`,
+      part,
       cpuMs: spent,
       isolate,
       isolateTwoIntervals,
@@ -739,13 +750,13 @@ async function measureTick(
   const worker = await measuredWorker(persist, scriptPath)
   try {
     const measure = async (name: string, at = now) => {
-      const tick = await worker.measure(name, at)
-      ticks.push(tick)
-      return tick.report
+      const pair = await tickInvocations(worker.measure, name, at, site.relatedCron)
+      ticks.push(...pair)
+      return pair.reduce((left, r) => left + r.report.pending, 0)
     }
-    let report = await measure(`+${added}`)
-    for (let i = 1; report.pending > 0 && i <= 10; i++) report = await measure(`follow-up ${i}`)
-    settleTicks = ticks.length
+    let pending = await measure(`+${added}`)
+    for (let i = 1; pending > 0 && i <= 10; i++) pending = await measure(`follow-up ${i}`)
+    settleTicks = tickCount(ticks)
     await measure('idle')
     const interval = site.cronIntervalMinutes * 60_000
     for (let k = 1; k <= busy; k++) {
@@ -758,11 +769,13 @@ async function measureTick(
     await worker.close()
   }
   // The +N tick's other runs, one workerd each, as the first ran.
-  const tickRunsMeasured = [ticks[0] as WorkerdTick]
+  const tickRunsMeasured = [ticks.filter((r) => r.name.startsWith(`+${added} `)).slice(0, 2)]
   for (const runCopy of runCopies) {
     const again = await measuredWorker(runCopy, scriptPath)
     try {
-      tickRunsMeasured.push(await again.measure(`+${added}`, now))
+      tickRunsMeasured.push(
+        await tickInvocations(again.measure, `+${added}`, now, site.relatedCron),
+      )
     } finally {
       await again.close()
       rmSync(runCopy, { recursive: true, force: true })
@@ -815,6 +828,29 @@ async function measureTick(
   } finally {
     await phaseMf.dispose()
   }
+}
+
+/**
+ * One tick as the deployed Worker runs it: the content part's trigger, then RELATED_CRON's (each
+ * a cron invocation with its own CPU limit); one invocation of the whole job without it.
+ */
+async function tickInvocations(
+  measure: (name: string, at: Date, part: RefreshPart, cron: string) => Promise<WorkerdTick>,
+  name: string,
+  at: Date,
+  relatedCron: string | null,
+): Promise<WorkerdTick[]> {
+  const content = readLocalConfig().crons.find((c) => c !== relatedCron)
+  if (!relatedCron || !content) return [await measure(name, at, 'all', '')]
+  return [
+    await measure(name, at, 'content', content),
+    await measure(name, at, 'related', relatedCron),
+  ]
+}
+
+/** Ticks in a list of invocations (a tick is its content and related invocations). */
+function tickCount(invocations: WorkerdTick[]): number {
+  return invocations.filter((r) => r.part !== 'related').length
 }
 
 function table(rows: string[][]): string[] {
@@ -1030,21 +1066,33 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             .join('; '),
       )
       if (t.tickRuns.length > 1) {
-        const cpus = t.tickRuns.map((r) => totalCpuMs(r.isolate))
-        const stepNames = (t.tickRuns[0] as WorkerdTick).steps.map(([step]) => step)
-        const stepMedian = (step: string) =>
-          median(
-            t.tickRuns.map((r) => {
-              const found = r.steps.find(([s]) => s === step)
-              return found ? totalCpuMs(found[1]) : 0
-            }),
+        // Each part's invocations over the runs, then both parts of each run together.
+        const parts = (t.tickRuns[0] as WorkerdTick[]).map((r) => r.part)
+        const runsOf = (k: number) => t.tickRuns.map((run) => run[k] as WorkerdTick)
+        const cpuLine = (cpus: number[]) =>
+          `Worker CPU ${cpus.map(f0).join(', ')} ms (fastest ${f0(Math.min(...cpus))}, median ${f0(median(cpus))})`
+        const partLine = (k: number) => {
+          const runs = runsOf(k)
+          const stepNames = (runs[0] as WorkerdTick).steps.map(([step]) => step)
+          const stepMedian = (step: string) =>
+            median(
+              runs.map((r) => {
+                const found = r.steps.find(([s]) => s === step)
+                return found ? totalCpuMs(found[1]) : 0
+              }),
+            )
+          return (
+            `${cpuLine(runs.map((r) => totalCpuMs(r.isolate)))}; by step, the median of the runs: ` +
+            `${stepNames.map((step) => `${step} ${f0(stepMedian(step))}`).join(', ')} ms; ` +
+            `KV ops ${runs.map((r) => ops(r.report)).join(', ')}`
           )
+        }
+        const both = t.tickRuns.map((run) => run.reduce((sum, r) => sum + totalCpuMs(r.isolate), 0))
         log(
           `the +${added} tick in ${t.tickRuns.length} runs (the first above, each other on a fresh copy ` +
-            `of the seeded state in a new workerd): Worker CPU ${cpus.map(f0).join(', ')} ms ` +
-            `(fastest ${f0(Math.min(...cpus))}, median ${f0(median(cpus))}); by step, the median ` +
-            `of the runs: ${stepNames.map((step) => `${step} ${f0(stepMedian(step))}`).join(', ')} ms; ` +
-            `KV ops ${t.tickRuns.map((r) => ops(r.report)).join(', ')}`,
+            `of the seeded state in a new workerd): ` +
+            parts.map((part, k) => `${part} invocation: ${partLine(k)}`).join('; ') +
+            (parts.length > 1 ? `; both invocations together: ${cpuLine(both)}` : ''),
         )
       }
       const p = t.phases
@@ -1083,14 +1131,18 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
               `Miniflare's client's included; ${c.fullGcs} full collections`
             : ''),
       )
-      const first = t.ticks[0] as WorkerdTick
-      const idle = t.ticks.find((r) => r.name === 'idle') as WorkerdTick
-      const busyWrites = writes(first.report) + first.report.deletes
+      // A tick's writes and lists are those of its invocations together.
+      const tickOf = (prefix: string) => t.ticks.filter((r) => r.name.startsWith(`${prefix} `))
+      const sum = (rows: WorkerdTick[], f: (r: WorkerdTick['report']) => number) =>
+        rows.reduce((total, r) => total + f(r.report), 0)
+      const first = tickOf(`+${added}`).slice(0, t.tickRuns[0]?.length ?? 1)
+      const idle = tickOf('idle')
       log(
         `projected per day at a tick every ${cronMinutes} min (${perDay} ticks): ` +
-          `${f0(busyWrites * perDay)} writes+deletes and ${f0(first.report.lists * perDay)} lists if every tick ` +
-          `adds ${added} articles; ${f0((writes(idle.report) + idle.report.deletes) * perDay)} writes and ` +
-          `${f0(idle.report.lists * perDay)} lists when idle`,
+          `${f0(sum(first, (r) => writes(r) + r.deletes) * perDay)} writes+deletes and ` +
+          `${f0(sum(first, (r) => r.lists) * perDay)} lists if every tick adds ${added} articles; ` +
+          `${f0(sum(idle, (r) => writes(r) + r.deletes) * perDay)} writes and ` +
+          `${f0(sum(idle, (r) => r.lists) * perDay)} lists when idle`,
       )
       log(
         `ticks until the ${added} additions are in every peer list: ${t.settleTicks} ` +

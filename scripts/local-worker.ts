@@ -26,6 +26,7 @@ export function readLocalConfig() {
     compatibility_flags?: string[]
     kv_namespaces?: Array<{ binding: string; id?: string }>
     vars?: Record<string, unknown>
+    triggers?: { crons?: string[] }
   }
   const kv = config.kv_namespaces?.find((n) => n.binding === 'KV')
   if (!kv?.id) throw new Error('wrangler.toml declares no KV namespace with binding "KV"')
@@ -39,6 +40,8 @@ export function readLocalConfig() {
     ),
     compatibilityDate: config.compatibility_date ?? '2026-04-20',
     compatibilityFlags: config.compatibility_flags ?? [],
+    /** the cron triggers, as the scheduled handler receives them */
+    crons: config.triggers?.crons ?? [],
   }
 }
 
@@ -91,8 +94,11 @@ export function buildWorker(outdir = path.join(ROOT, '.wrangler', 'build')): str
 export interface LocalWorker {
   mf: Miniflare
   kv: KVNamespace
-  /** fires the real scheduled handler once (at `scheduledTime`, default now) */
-  tick: (scheduledTime?: Date) => Promise<void>
+  /**
+   * fires the real scheduled handler once (at `scheduledTime`, default now), as the trigger
+   * `cron` would (default '': the whole refresh job, as `/__scheduled` does)
+   */
+  tick: (scheduledTime?: Date, cron?: string) => Promise<void>
   /** ticks until the job reports nothing pending (or `maxTicks`); returns ticks run */
   refreshUntilIdle: (maxTicks?: number) => Promise<number>
   dispose: () => Promise<void>
@@ -125,9 +131,9 @@ export async function startLocalWorker(
   })
   await mf.ready
   const kv = (await mf.getKVNamespace('KV')) as unknown as KVNamespace
-  const tick = async (scheduledTime = new Date()) => {
+  const tick = async (scheduledTime = new Date(), cron = '') => {
     const worker = await mf.getWorker()
-    const result = await worker.scheduled({ cron: '', scheduledTime })
+    const result = await worker.scheduled({ cron, scheduledTime })
     if (result.outcome !== 'ok') throw new Error(`refresh tick failed: ${result.outcome}`)
   }
   return {
