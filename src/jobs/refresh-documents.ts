@@ -30,9 +30,19 @@ function nextModified(now: string, previous?: DocumentMeta): string {
 }
 
 /**
- * Brings the stored documents in line with the planned groups, within the write budget. With
- * `reach`, a group whose documents are all stored is compared only when `reach` accepts its
- * tags (a large site's tick hashes only what its changes can reach; missing documents always heal).
+ * Identity bytes of documents one tick renders at most (the first group it renders always goes).
+ * Rendering and compressing are most of a busy tick's document step: at 100k articles, 100 new
+ * stories changed 65 documents, 13.5 MB (the 20 theme feeds of 50 full stories each), which took
+ * 0.66 s of the Worker's CPU in a profile, 0.22 s of it gzip. Past this the groups wait for the
+ * next tick, first in line, as those the write budget leaves do.
+ */
+export const DOCUMENT_BYTES_PER_TICK = 4 * 2 ** 20
+
+/**
+ * Brings the stored documents in line with the planned groups, within the write budget and
+ * `maxBytes`. With `reach`, a group whose documents are all stored is compared only when `reach`
+ * accepts its tags (a large site's tick hashes only what its changes can reach; missing documents
+ * always heal). Groups `first` accepts (those an earlier tick left) are rendered before the others.
  */
 export async function refreshDocuments(
   kv: KVNamespace,
@@ -40,13 +50,18 @@ export async function refreshDocuments(
   now: string,
   writesLeft: () => number,
   reach?: (tags: readonly string[]) => boolean,
+  options: { maxBytes?: number; first?: (tags: readonly string[]) => boolean } = {},
 ): Promise<DocumentStepResult> {
   const metas = await listDocumentMetas(kv)
-  const stale = groups.filter((g) => {
+  const changed = groups.filter((g) => {
     const stored = g.documents.every((d) => metas.has(d.path))
     if (stored && reach && g.tags.length > 0 && !reach(g.tags)) return false
     return g.documents.some((d) => metas.get(d.path)?.src !== g.src)
   })
+  const { first } = options
+  const stale = first
+    ? [...changed.filter((g) => first(g.tags)), ...changed.filter((g) => !first(g.tags))]
+    : changed
   const result: DocumentStepResult = {
     written: 0,
     deleted: 0,
@@ -75,10 +90,18 @@ export async function refreshDocuments(
     if (stored.state === 'live') articles.set(slug, stored.article)
   }
 
+  const maxBytes = options.maxBytes ?? DOCUMENT_BYTES_PER_TICK
+  let renderedBytes = 0
   for (const g of fit) {
+    if (renderedBytes >= maxBytes) {
+      result.deferred += g.documents.length
+      result.deferredTags.push(...g.tags)
+      continue
+    }
     const rendered = g.render(articles)
     for (const doc of g.documents) {
       const { bytes, etag } = await encodeDocument(rendered.get(doc.path) ?? '')
+      renderedBytes += bytes.byteLength
       const previous = metas.get(doc.path)
       const sameBytes = previous?.etag === etag
       await putDocument(kv, doc.path, bytes, {

@@ -140,6 +140,8 @@ export interface RefreshOptions {
    * plus the verification slice (a full re-rank in slices); at or below it, every list each tick
    */
   incrementalAbove?: number
+  /** identity bytes of feeds and sitemaps a tick renders at most (DOCUMENT_BYTES_PER_TICK) */
+  maxDocumentBytesPerTick?: number
   /** story lists an incremental tick re-reads and compares besides those its changes reach */
   verifyListsPerTick?: number
   /** most related lists an incremental tick ranks; the rest wait in the job state for the next */
@@ -693,9 +695,9 @@ export async function runRefresh(
       ]),
     )
     const rebuilt = basis === cursor.documentsBasis ? listsRebuilt : null
-    // Groups the write budget left last tick are compared again whatever this tick rebuilds
-    // (comparing every group instead: hashing 1,321 of the 100k bench site's 1,353 feed groups
-    // took 139 ms in Node).
+    // Groups the write budget or the byte cap left last tick are compared again whatever this
+    // tick rebuilds, and rendered first (comparing every group instead: hashing 1,321 of the 100k
+    // bench site's 1,353 feed groups took 139 ms in Node).
     const left = new Set(cursor.documentsPending)
     documents = await refreshDocuments(
       kv,
@@ -703,6 +705,10 @@ export async function runRefresh(
       now,
       () => writeBudget - counts.writes - counts.deletes,
       rebuilt ? (tags) => tags.some((t) => rebuilt.has(t) || left.has(t)) : undefined,
+      {
+        first: (tags) => tags.some((t) => left.has(t)),
+        ...(options.maxDocumentBytesPerTick ? { maxBytes: options.maxDocumentBytesPerTick } : {}),
+      },
     )
     deferred += documents.deferred
     cursor.documentsBasis = basis

@@ -38,6 +38,8 @@ function options(mode: Mode, part: RefreshPart): RefreshOptions {
     writeBudget: 1000,
     verifyPerTick: 1,
     incrementalAbove: mode === 'incremental' ? 2 : 1_000_000,
+    // Only the lists a change reaches are ranked: no re-rank slice after a build to hide a miss.
+    rerankPerTick: 0,
     part,
   }
 }

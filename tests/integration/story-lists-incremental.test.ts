@@ -152,6 +152,33 @@ describe('incremental story lists', () => {
     await expectFullRebuildAgrees()
   })
 
+  it('renders at most the byte cap of documents a tick, the groups it left first the next', async () => {
+    const written = new Set<string>()
+    const recording = kvFailing('put', (key) => {
+      const path = String(key).match(/^v1:doc:identity:(.*)$/)?.[1]
+      if (path) written.add(path)
+    })
+    const edit = (title: string) => publish({ ...fixture('prisoner-exchange-agreed'), title })
+    await edit('Edited under a byte cap')
+    // A cap of one byte: the first group goes, whatever its size, and every other waits.
+    let report = await incremental({ maxDocumentBytesPerTick: 1 }, recording)
+    expect(report.documentsWritten).toBe(3)
+    expect(report.pending).toBeGreaterThan(0)
+    const firstTick = new Set(written)
+    expect(firstTick.has('/feed.xml')).toBe(true)
+    // The same story changes again: the whole-site feed is stale once more, but a group the
+    // last tick left goes before it.
+    await edit('Edited again under a byte cap')
+    written.clear()
+    report = await incremental({ maxDocumentBytesPerTick: 1 }, recording)
+    expect(written.size).toBeGreaterThan(0)
+    for (const path of written) expect(firstTick.has(path), path).toBe(false)
+    for (let i = 0; i < 40 && report.pending > 0; i++)
+      report = await incremental({ maxDocumentBytesPerTick: 1 })
+    expect(report.pending).toBe(0)
+    await expectFullRebuildAgrees()
+  })
+
   it('re-links and renames a theme archive feed that no rebuilt month reaches', async () => {
     const elections = [{ slug: 'elections', name: 'Elections' }]
     const ukraine = [{ slug: 'ukraine-war', name: 'Ukraine war' }]
