@@ -406,7 +406,8 @@ export async function runRefresh(
     for (const slug of toVectorize) {
       const entry = catalog.get(slug) as CatalogEntry
       const stored = (records.get(slug) ?? read.get(slug))?.stored
-      // Gone or unreadable since the change step read it: that step deals with it next.
+      // Gone since the change step read it (that step removes it next), or unreadable: the
+      // change step keeps serving its last good version and logs it, and this reads it again.
       if (stored?.state !== 'live') continue
       const vector = corpus.get(slug) as DocVector | undefined
       if (vector) before.set(slug, { vector, listed: entry.relatedHash !== '' })

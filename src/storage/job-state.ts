@@ -209,8 +209,9 @@ export function parseObject(text: string | null | undefined): Record<string, unk
  * by slug), and rows of plain values parse faster: every tick parses them all. A row is [slug,
  * title, publishedAt, updatedAt (0: the same), theme list, hash, relatedHash] and the related
  * floor when the entry has one, or `"stale"` in its place while the entry's vector is stale (a
- * changed story's floor is unknown until its list is ranked again, after its vector is made). Rows are newest first (rowOrder); shards written before that are
- * in slug order, and any order reads the same.
+ * changed story's floor is unknown until its list is ranked again, after its vector is made).
+ * Rows are newest first (rowOrder); shards written before that are in slug order, and any order
+ * reads the same.
  */
 interface CatalogShard {
   format: 2
