@@ -749,14 +749,17 @@ async function measureTick(
     runCopies.push(runCopy)
   }
 
-  // The measured ticks: the built Worker's scheduled handler in workerd.
+  // The measured ticks: the built Worker's scheduled handler in workerd, one invocation per
+  // trigger of wrangler.toml when RELATED_CRON names one of them (tickInvocations).
+  const content = local.crons.find((c) => c !== site.relatedCron)
+  const crons = site.relatedCron && content ? { content, related: site.relatedCron } : null
   const ticks: WorkerdTick[] = []
   let settleTicks = 0
   let allSettleTicks = 0
   const worker = await measuredWorker(persist, scriptPath)
   try {
     const measure = async (name: string, at = now) => {
-      const pair = await tickInvocations(worker.measure, name, at, site.relatedCron)
+      const pair = await tickInvocations(worker.measure, name, at, crons)
       ticks.push(...pair)
       const related = pair.at(-1) as WorkerdTick
       if (settleTicks === 0 && related.report.pending === 0) settleTicks = tickCount(ticks)
@@ -781,9 +784,7 @@ async function measureTick(
   for (const runCopy of runCopies) {
     const again = await measuredWorker(runCopy, scriptPath)
     try {
-      tickRunsMeasured.push(
-        await tickInvocations(again.measure, `+${added}`, now, site.relatedCron),
-      )
+      tickRunsMeasured.push(await tickInvocations(again.measure, `+${added}`, now, crons))
     } finally {
       await again.close()
       rmSync(runCopy, { recursive: true, force: true })
@@ -847,13 +848,12 @@ async function tickInvocations(
   measure: (name: string, at: Date, part: RefreshPart, cron: string) => Promise<WorkerdTick>,
   name: string,
   at: Date,
-  relatedCron: string | null,
+  crons: { content: string; related: string } | null,
 ): Promise<WorkerdTick[]> {
-  const content = readLocalConfig().crons.find((c) => c !== relatedCron)
-  if (!relatedCron || !content) return [await measure(name, at, 'all', '')]
+  if (!crons) return [await measure(name, at, 'all', '')]
   return [
-    await measure(name, at, 'content', content),
-    await measure(name, at, 'related', relatedCron),
+    await measure(name, at, 'content', crons.content),
+    await measure(name, at, 'related', crons.related),
   ]
 }
 

@@ -69,6 +69,11 @@ export async function refreshDocuments(
     deferredTags: [],
     changedSubscriptions: [],
   }
+  // A group this tick leaves (write budget, byte cap) is compared again, and rendered first, next.
+  const leave = (g: DocumentGroup) => {
+    result.deferred += g.documents.length
+    result.deferredTags.push(...g.tags)
+  }
 
   // The groups the write budget lets this tick store (each document is two writes, one a coding):
   // only their articles are read. The bench's +100 tick at 100k read 1,000 articles (3.8 MB) for
@@ -77,8 +82,7 @@ export async function refreshDocuments(
   let budget = writesLeft()
   for (const g of stale) {
     if (budget < g.documents.length * 2) {
-      result.deferred += g.documents.length
-      result.deferredTags.push(...g.tags)
+      leave(g)
       continue
     }
     budget -= g.documents.length * 2
@@ -94,8 +98,7 @@ export async function refreshDocuments(
   let renderedBytes = 0
   for (const g of fit) {
     if (renderedBytes >= maxBytes) {
-      result.deferred += g.documents.length
-      result.deferredTags.push(...g.tags)
+      leave(g)
       continue
     }
     const rendered = g.render(articles)

@@ -441,7 +441,7 @@ export async function runRefresh(
   }
   // Grouped by month and theme once: lists, feeds and sitemaps share the groups.
   const grouped = content ? groupPublished(published) : null
-  if (!cursor.rebuilding && content && grouped) {
+  if (!cursor.rebuilding && grouped) {
     // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
     const lists = await refreshStoryLists(kv, {
       state,
@@ -660,7 +660,7 @@ export async function runRefresh(
 
   // Feeds: re-render the documents whose source changed; ping the hub for changed subscriptions.
   let documents: DocumentStepResult | null = null
-  if (!cursor.rebuilding && content && grouped) {
+  if (!cursor.rebuilding && grouped) {
     const groups = planFeeds(
       published,
       feedSite(options.site),
