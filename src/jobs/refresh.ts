@@ -40,7 +40,7 @@ import {
   listArticleKeys,
   listChangeMarkers,
 } from '../storage/articles'
-import { ContentHasher, contentHash, contentHashLanes } from '../storage/content-hash'
+import { bytesDigest, ContentHasher, contentHash, contentHashLanes } from '../storage/content-hash'
 import { countingKv, type KvCounts } from '../storage/counting-kv'
 import {
   decodeRelatedList,
@@ -816,7 +816,10 @@ async function refreshStoryLists(
     const hashOf = (slug: string) =>
       hashBefore.has(slug) ? hashBefore.get(slug) : catalog.get(slug)?.hash
     for (const [key, bytes] of await getRawValues(kv, read)) {
-      current.set(key, bytes === null ? null : { length: bytes.length, hash: contentHash(bytes) })
+      current.set(
+        key,
+        bytes === null ? null : { length: bytes.length, hash: await bytesDigest(bytes) },
+      )
       const summaries = storedSummaries(bytes, hashOf)
       if (!summaries) continue
       for (const slug of hashBefore.keys()) summaries.delete(slug)
@@ -887,8 +890,8 @@ async function refreshStoryLists(
     // A list built and compared for the verification slice, or by a tick that builds them all,
     // is sound as stored after this tick: its bytes' hash is kept for the slice's next turn.
     const remember = (!build || listPlan.verified.has(key)) && bytes !== null
-    if (sameBytes(stored, bytes)) {
-      if (remember) hashes[key] = contentHash(bytes)
+    if (await sameBytes(stored, bytes)) {
+      if (remember) hashes[key] = await bytesDigest(bytes)
       continue
     }
     if (!canWrite()) {
@@ -899,7 +902,7 @@ async function refreshStoryLists(
     if (bytes === null) await deleteValue(kv, key)
     else await putValue(kv, key, bytes)
     written++
-    if (remember) hashes[key] = contentHash(bytes)
+    if (remember) hashes[key] = await bytesDigest(bytes)
     else delete hashes[key]
   }
   // Only the lists the catalog implies keep a hash: a theme or month gone takes its own along.
@@ -918,12 +921,12 @@ async function refreshStoryLists(
   return { written, deferred, sound, rebuilt: listPlan.only }
 }
 
-/** A stored value as read, or the length and content hash of its bytes. */
+/** A stored value as read, or the length and bytesDigest of its bytes. */
 type StoredBytes = string | null | { length: number; hash: string }
 
-function sameBytes(stored: StoredBytes, bytes: string | null): boolean {
+async function sameBytes(stored: StoredBytes, bytes: string | null): Promise<boolean> {
   if (stored === null || typeof stored === 'string' || bytes === null) return stored === bytes
-  return bytes.length === stored.length && contentHash(bytes) === stored.hash
+  return bytes.length === stored.length && (await bytesDigest(bytes)) === stored.hash
 }
 
 function safeParse<T>(text: string | null | undefined): T | null {
@@ -1003,7 +1006,12 @@ async function soundLists(
   for (const key of checkable) {
     const bytes = stored.get(key)
     const source = expected.get(key)
-    if (bytes && source && contentHash(bytes) === hashes[key] && storedSource(bytes) === source)
+    if (
+      bytes &&
+      source &&
+      storedSource(bytes) === source &&
+      (await bytesDigest(bytes)) === hashes[key]
+    )
       sound.add(key)
     else delete hashes[key]
   }

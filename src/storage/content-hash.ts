@@ -1,5 +1,7 @@
-// A fast, synchronous content hash for change detection (not security): the same bytes give the
-// same hash in Node and in workerd, so the job can skip writes whose value did not change.
+// Content hashes for change detection (not security): the same text gives the same hash in Node
+// and in workerd, so the job can skip writes whose value did not change. contentHash is
+// synchronous and written in JavaScript, for short texts and texts given in pieces; bytesDigest
+// is WebCrypto's native SHA-256, for values of megabytes.
 
 /**
  * contentHash of a text given in pieces: the same hash as of the pieces joined, without joining
@@ -42,4 +44,22 @@ export function contentHashLanes(text: string): [number, number] {
 /** 64-bit FNV-1a of a string's UTF-16 code units, as 16 hex digits. */
 export function contentHash(text: string): string {
   return new ContentHasher().add(text).digest()
+}
+
+/** The first `bits` of the SHA-256 of some bytes, in hex (WebCrypto: native in Node and workerd). */
+export async function digestHex(bytes: Uint8Array, bits = 64): Promise<string> {
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
+  let hex = ''
+  for (const b of digest.subarray(0, bits / 8)) hex += b.toString(16).padStart(2, '0')
+  return hex
+}
+
+/**
+ * The first 64 bits of the SHA-256 of a text's UTF-8 bytes, in hex: for stored values of
+ * megabytes, such as the story lists a tick compares (a month archive is 1.8 MB at 100k
+ * articles). contentHash walks a text a code unit at a time: in profiles of ticks at 100k
+ * articles it took 70 ms of one tick to hash four month archives.
+ */
+export function bytesDigest(text: string): Promise<string> {
+  return digestHex(new TextEncoder().encode(text))
 }

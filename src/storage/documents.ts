@@ -2,6 +2,7 @@
 // (identity and gzip) with everything HTTP needs in the value's metadata, so a request is one
 // getWithMetadata and no serialisation.
 import { gzipSync } from 'node:zlib'
+import { digestHex } from './content-hash'
 import { isolateCache, LIST_TTL_MS } from './isolate-cache'
 import { keys } from './keys'
 
@@ -104,10 +105,7 @@ export interface EncodedDocument {
  */
 export async function encodeDocument(text: string): Promise<EncodedDocument> {
   const bytes = new TextEncoder().encode(text)
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes))
-  let hex = ''
-  for (const b of digest.subarray(0, 16)) hex += b.toString(16).padStart(2, '0')
-  return { bytes, etag: `"${hex}"` }
+  return { bytes, etag: `"${await digestHex(bytes, 128)}"` }
 }
 
 /** Writes a document in both codings (2 KV writes); `meta.etag` names the identity bytes. */

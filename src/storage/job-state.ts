@@ -72,9 +72,11 @@ export interface JobCursor {
   /** offset of the next story-list verification slice (heals a lost or corrupt list) */
   listsVerifyOffset: number
   /**
-   * content hash of the stored bytes of each story list the verification slice, or a tick that
+   * bytesDigest of the stored bytes of each story list the verification slice, or a tick that
    * built every list, last found sound, until the job writes that list for another reason: the
-   * slice then checks such a list without building it
+   * slice then checks such a list without building it. (Hashes kept before bytesDigest were
+   * contentHash's: they match nothing, so each such list is built and compared once, as an
+   * unsound one is.)
    */
   listHashes: Record<string, string>
   /**
