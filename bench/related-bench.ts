@@ -34,11 +34,12 @@ import { readSiteConfig } from '../src/config.ts'
 import {
   catalogEntry,
   INCREMENTAL_ABOVE,
-  type RefreshPart,
+  REFRESH_PARTS,
   type RefreshReport,
   relatedListValue,
   runRefresh,
 } from '../src/jobs/refresh.ts'
+import { refreshParts } from '../src/jobs/scheduled.ts'
 import { type Article, parseArticleInput } from '../src/model/article.ts'
 import {
   type DocVector,
@@ -453,7 +454,8 @@ interface TickFigures {
   warmupRelated: number
   /**
    * the measured invocations in workerd: the +N tick, its follow-ups, an idle one, busy ones,
-   * each tick as its two cron invocations (content, then related: RELATED_CRON)
+   * each tick as its cron invocations (content, then DOCUMENTS_CRON's documents, then
+   * RELATED_CRON's related part)
    */
   ticks: WorkerdTick[]
   /** every run of the +N tick's invocations: the first of `ticks`, then one per fresh copy */
@@ -504,9 +506,10 @@ export const REFRESH_STEPS: TickSteps = [
 ]
 
 interface WorkerdTick {
-  /** the tick and the part its invocation ran: `+100 content` */
+  /** the tick and the parts its invocation ran: `+100 content` */
   name: string
-  part: RefreshPart
+  /** `content`, `documents`, `related`, `all` (one invocation for the whole job) or a mix */
+  part: string
   /** CPU the workerd process used during the tick (user + system) */
   cpuMs: number
   /** the Worker isolate's share of it, from workerd's CPU profiler */
@@ -662,7 +665,7 @@ async function measuredWorker(persistTo: string, scriptPath: string) {
   }
   const nameFrame = bundleFrameNamer(scriptPath)
   const pid = workerdPid()
-  const measure = async (name: string, at: Date, part: RefreshPart, cron: string) => {
+  const measure = async (name: string, at: Date, part: string, cron: string) => {
     logged = null
     await probe.startProfile()
     const before = processCpuMs(pid)
@@ -750,20 +753,19 @@ async function measureTick(
   }
 
   // The measured ticks: the built Worker's scheduled handler in workerd, one invocation per
-  // trigger of wrangler.toml when RELATED_CRON names one of them (tickInvocations).
-  const content = local.crons.find((c) => c !== site.relatedCron)
-  const crons = site.relatedCron && content ? { content, related: site.relatedCron } : null
+  // trigger of wrangler.toml (tickInvocations).
+  const crons = tickTriggers(local.crons, site)
   const ticks: WorkerdTick[] = []
   let settleTicks = 0
   let allSettleTicks = 0
   const worker = await measuredWorker(persist, scriptPath)
   try {
     const measure = async (name: string, at = now) => {
-      const pair = await tickInvocations(worker.measure, name, at, crons)
-      ticks.push(...pair)
-      const related = pair.at(-1) as WorkerdTick
-      if (settleTicks === 0 && related.report.pending === 0) settleTicks = tickCount(ticks)
-      return pair.reduce((left, r) => left + r.report.pending, 0)
+      const invocations = await tickInvocations(worker.measure, name, at, crons)
+      ticks.push(...invocations)
+      const related = invocations.find((r) => r.part.split('+').includes('related'))
+      if (settleTicks === 0 && related?.report.pending === 0) settleTicks = tickCount(ticks)
+      return invocations.reduce((left, r) => left + r.report.pending, 0)
     }
     let pending = await measure(`+${added}`)
     for (let i = 1; pending > 0 && i <= 10; i++) pending = await measure(`follow-up ${i}`)
@@ -780,7 +782,9 @@ async function measureTick(
     await worker.close()
   }
   // The +N tick's other runs, one workerd each, as the first ran.
-  const tickRunsMeasured = [ticks.filter((r) => r.name.startsWith(`+${added} `)).slice(0, 2)]
+  const tickRunsMeasured = [
+    ticks.filter((r) => r.name.startsWith(`+${added} `)).slice(0, crons.length),
+  ]
   for (const runCopy of runCopies) {
     const again = await measuredWorker(runCopy, scriptPath)
     try {
@@ -841,25 +845,35 @@ async function measureTick(
 }
 
 /**
- * One tick as the deployed Worker runs it: the content part's trigger, then RELATED_CRON's (each
- * a cron invocation with its own CPU limit); one invocation of the whole job without it.
+ * The triggers of one tick, in wrangler.toml's order (the cycle's: the content part's, then
+ * DOCUMENTS_CRON's four minutes later, then RELATED_CRON's), each with the parts its invocation
+ * runs as the Worker maps them (refreshParts); one empty trigger, the whole job, without any.
  */
-async function tickInvocations(
-  measure: (name: string, at: Date, part: RefreshPart, cron: string) => Promise<WorkerdTick>,
-  name: string,
-  at: Date,
-  crons: { content: string; related: string } | null,
-): Promise<WorkerdTick[]> {
-  if (!crons) return [await measure(name, at, 'all', '')]
-  return [
-    await measure(name, at, 'content', crons.content),
-    await measure(name, at, 'related', crons.related),
-  ]
+function tickTriggers(
+  crons: string[],
+  site: ReturnType<typeof readSiteConfig>,
+): Array<{ cron: string; part: string }> {
+  const label = (parts: string[]) =>
+    parts.length === REFRESH_PARTS.length ? 'all' : parts.join('+')
+  const triggers = crons.length > 0 ? crons : ['']
+  return triggers.map((cron) => ({ cron, part: label(refreshParts(cron, site)) }))
 }
 
-/** Ticks in a list of invocations (a tick is its content and related invocations). */
+/** One tick as the deployed Worker runs it: each trigger's cron invocation, in order. */
+async function tickInvocations(
+  measure: (name: string, at: Date, part: string, cron: string) => Promise<WorkerdTick>,
+  name: string,
+  at: Date,
+  triggers: Array<{ cron: string; part: string }>,
+): Promise<WorkerdTick[]> {
+  const out: WorkerdTick[] = []
+  for (const { cron, part } of triggers) out.push(await measure(name, at, part, cron))
+  return out
+}
+
+/** Ticks in a list of invocations (a tick begins with the invocation that runs its content part). */
 function tickCount(invocations: WorkerdTick[]): number {
-  return invocations.filter((r) => r.part !== 'related').length
+  return invocations.filter((r) => r.part === 'all' || r.part.split('+').includes('content')).length
 }
 
 function table(rows: string[][]): string[] {
@@ -1075,7 +1089,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             .join('; '),
       )
       if (t.tickRuns.length > 1) {
-        // Each part's invocations over the runs, then both parts of each run together.
+        // Each part's invocations over the runs, then every invocation of each run together.
         const parts = (t.tickRuns[0] as WorkerdTick[]).map((r) => r.part)
         const runsOf = (k: number) => t.tickRuns.map((run) => run[k] as WorkerdTick)
         const cpuLine = (cpus: number[]) =>
@@ -1096,12 +1110,16 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             `KV ops ${runs.map((r) => ops(r.report)).join(', ')}`
           )
         }
-        const both = t.tickRuns.map((run) => run.reduce((sum, r) => sum + totalCpuMs(r.isolate), 0))
+        const together = t.tickRuns.map((run) =>
+          run.reduce((sum, r) => sum + totalCpuMs(r.isolate), 0),
+        )
         log(
           `the +${added} tick in ${t.tickRuns.length} runs (the first above, each other on a fresh copy ` +
             `of the seeded state in a new workerd): ` +
             parts.map((part, k) => `${part} invocation: ${partLine(k)}`).join('; ') +
-            (parts.length > 1 ? `; both invocations together: ${cpuLine(both)}` : ''),
+            (parts.length > 1
+              ? `; the ${parts.length} invocations together: ${cpuLine(together)}`
+              : ''),
         )
       }
       const p = t.phases

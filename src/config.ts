@@ -24,6 +24,11 @@ export interface SiteConfig {
    * every other trigger then runs the rest (null: each invocation runs the whole job)
    */
   relatedCron: string | null
+  /**
+   * the cron trigger whose invocations render the feeds and sitemaps (the documents part); null:
+   * the content part's invocations render them
+   */
+  documentsCron: string | null
   /** items per subscription feed document */
   feedItems: number
   /** largest write-API request body, in bytes */
@@ -75,6 +80,7 @@ export function readSiteConfig(env: Env): SiteConfig {
     writeBudget: positiveInt(env.REFRESH_WRITE_BUDGET, 'REFRESH_WRITE_BUDGET', 500),
     cronIntervalMinutes: positiveInt(env.CRON_INTERVAL_MINUTES, 'CRON_INTERVAL_MINUTES', 15),
     relatedCron: env.RELATED_CRON?.trim() || null,
+    documentsCron: env.DOCUMENTS_CRON?.trim() || null,
     feedItems: positiveInt(env.FEED_ITEMS, 'FEED_ITEMS', 50),
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, 'MAX_BODY_BYTES', 1_000_000),
     websubHub: env.WEBSUB_HUB ? env.WEBSUB_HUB : null,
@@ -83,11 +89,17 @@ export function readSiteConfig(env: Env): SiteConfig {
   }
   // A feed's three documents are written together, two codings each.
   if (config.writeBudget < 6) throw new Error('REFRESH_WRITE_BUDGET must be at least 6')
-  // The scheduled handler compares it with the trigger's own string, which has five fields.
-  if (config.relatedCron && config.relatedCron.split(/\s+/).length !== 5) {
-    throw new Error(
-      `RELATED_CRON must be a cron expression of five fields, got "${config.relatedCron}"`,
-    )
+  // The scheduled handler compares them with the trigger's own string, which has five fields.
+  for (const [name, cron] of [
+    ['RELATED_CRON', config.relatedCron],
+    ['DOCUMENTS_CRON', config.documentsCron],
+  ] as const) {
+    if (cron && cron.split(/\s+/).length !== 5) {
+      throw new Error(`${name} must be a cron expression of five fields, got "${cron}"`)
+    }
+  }
+  if (config.relatedCron && config.relatedCron === config.documentsCron) {
+    throw new Error('RELATED_CRON and DOCUMENTS_CRON must be different triggers')
   }
   if (config.websubHub && !isAbsoluteUrl(config.websubHub)) {
     throw new Error(`WEBSUB_HUB must be an absolute URL, got "${config.websubHub}"`)

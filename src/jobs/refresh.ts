@@ -159,16 +159,20 @@ export interface RefreshOptions {
    */
   clock?: () => number
   /**
-   * what this invocation runs (default 'all'): 'content' is the change step, story lists,
-   * documents and listing; 'related' vectorizes what changed and brings the related lists up to
-   * date. A site that sets RELATED_CRON runs the two in cron invocations of their own, each with
-   * its own CPU limit (README: Related stories, At scale).
+   * the parts this invocation runs (default: all of them, in one invocation): 'content' is the
+   * change step, story lists and listing; 'documents' renders the feeds and sitemaps whose source
+   * changed; 'related' vectorizes what changed and brings the related lists up to date. A site
+   * that sets RELATED_CRON and DOCUMENTS_CRON runs them in cron invocations of their own, each
+   * with its own CPU limit (README: Related stories, At scale).
    */
-  part?: RefreshPart
+  parts?: readonly RefreshPart[]
 }
 
-/** What one invocation of the refresh job runs (RefreshOptions.part). */
-export type RefreshPart = 'all' | 'content' | 'related'
+/** A part of the refresh job that can run in a cron invocation of its own (RefreshOptions.parts). */
+export type RefreshPart = 'content' | 'documents' | 'related'
+
+/** Every part, in the order one invocation runs them. */
+export const REFRESH_PARTS: readonly RefreshPart[] = ['content', 'related', 'documents']
 
 /** Phases of a tick, in the order they run. */
 export type RefreshPhase =
@@ -248,9 +252,10 @@ export async function runRefresh(
   options: RefreshOptions,
 ): Promise<RefreshReport> {
   const { kv, counts } = countingKv(rawKv)
-  const part = options.part ?? 'all'
-  const content = part !== 'related'
-  const related = part !== 'content'
+  const parts = new Set(options.parts ?? REFRESH_PARTS)
+  const content = parts.has('content')
+  const related = parts.has('related')
+  const rendering = parts.has('documents')
   const now = options.now.toISOString()
   const listPages = options.listPagesPerTick ?? 10
   const maxChanges = options.maxChangesPerTick ?? 5000
@@ -440,8 +445,8 @@ export async function runRefresh(
     has: (slug) => !cursor.rebuilding && catalog.has(slug) && !held.has(slug),
   }
   // Grouped by month and theme once: lists, feeds and sitemaps share the groups.
-  const grouped = content ? groupPublished(published) : null
-  if (!cursor.rebuilding && grouped) {
+  const grouped = content || rendering ? groupPublished(published) : null
+  if (!cursor.rebuilding && content && grouped) {
     // Story lists: compare with the stored bytes (which also heals a lost or corrupt list).
     const lists = await refreshStoryLists(kv, {
       state,
@@ -660,7 +665,7 @@ export async function runRefresh(
 
   // Feeds: re-render the documents whose source changed; ping the hub for changed subscriptions.
   let documents: DocumentStepResult | null = null
-  if (!cursor.rebuilding && grouped) {
+  if (!cursor.rebuilding && rendering && grouped) {
     const groups = planFeeds(
       published,
       feedSite(options.site),
@@ -683,7 +688,11 @@ export async function runRefresh(
     )
     // Large sites compare only the documents built from the story lists this tick rebuilt, unless
     // the document settings changed since the last tick (a deploy with a new format, a new URL)
-    // or what the archive feeds link and name besides their stories (archiveShape).
+    // or what the archive feeds link and name besides their stories (archiveShape). An invocation
+    // that renders documents without the content part (DOCUMENTS_CRON) compares every group:
+    // nothing but the catalog passes between invocations (a list of the lists rebuilt, handed
+    // over in the cursor, would be lost with a save that overlapping invocations overwrite), and
+    // at 100k articles hashing every group took 131 and 136 ms of Worker CPU in profiles.
     const basis = contentHash(
       JSON.stringify([
         FEED_FORMAT_VERSION,

@@ -1,24 +1,36 @@
 // What the scheduled handler runs. `/__scheduled` under `wrangler dev --test-scheduled` fires
 // with an empty cron string; an empty or unknown cron means "refresh" (D8).
-import { readSiteConfig } from '../config'
-import { type RefreshPart, type RefreshReport, runRefresh } from './refresh'
+import { readSiteConfig, type SiteConfig } from '../config'
+import { REFRESH_PARTS, type RefreshPart, type RefreshReport, runRefresh } from './refresh'
 
 /**
- * The part of the refresh job a cron invocation runs. With RELATED_CRON set, its trigger runs the
- * related part and every other trigger the rest, each invocation under its own CPU limit; an
- * empty cron (`/__scheduled`, the import) runs the whole job, as every trigger does without it.
+ * The parts of the refresh job a cron invocation runs. RELATED_CRON's trigger runs the related
+ * part and DOCUMENTS_CRON's the documents (feeds and sitemaps), each invocation under its own CPU
+ * limit; every other trigger runs the content part and whichever of those two has no trigger of
+ * its own. An empty cron (`/__scheduled`, the import) runs the whole job.
  */
-export function refreshPart(cron: string, relatedCron: string | null): RefreshPart {
-  if (!relatedCron || cron === '') return 'all'
-  return cron === relatedCron ? 'related' : 'content'
+export function refreshParts(
+  cron: string,
+  site: Pick<SiteConfig, 'relatedCron' | 'documentsCron'>,
+): RefreshPart[] {
+  if (cron === '') return [...REFRESH_PARTS]
+  if (cron === site.relatedCron) return ['related']
+  if (cron === site.documentsCron) return ['documents']
+  return REFRESH_PARTS.filter(
+    (part) =>
+      part === 'content' ||
+      (part === 'related' && !site.relatedCron) ||
+      (part === 'documents' && !site.documentsCron),
+  )
 }
 
 /** Runs one refresh invocation with the site's settings and logs what it did. */
 export async function refreshFromEnv(env: Env, now: Date, cron = ''): Promise<RefreshReport> {
   const site = readSiteConfig(env)
-  const part = refreshPart(cron, site.relatedCron)
-  const report = await runRefresh(env.KV, { now, site, part })
+  const parts = refreshParts(cron, site)
+  const report = await runRefresh(env.KV, { now, site, parts })
   const { errors, ...figures } = report
+  const part = parts.join('+')
   console.log(`refresh tick${cron ? ` (${cron})` : ''}: ${JSON.stringify({ part, ...figures })}`)
   return report
 }

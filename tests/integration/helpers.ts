@@ -22,10 +22,11 @@ export async function publish(...inputs: ArticleInput[]): Promise<void> {
   }
 }
 
-/** Fires the Worker's scheduled handler as the crons would: one tick, both triggers. */
+/** Fires the Worker's scheduled handler as the crons would: one tick, every trigger. */
 export async function tick(scheduledTime = Date.now()): Promise<void> {
-  // wrangler.toml's two triggers: the content part, then the related part (RELATED_CRON).
-  for (const cron of ['*/15 * * * *', env.RELATED_CRON]) {
+  // wrangler.toml's three triggers: the content part, the documents part (DOCUMENTS_CRON), then
+  // the related part (RELATED_CRON).
+  for (const cron of ['*/15 * * * *', env.DOCUMENTS_CRON, env.RELATED_CRON]) {
     if (!cron) continue
     await worker.scheduled(createScheduledController({ scheduledTime, cron }), env)
   }

@@ -1,13 +1,14 @@
-// The refresh job run as two cron invocations (RELATED_CRON): the content part (changes, story
-// lists, documents) and the related part (vectors, related lists), each with its own CPU limit.
-// On both related paths (every list ranked; the stored index with its overlay, threshold set low).
+// The refresh job run as three cron invocations: the content part (changes, story lists), the
+// documents part (feeds, sitemaps: DOCUMENTS_CRON) and the related part (vectors, related lists:
+// RELATED_CRON), each with its own CPU limit. On both related paths (every list ranked; the stored
+// index with its overlay, threshold set low).
 import { createScheduledController } from 'cloudflare:test'
 import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
 import { readSiteConfig } from '../../src/config'
 import worker from '../../src/index'
 import { type RefreshOptions, type RefreshPart, runRefresh } from '../../src/jobs/refresh'
-import { refreshPart } from '../../src/jobs/scheduled'
+import { refreshParts } from '../../src/jobs/scheduled'
 import { putTombstone } from '../../src/storage/articles'
 import type { RelatedList, StoryList } from '../../src/storage/indexes'
 import { loadJobState } from '../../src/storage/job-state'
@@ -40,18 +41,20 @@ function options(mode: Mode, part: RefreshPart): RefreshOptions {
     incrementalAbove: mode === 'incremental' ? 2 : 1_000_000,
     // Only the lists a change reaches are ranked: no re-rank slice after a build to hide a miss.
     rerankPerTick: 0,
-    part,
+    parts: [part],
   }
 }
 
 const run = (mode: Mode, part: RefreshPart) => runRefresh(env.KV, options(mode, part))
 
-/** Content then related invocations until neither has work left; returns the pairs run. */
+const PARTS = ['content', 'documents', 'related'] as const
+
+/** Content, documents and related invocations until none has work left; returns the ticks run. */
 async function settle(mode: Mode): Promise<number> {
   for (let n = 1; n <= 30; n++) {
-    const content = await run(mode, 'content')
-    const related = await run(mode, 'related')
-    if (content.pending === 0 && related.pending === 0) return n
+    let pending = 0
+    for (const part of PARTS) pending += (await run(mode, part)).pending
+    if (pending === 0) return n
   }
   throw new Error('refresh did not settle')
 }
@@ -72,6 +75,14 @@ async function latest(): Promise<string[]> {
   return text ? (JSON.parse(text) as StoryList).items.map((i) => i.slug) : []
 }
 
+/** The item URLs of the site's JSON Feed as stored. */
+async function feedItems(): Promise<string[]> {
+  const text = await env.KV.get(keys.document('identity', '/feed.json'))
+  return text ? (JSON.parse(text) as { items: Array<{ url: string }> }).items.map((i) => i.url) : []
+}
+
+const inFeed = async (slug: string) => (await feedItems()).some((url) => url.endsWith(`/${slug}`))
+
 /** The job's own keys as stored now. */
 async function jobKeys(): Promise<Map<string, string | null>> {
   const names: string[] = [keys.jobState, keys.jobDelta]
@@ -81,25 +92,50 @@ async function jobKeys(): Promise<Map<string, string | null>> {
   return out
 }
 
-describe('the refresh job in two invocations', () => {
-  it('maps cron triggers to parts: RELATED_CRON its own, others the rest, none the whole job', () => {
-    const related = '7,22,37,52 * * * *'
-    expect(refreshPart('7,22,37,52 * * * *', related)).toBe('related')
-    expect(refreshPart('*/15 * * * *', related)).toBe('content')
-    expect(refreshPart('', related)).toBe('all')
-    expect(refreshPart('*/15 * * * *', null)).toBe('all')
+describe('the refresh job in three invocations', () => {
+  it('maps cron triggers to parts: each named trigger its own, others the rest, none all', () => {
+    const relatedCron = '7,22,37,52 * * * *'
+    const documentsCron = '4,19,34,49 * * * *'
+    const both = { relatedCron, documentsCron }
+    expect(refreshParts(relatedCron, both)).toEqual(['related'])
+    expect(refreshParts(documentsCron, both)).toEqual(['documents'])
+    expect(refreshParts('*/15 * * * *', both)).toEqual(['content'])
+    expect(refreshParts('', both)).toEqual(['content', 'related', 'documents'])
+    // A part without a trigger of its own runs with the content part.
+    expect(refreshParts('*/15 * * * *', { relatedCron, documentsCron: null })).toEqual([
+      'content',
+      'documents',
+    ])
+    expect(refreshParts('*/15 * * * *', { relatedCron: null, documentsCron })).toEqual([
+      'content',
+      'related',
+    ])
+    expect(refreshParts('*/15 * * * *', { relatedCron: null, documentsCron: null })).toEqual([
+      'content',
+      'related',
+      'documents',
+    ])
     expect(() => readSiteConfig({ ...env, RELATED_CRON: 'every 15 minutes' })).toThrow(
       /RELATED_CRON/,
     )
+    expect(() => readSiteConfig({ ...env, DOCUMENTS_CRON: '*/15 * * *' })).toThrow(/DOCUMENTS_CRON/)
+    expect(() => readSiteConfig({ ...env, DOCUMENTS_CRON: env.RELATED_CRON })).toThrow(
+      /different triggers/,
+    )
   })
 
-  it('fires the parts from the Worker’s two triggers: lists at once, peers’ lists after', async () => {
+  it('fires the parts from the Worker’s three triggers: lists, then feeds, then peers’ lists', async () => {
     expect(env.RELATED_CRON).toBeTruthy()
+    expect(env.DOCUMENTS_CRON).toBeTruthy()
     await publish(...FIXTURE_ARTICLES, ...EXTRA)
     const fire = (cron: string) =>
       worker.scheduled(createScheduledController({ scheduledTime: Date.now(), cron }), env)
     await fire('*/15 * * * *')
     expect(await latest()).toHaveLength(ALL.length)
+    expect(await feedItems()).toEqual([])
+    expect(await relatedOf(MAIN)).toEqual([])
+    await fire(env.DOCUMENTS_CRON)
+    expect(await inFeed(MAIN)).toBe(true)
     expect(await relatedOf(MAIN)).toEqual([])
     await fire(env.RELATED_CRON)
     expect((await relatedOf(MAIN)).length).toBeGreaterThan(0)
@@ -115,10 +151,20 @@ describe('the refresh job in two invocations', () => {
         const content = await run(mode, 'content')
         expect(content.changed).toBe(1)
         expect(content.vectorized).toBe(0)
-        expect(content.relatedWritten).toBe(0)
+        expect(content.relatedWritten + content.documentsWritten).toBe(0)
         expect(await latest()).toContain(ADDED)
+        expect(await inFeed(ADDED)).toBe(false)
         expect(await holders(ADDED)).toEqual([])
         expect((await loadJobState(env.KV)).catalog.get(ADDED)?.vectorStale).toBe(true)
+
+        // The documents part finds the changed feeds by itself (nothing is handed over).
+        const documents = await run(mode, 'documents')
+        expect(documents.changed + documents.vectorized).toBe(0)
+        expect(documents.listsWritten + documents.relatedWritten).toBe(0)
+        expect(documents.documentsWritten).toBeGreaterThan(0)
+        expect(documents.pending).toBe(0)
+        expect(await inFeed(ADDED)).toBe(true)
+        expect(await holders(ADDED)).toEqual([])
 
         const related = await run(mode, 'related')
         expect(related.changed).toBe(0)
@@ -132,7 +178,7 @@ describe('the refresh job in two invocations', () => {
         // Nothing left for either part. With the default verification slices a small site's
         // idle invocations write nothing at all; a large one's rotating slices move the cursor.
         for (let pass = 0; pass < 2; pass++) {
-          for (const part of ['content', 'related'] as const) {
+          for (const part of PARTS) {
             const idle = await runRefresh(env.KV, {
               ...options(mode, part),
               verifyPerTick: undefined,
@@ -150,10 +196,13 @@ describe('the refresh job in two invocations', () => {
         expect((await holders(GONE)).length).toBeGreaterThan(0)
         await putTombstone(env.KV, { slug: GONE, id: 'x' }, '2025-05-30T00:00:00Z', 'd1')
 
+        expect(await inFeed(GONE)).toBe(true)
         const content = await run(mode, 'content')
         expect(content.removed).toBe(1)
         expect(await latest()).not.toContain(GONE)
         expect(await env.KV.get(keys.related(GONE))).toBeNull()
+        await run(mode, 'documents')
+        expect(await inFeed(GONE)).toBe(false)
 
         await run(mode, 'related')
         expect(await holders(GONE)).toEqual([])
@@ -167,6 +216,7 @@ describe('the refresh job in two invocations', () => {
         await settle(mode)
         await publish(secondExchange())
         await run(mode, 'content')
+        await run(mode, 'documents')
         let puts = 0
         const failing = kvFailing('put', () => {
           if (++puts === 2) throw new Error('KV PUT failed: 500')
