@@ -13,6 +13,8 @@ import {
 import type { DocumentGroup } from './plan-feeds'
 
 export interface DocumentStepResult {
+  /** groups whose source was compared with their stored documents' */
+  compared: number
   written: number
   deleted: number
   deferred: number
@@ -53,9 +55,11 @@ export async function refreshDocuments(
   options: { maxBytes?: number; first?: (tags: readonly string[]) => boolean } = {},
 ): Promise<DocumentStepResult> {
   const metas = await listDocumentMetas(kv)
+  let compared = 0
   const changed = groups.filter((g) => {
     const stored = g.documents.every((d) => metas.has(d.path))
     if (stored && reach && g.tags.length > 0 && !reach(g.tags)) return false
+    compared++
     return g.documents.some((d) => metas.get(d.path)?.src !== g.src)
   })
   const { first } = options
@@ -63,6 +67,7 @@ export async function refreshDocuments(
     ? [...changed.filter((g) => first(g.tags)), ...changed.filter((g) => !first(g.tags))]
     : changed
   const result: DocumentStepResult = {
+    compared,
     written: 0,
     deleted: 0,
     deferred: 0,

@@ -199,6 +199,8 @@ export interface RefreshReport extends KvCounts {
   relatedRanked: number
   /** of those, lists that only gained stories, placed into the stored ranking (insertRelated) */
   relatedPlaced: number
+  /** feed and sitemap groups whose source the documents step compared with their documents' */
+  documentsCompared: number
   documentsWritten: number
   /** work left for later ticks (unprocessed changes, deferred writes) */
   pending: number
@@ -337,6 +339,7 @@ export async function runRefresh(
   const records: Awaited<ReturnType<typeof getArticles>> =
     toRead.length > 0 ? await getArticles(kv, toRead) : new Map()
   let removed = 0
+  let catalogChanged = false
   // Old and new versions of what changed: the story lists they are in are the ones to rebuild.
   const changedEntries: CatalogEntry[] = []
   // The hash each read story had before this tick: the version the stored lists were built from.
@@ -353,6 +356,7 @@ export async function runRefresh(
       // vectors no catalog entry has (and folding a shard keeps only the catalog's).
       if (catalog.delete(slug)) {
         removed++
+        catalogChanged = true
         touch(state, slug)
       }
       continue
@@ -368,7 +372,15 @@ export async function runRefresh(
     const entry = catalogEntry(article, record.hash ?? '', catalog.get(slug))
     catalog.set(slug, entry)
     changedEntries.push(entry)
+    catalogChanged = true
     touch(state, slug)
+  }
+  // A new stamp for the catalog this step made: from the last one and what changed, so the same
+  // changes made again to the same catalog (after a lost save) give the same stamp.
+  if (catalogChanged) {
+    state.stamp = contentHash(
+      [state.stamp, ...toRead.map((slug) => `${slug} ${catalog.get(slug)?.hash ?? ''}`)].join('\n'),
+    )
   }
   if (fullPassComplete) cursor.rebuilding = false
   if (content && cursor.rebuilding) cursor.listsAt = null
@@ -689,10 +701,11 @@ export async function runRefresh(
     // Large sites compare only the documents built from the story lists this tick rebuilt, unless
     // the document settings changed since the last tick (a deploy with a new format, a new URL)
     // or what the archive feeds link and name besides their stories (archiveShape). An invocation
-    // that renders documents without the content part (DOCUMENTS_CRON) compares every group:
-    // nothing but the catalog passes between invocations (a list of the lists rebuilt, handed
-    // over in the cursor, would be lost with a save that overlapping invocations overwrite), and
-    // at 100k articles hashing every group took 131 and 136 ms of Worker CPU in profiles.
+    // that renders documents without the content part (DOCUMENTS_CRON) compares every group when
+    // anything may have changed (below): nothing but the catalog passes between invocations (a
+    // list of the lists rebuilt, handed over in the cursor, would be lost with a save that
+    // overlapping invocations overwrite), and at 100k articles hashing every group took 131 and
+    // 136 ms of Worker CPU in profiles.
     const basis = contentHash(
       JSON.stringify([
         FEED_FORMAT_VERSION,
@@ -705,6 +718,12 @@ export async function runRefresh(
       ]),
     )
     const rebuilt = basis === cursor.documentsBasis ? listsRebuilt : null
+    // Without the content part, the groups are compared only when something they are built from
+    // may have changed since the last documents invocation: the catalog (its stamp), the stories
+    // published (an embargo that ended changes no entry) or the settings (basis). An idle
+    // invocation then compares only the groups left, and any whose documents are missing.
+    const seen = contentHash([state.stamp, published.length, basis].join('\n'))
+    const unchanged = !content && seen === cursor.documentsSeen
     // Groups the write budget or the byte cap left last tick are compared again whatever this
     // tick rebuilds, and rendered first (comparing every group instead: hashing 1,321 of the 100k
     // bench site's 1,353 feed groups took 139 ms in Node).
@@ -714,7 +733,11 @@ export async function runRefresh(
       groups,
       now,
       () => writeBudget - counts.writes - counts.deletes,
-      rebuilt ? (tags) => tags.some((t) => rebuilt.has(t) || left.has(t)) : undefined,
+      rebuilt
+        ? (tags) => tags.some((t) => rebuilt.has(t) || left.has(t))
+        : unchanged
+          ? (tags) => tags.some((t) => left.has(t))
+          : undefined,
       {
         first: (tags) => tags.some((t) => left.has(t)),
         ...(options.maxDocumentBytesPerTick ? { maxBytes: options.maxDocumentBytesPerTick } : {}),
@@ -722,6 +745,7 @@ export async function runRefresh(
     )
     deferred += documents.deferred
     cursor.documentsBasis = basis
+    cursor.documentsSeen = seen
     cursor.documentsPending = [...new Set(documents.deferredTags)].sort()
     const hub = options.site.websubHub
     if (hub && documents.changedSubscriptions.length > 0) {
@@ -752,6 +776,7 @@ export async function runRefresh(
     relatedWritten,
     relatedRanked,
     relatedPlaced,
+    documentsCompared: documents?.compared ?? 0,
     documentsWritten: documents?.written ?? 0,
     pending,
     fullPassComplete,

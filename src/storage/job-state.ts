@@ -86,6 +86,12 @@ export interface JobCursor {
   documentsBasis: string
   /** tags of the document groups a tick had to leave (write budget): compared next tick */
   documentsPending: string[]
+  /**
+   * what the documents were last compared against in an invocation of their own: the catalog's
+   * stamp (JobState.stamp), how many stories were published and documentsBasis, hashed. The same
+   * again means no group's source changed since, and only the groups left are compared.
+   */
+  documentsSeen: string
   /** listing months a tick had to leave (write budget): read and written next tick */
   listingPending: string[]
 }
@@ -123,6 +129,13 @@ export interface JobState {
    * they let the first ticks after that deploy build the months without reading every article.
    */
   legacy: Map<string, { id: string; summary: string }>
+  /**
+   * Names the catalog's content ('' until a change step first sets it): the change step gives it
+   * a new value whenever it changes or removes an entry. It is saved in the delta, with the
+   * entries, never in the cursor: an invocation that saves a catalog it loaded before another's
+   * change saves that catalog's stamp with it, so the stamp never names a catalog it is not.
+   */
+  stamp: string
 }
 
 /** Records that a slug's catalog entry or vector changed (or went), so the save keeps it. */
@@ -138,6 +151,8 @@ export function touch(state: JobState, slug: string): void {
 interface JobDelta {
   version: 1
   entries: Record<string, { c: CatalogEntry | null; v?: unknown | null }>
+  /** JobState.stamp (absent when '') */
+  stamp?: string
 }
 
 /** Sets (or, with null, removes) a slug's vector and marks it dirty. */
@@ -169,6 +184,7 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   listHashes: {},
   documentsBasis: '',
   documentsPending: [],
+  documentsSeen: '',
   listingPending: [],
 })
 
@@ -316,11 +332,17 @@ function isCatalogEntry(v: unknown): v is CatalogEntry {
   )
 }
 
-function parseDelta(text: string | null | undefined): JobDelta['entries'] | null {
-  if (text == null) return {}
+function parseDelta(text: string | null | undefined): JobDelta | null {
+  if (text == null) return { version: 1, entries: {} }
   const value = parseObject(text) as JobDelta | null
   if (value?.version !== 1 || !value.entries || typeof value.entries !== 'object') return null
-  return value.entries
+  return value
+}
+
+/** The delta as stored: its entries, and the stamp when there is one. */
+function encodeDelta(entries: JobDelta['entries'], stamp: string): string {
+  const delta: JobDelta = stamp ? { version: 1, entries, stamp } : { version: 1, entries }
+  return asciiJson(delta)
 }
 
 // Stands for a shard's bytes once parsed; equal to no encoding, so a folded shard is written.
@@ -388,8 +410,9 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   const dirty = new Set<string>()
   const delta = parseDelta(loaded.get(keys.jobDelta))
   if (!delta) damaged = true
+  const stamp = typeof delta?.stamp === 'string' ? delta.stamp : ''
   const vectorKnown = new Set<string>()
-  for (const [slug, entry] of Object.entries(delta ?? {})) {
+  for (const [slug, entry] of Object.entries(delta?.entries ?? {})) {
     const { c, v } = entry
     dirty.add(slug)
     if (c === null) catalog.delete(slug)
@@ -420,6 +443,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     typeof cursor.listsVerifyOffset !== 'number' ||
     typeof cursor.documentsBasis !== 'string' ||
     !Array.isArray(cursor.documentsPending) ||
+    typeof cursor.documentsSeen !== 'string' ||
     !cursor.listHashes ||
     typeof cursor.listHashes !== 'object' ||
     Array.isArray(cursor.listHashes)
@@ -433,6 +457,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
       listHashes: {},
       documentsBasis: '',
       documentsPending: [],
+      documentsSeen: '',
       listingPending: [],
     }
   return {
@@ -446,6 +471,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     dirty,
     touched: 0,
     legacy,
+    stamp,
   }
 }
 
@@ -596,6 +622,7 @@ export function encodeJobState(
   cursor: JobCursor,
   catalog: ReadonlyMap<string, CatalogEntry>,
   corpus: ReadonlyMap<string, unknown>,
+  stamp = '',
 ): Map<string, string> {
   const out = new Map<string, string>([[keys.jobState, JSON.stringify(cursor)]])
   encodeShards(
@@ -604,7 +631,7 @@ export function encodeJobState(
     corpus,
     out,
   )
-  out.set(keys.jobDelta, JSON.stringify({ version: 1, entries: {} } satisfies JobDelta))
+  out.set(keys.jobDelta, encodeDelta({}, stamp))
   return out
 }
 
@@ -625,7 +652,7 @@ export async function encodeJobChanges(
   const out = new Map<string, string>([[keys.jobState, JSON.stringify(cursor)]])
   if (state.damaged) {
     await ensureCorpus(kv, state)
-    for (const [k, v] of encodeJobState(cursor, catalog, corpus)) out.set(k, v)
+    for (const [k, v] of encodeJobState(cursor, catalog, corpus, state.stamp)) out.set(k, v)
     dirty.clear()
     return out
   }
@@ -675,7 +702,7 @@ export async function encodeJobChanges(
     const c = catalog.get(slug) ?? null
     entries[slug] = state.vectorKnown.has(slug) ? { c, v: corpus.get(slug) ?? null } : { c }
   }
-  out.set(keys.jobDelta, asciiJson({ version: 1, entries } satisfies JobDelta))
+  out.set(keys.jobDelta, encodeDelta(entries, state.stamp))
   return out
 }
 

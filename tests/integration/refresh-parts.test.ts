@@ -75,13 +75,16 @@ async function latest(): Promise<string[]> {
   return text ? (JSON.parse(text) as StoryList).items.map((i) => i.slug) : []
 }
 
-/** The item URLs of the site's JSON Feed as stored. */
-async function feedItems(): Promise<string[]> {
+/** The items of the site's JSON Feed as stored. */
+async function feed(): Promise<Array<{ url: string; title: string }>> {
   const text = await env.KV.get(keys.document('identity', '/feed.json'))
-  return text ? (JSON.parse(text) as { items: Array<{ url: string }> }).items.map((i) => i.url) : []
+  return text ? (JSON.parse(text) as { items: Array<{ url: string; title: string }> }).items : []
 }
 
+const feedItems = async () => (await feed()).map((i) => i.url)
 const inFeed = async (slug: string) => (await feedItems()).some((url) => url.endsWith(`/${slug}`))
+const feedTitle = async (slug: string) =>
+  (await feed()).find((i) => i.url.endsWith(`/${slug}`))?.title
 
 /** The job's own keys as stored now. */
 async function jobKeys(): Promise<Map<string, string | null>> {
@@ -188,6 +191,58 @@ describe('the refresh job in three invocations', () => {
             if (pass === 1 && mode === 'full') expect(idle.writes, part).toBe(0)
           }
         }
+      })
+
+      it('compares every document group only when the catalog or the published set changed', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        const idle = await run(mode, 'documents')
+        expect(idle.documentsWritten).toBe(0)
+        // An edit: as many stories published as before, the catalog changed.
+        await publish({ ...fixture(MAIN), title: 'Leaders talk again by phone' })
+        await run(mode, 'content')
+        const busy = await run(mode, 'documents')
+        expect(await feedTitle(MAIN)).toBe('Leaders talk again by phone')
+        expect(busy.documentsCompared).toBeGreaterThan(idle.documentsCompared)
+        const again = await run(mode, 'documents')
+        expect(again.documentsCompared).toBe(idle.documentsCompared)
+        expect(again.documentsWritten).toBe(0)
+        // A missing document is rendered again by an idle invocation too.
+        await env.KV.delete(keys.document('identity', '/feed.json'))
+        const healed = await run(mode, 'documents')
+        expect(healed.documentsWritten).toBeGreaterThan(0)
+        expect(await feedTitle(MAIN)).toBe('Leaders talk again by phone')
+      })
+
+      it('renders a story whose embargo ended, with no change to the catalog', async () => {
+        // Due within a month that has stories already, so no document group is added.
+        const later = { ...secondExchange(), publishedAt: '2025-05-25T06:00:00Z' }
+        await publish(...FIXTURE_ARTICLES, ...EXTRA, later)
+        const at = (now: string, part: RefreshPart) =>
+          runRefresh(env.KV, { ...options(mode, part), now: new Date(now) })
+        for (let n = 0, pending = 1; pending > 0; n++) {
+          expect(n).toBeLessThan(30)
+          pending = 0
+          for (const part of PARTS) pending += (await at('2025-05-25T00:00:00Z', part)).pending
+        }
+        expect(await inFeed(ADDED)).toBe(false)
+        await at('2025-05-25T07:00:00Z', 'content')
+        const documents = await at('2025-05-25T07:00:00Z', 'documents')
+        expect(documents.changed).toBe(0)
+        expect(await inFeed(ADDED)).toBe(true)
+      })
+
+      it('renders a change after a documents invocation saved its cursor over the content part’s', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        await publish({ ...fixture(MAIN), title: 'Leaders talk again by phone' })
+        // A documents invocation loads the cursor, the content part runs and saves, then the
+        // documents invocation saves the cursor it loaded (it saves nothing else).
+        const cursorBefore = await env.KV.get(keys.jobState)
+        await run(mode, 'content')
+        await env.KV.put(keys.jobState, cursorBefore as string)
+        await run(mode, 'documents')
+        expect(await feedTitle(MAIN)).toBe('Leaders talk again by phone')
       })
 
       it('drops a removed story from the lists, then from every peer’s list', async () => {
