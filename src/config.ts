@@ -20,8 +20,9 @@ export interface SiteConfig {
   writeBudget: number
   cronIntervalMinutes: number
   /**
-   * the cron trigger (as in wrangler.toml) whose invocations run the refresh job's related part;
-   * every other trigger then runs the rest (null: each invocation runs the whole job)
+   * the cron trigger (as in wrangler.toml) whose invocations run the refresh job's related part
+   * (vectors, related lists); null: the content part's invocations run it
+   * (jobs/scheduled.ts: refreshParts)
    */
   relatedCron: string | null
   /**
