@@ -60,6 +60,8 @@ import {
   type JobCursor,
   type JobState,
   loadJobState,
+  REACHED_KEPT,
+  type Reached,
   saveJobState,
   setVector,
   touch,
@@ -445,8 +447,10 @@ export async function runRefresh(
   let relatedWritten = 0
   let relatedRanked = 0
   let relatedPlaced = 0
-  // Story-list keys this tick rebuilt when it rebuilt only some (null: all of them).
+  // Story-list keys this tick rebuilt when it rebuilt only some (null: all of them), and those of
+  // them its changes reached (the rest are the verification slice's).
   let listsRebuilt: Set<string> | null = null
+  let listsReached: Set<string> | null = null
   // Published stories newest first, sorted once: lists, related lists and documents share it.
   const embargoed: CatalogEntry[] = []
   const published = cursor.rebuilding ? [] : publishedNewest(catalog.values(), now, embargoed)
@@ -475,8 +479,15 @@ export async function runRefresh(
     listsWritten = lists.written
     listsSound = lists.sound
     listsRebuilt = lists.rebuilt
+    listsReached = lists.reached
     deferred += lists.deferred
     phaseDone('lists')
+  }
+  // What the catalog's new stamp reached: the documents built from these story lists are those
+  // its changes can alter (null when the lists step did not narrow them down: any of them).
+  if (catalogChanged) {
+    const tags = listsReached ? [...listsReached].sort() : null
+    state.reached = [...state.reached, [state.stamp, tags] as Reached].slice(-REACHED_KEPT)
   }
   if (!cursor.rebuilding && related) {
     // Related lists, written only where the bytes changed. Small sites rank every published
@@ -718,12 +729,14 @@ export async function runRefresh(
       ]),
     )
     const rebuilt = basis === cursor.documentsBasis ? listsRebuilt : null
-    // Without the content part, the groups are compared only when something they are built from
-    // may have changed since the last documents invocation: the catalog (its stamp), the stories
-    // published (an embargo that ended changes no entry) or the settings (basis). An idle
-    // invocation then compares only the groups left, and any whose documents are missing.
-    const seen = contentHash([state.stamp, published.length, basis].join('\n'))
-    const unchanged = !content && seen === cursor.documentsSeen
+    // Without the content part, the story lists the catalog's changes reached since the last
+    // comparison (documentsStamp), and those of stories published since: null when that is not
+    // known (settings changed, too many stamps since, a save that undid changes), and then every
+    // group is compared. An idle invocation compares only the groups left and missing documents.
+    const since =
+      content || basis !== cursor.documentsBasis
+        ? null
+        : reachedSince(state, cursor, published, now)
     // Groups the write budget or the byte cap left last tick are compared again whatever this
     // tick rebuilds, and rendered first (comparing every group instead: hashing 1,321 of the 100k
     // bench site's 1,353 feed groups took 139 ms in Node).
@@ -735,8 +748,8 @@ export async function runRefresh(
       () => writeBudget - counts.writes - counts.deletes,
       rebuilt
         ? (tags) => tags.some((t) => rebuilt.has(t) || left.has(t))
-        : unchanged
-          ? (tags) => tags.some((t) => left.has(t))
+        : since
+          ? (tags) => tags.some((t) => since.has(t) || left.has(t))
           : undefined,
       {
         first: (tags) => tags.some((t) => left.has(t)),
@@ -745,7 +758,10 @@ export async function runRefresh(
     )
     deferred += documents.deferred
     cursor.documentsBasis = basis
-    cursor.documentsSeen = seen
+    cursor.documentsStamp = state.stamp
+    // The newest publication time compared, not the tick's (which would write the cursor at
+    // every idle tick): stories published after it were under embargo then.
+    cursor.documentsAt = published[0]?.publishedAt ?? null
     cursor.documentsPending = [...new Set(documents.deferredTags)].sort()
     const hub = options.site.websubHub
     if (hub && documents.changedSubscriptions.length > 0) {
@@ -788,6 +804,39 @@ export async function runRefresh(
   return report
 }
 
+/**
+ * The story-list keys whose documents may have changed since the documents were last compared
+ * (cursor.documentsStamp, documentsAt): those the catalog's changes since reached
+ * (JobState.reached), and those of the stories published since. Null when that cannot be known:
+ * the stamp compared last is not among those kept (too many changes since, or a save that undid
+ * changes put back an older catalog), a change reached any list, or time went backwards.
+ */
+function reachedSince(
+  state: JobState,
+  cursor: JobCursor,
+  published: CatalogEntry[],
+  now: string,
+): Set<string> | null {
+  const at = cursor.documentsAt
+  if (at === null || !(Date.parse(at) <= Date.parse(now))) return null
+  const tags = new Set<string>()
+  if (cursor.documentsStamp !== state.stamp) {
+    const from = state.reached.findIndex(([stamp]) => stamp === cursor.documentsStamp)
+    if (from < 0 || state.reached.at(-1)?.[0] !== state.stamp) return null
+    for (const [, reached] of state.reached.slice(from + 1)) {
+      if (reached === null) return null
+      for (const tag of reached) tags.add(tag)
+    }
+  }
+  // Newest first: an embargo that ended since changed no entry.
+  const atMs = Date.parse(at)
+  for (const e of published) {
+    if (!(Date.parse(e.publishedAt) > atMs)) break
+    for (const key of listKeysOfEntry(e)) tags.add(key)
+  }
+  return tags
+}
+
 /** What the story-list step reads of the tick. */
 interface ListStepInputs {
   state: JobState
@@ -810,12 +859,19 @@ interface ListStepInputs {
  * them on small sites) and writes the values whose bytes changed. A function of its own so that
  * what it reads and builds (listing months, rebuilt lists and their stored bytes: about 90 MB at
  * 100k articles) can be collected before the related step reads the stored index.
- * `rebuilt` names the lists rebuilt when not all of them were.
+ * `rebuilt` names the lists rebuilt when not all of them were, `reached` those of them the
+ * tick's changes reached (the others are the verification slice's).
  */
 async function refreshStoryLists(
   kv: KVNamespace,
   inp: ListStepInputs,
-): Promise<{ written: number; deferred: number; sound: number; rebuilt: Set<string> | null }> {
+): Promise<{
+  written: number
+  deferred: number
+  sound: number
+  rebuilt: Set<string> | null
+  reached: Set<string> | null
+}> {
   const { state, published, grouped, changedEntries, hashBefore, records, cursor, now } = inp
   const { options, canWrite } = inp
   const { catalog } = state
@@ -952,7 +1008,13 @@ async function refreshStoryLists(
   cursor.listsMonths = listPlan.months
   cursor.listsPending = listsLeft
   const sound = build ? (listPlan.only as Set<string>).size - build.size : 0
-  return { written, deferred, sound, rebuilt: listPlan.only }
+  return {
+    written,
+    deferred,
+    sound,
+    rebuilt: listPlan.only,
+    reached: listPlan.only ? listPlan.needed : null,
+  }
 }
 
 /** A stored value as read, or the length and bytesDigest of its bytes. */

@@ -87,11 +87,15 @@ export interface JobCursor {
   /** tags of the document groups a tick had to leave (write budget): compared next tick */
   documentsPending: string[]
   /**
-   * what the documents were last compared against in an invocation of their own: the catalog's
-   * stamp (JobState.stamp), how many stories were published and documentsBasis, hashed. The same
-   * again means no group's source changed since, and only the groups left are compared.
+   * the catalog's stamp (JobState.stamp) the documents were last compared against: the groups
+   * the changes since reach (JobState.reached) are the ones to compare again
    */
-  documentsSeen: string
+  documentsStamp: string
+  /**
+   * the newest publication time at that comparison: stories published after it were not in the
+   * documents (null: compare every group)
+   */
+  documentsAt: string | null
   /** listing months a tick had to leave (write budget): read and written next tick */
   listingPending: string[]
 }
@@ -136,7 +140,19 @@ export interface JobState {
    * change saves that catalog's stamp with it, so the stamp never names a catalog it is not.
    */
   stamp: string
+  /**
+   * The story lists each of the last stamps' changes reached (null: any list), oldest first, the
+   * newest for `stamp`: the documents built from those lists are the ones those changes can
+   * alter. Saved with the stamp, so it always describes the catalog it is saved with.
+   */
+  reached: Reached[]
 }
+
+/** A stamp of the catalog and the story-list keys the changes that made it reached (null: all). */
+export type Reached = [string, string[] | null]
+
+/** How many stamps JobState.reached keeps: documents compared further back compare every group. */
+export const REACHED_KEPT = 16
 
 /** Records that a slug's catalog entry or vector changed (or went), so the save keeps it. */
 export function touch(state: JobState, slug: string): void {
@@ -153,6 +169,8 @@ interface JobDelta {
   entries: Record<string, { c: CatalogEntry | null; v?: unknown | null }>
   /** JobState.stamp (absent when '') */
   stamp?: string
+  /** JobState.reached (absent when empty) */
+  reached?: Reached[]
 }
 
 /** Sets (or, with null, removes) a slug's vector and marks it dirty. */
@@ -184,7 +202,8 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   listHashes: {},
   documentsBasis: '',
   documentsPending: [],
-  documentsSeen: '',
+  documentsStamp: '',
+  documentsAt: null,
   listingPending: [],
 })
 
@@ -339,10 +358,18 @@ function parseDelta(text: string | null | undefined): JobDelta | null {
   return value
 }
 
-/** The delta as stored: its entries, and the stamp when there is one. */
-function encodeDelta(entries: JobDelta['entries'], stamp: string): string {
-  const delta: JobDelta = stamp ? { version: 1, entries, stamp } : { version: 1, entries }
+/** The delta as stored: its entries, and the stamp and what reached it when there are. */
+function encodeDelta(entries: JobDelta['entries'], stamp: string, reached: Reached[]): string {
+  const delta: JobDelta = { version: 1, entries }
+  if (stamp) delta.stamp = stamp
+  if (reached.length > 0) delta.reached = reached
   return asciiJson(delta)
+}
+
+function isReached(value: unknown): value is Reached {
+  if (!Array.isArray(value) || value.length !== 2 || typeof value[0] !== 'string') return false
+  const tags = value[1]
+  return tags === null || (Array.isArray(tags) && tags.every((t) => typeof t === 'string'))
 }
 
 // Stands for a shard's bytes once parsed; equal to no encoding, so a folded shard is written.
@@ -411,6 +438,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
   const delta = parseDelta(loaded.get(keys.jobDelta))
   if (!delta) damaged = true
   const stamp = typeof delta?.stamp === 'string' ? delta.stamp : ''
+  const reached = Array.isArray(delta?.reached) ? delta.reached.filter(isReached) : []
   const vectorKnown = new Set<string>()
   for (const [slug, entry] of Object.entries(delta?.entries ?? {})) {
     const { c, v } = entry
@@ -443,7 +471,8 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     typeof cursor.listsVerifyOffset !== 'number' ||
     typeof cursor.documentsBasis !== 'string' ||
     !Array.isArray(cursor.documentsPending) ||
-    typeof cursor.documentsSeen !== 'string' ||
+    typeof cursor.documentsStamp !== 'string' ||
+    !(cursor.documentsAt === null || typeof cursor.documentsAt === 'string') ||
     !cursor.listHashes ||
     typeof cursor.listHashes !== 'object' ||
     Array.isArray(cursor.listHashes)
@@ -457,7 +486,8 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
       listHashes: {},
       documentsBasis: '',
       documentsPending: [],
-      documentsSeen: '',
+      documentsStamp: '',
+      documentsAt: null,
       listingPending: [],
     }
   return {
@@ -472,6 +502,7 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     touched: 0,
     legacy,
     stamp,
+    reached,
   }
 }
 
@@ -623,6 +654,7 @@ export function encodeJobState(
   catalog: ReadonlyMap<string, CatalogEntry>,
   corpus: ReadonlyMap<string, unknown>,
   stamp = '',
+  reached: Reached[] = [],
 ): Map<string, string> {
   const out = new Map<string, string>([[keys.jobState, JSON.stringify(cursor)]])
   encodeShards(
@@ -631,7 +663,7 @@ export function encodeJobState(
     corpus,
     out,
   )
-  out.set(keys.jobDelta, encodeDelta({}, stamp))
+  out.set(keys.jobDelta, encodeDelta({}, stamp, reached))
   return out
 }
 
@@ -652,7 +684,9 @@ export async function encodeJobChanges(
   const out = new Map<string, string>([[keys.jobState, JSON.stringify(cursor)]])
   if (state.damaged) {
     await ensureCorpus(kv, state)
-    for (const [k, v] of encodeJobState(cursor, catalog, corpus, state.stamp)) out.set(k, v)
+    for (const [k, v] of encodeJobState(cursor, catalog, corpus, state.stamp, state.reached)) {
+      out.set(k, v)
+    }
     dirty.clear()
     return out
   }
@@ -702,7 +736,7 @@ export async function encodeJobChanges(
     const c = catalog.get(slug) ?? null
     entries[slug] = state.vectorKnown.has(slug) ? { c, v: corpus.get(slug) ?? null } : { c }
   }
-  out.set(keys.jobDelta, encodeDelta(entries, state.stamp))
+  out.set(keys.jobDelta, encodeDelta(entries, state.stamp, state.reached))
   return out
 }
 
