@@ -379,6 +379,7 @@ export async function runRefresh(
   }
   // A new stamp for the catalog this step made: from the last one and what changed, so the same
   // changes made again to the same catalog (after a lost save) give the same stamp.
+  const stampBefore = state.stamp
   if (catalogChanged) {
     state.stamp = contentHash(
       [state.stamp, ...toRead.map((slug) => `${slug} ${catalog.get(slug)?.hash ?? ''}`)].join('\n'),
@@ -485,9 +486,12 @@ export async function runRefresh(
   }
   // What the catalog's new stamp reached: the documents built from these story lists are those
   // its changes can alter (null when the lists step did not narrow them down: any of them).
+  // An empty log starts from the stamp before, which reached nothing: documents compared at that
+  // stamp (the first change since a deploy, or since the log was lost) compare only these lists.
   if (catalogChanged) {
     const tags = listsReached ? [...listsReached].sort() : null
-    state.reached = [...state.reached, [state.stamp, tags] as Reached].slice(-REACHED_KEPT)
+    const log: Reached[] = state.reached.length > 0 ? state.reached : [[stampBefore, []]]
+    state.reached = [...log, [state.stamp, tags] as Reached].slice(-REACHED_KEPT)
   }
   if (!cursor.rebuilding && related) {
     // Related lists, written only where the bytes changed. Small sites rank every published

@@ -236,6 +236,24 @@ describe('the refresh job in three invocations', () => {
         expect(await feedTitle(MAIN)).toBe('Leaders talk again by phone')
       })
 
+      it('narrows the first change after a delta saved without the log (an earlier deploy)', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await run(mode, 'content')
+        const all = await run(mode, 'documents')
+        await settle(mode)
+        const delta = JSON.parse((await env.KV.get(keys.jobDelta)) as string)
+        delete delta.reached
+        await env.KV.put(keys.jobDelta, JSON.stringify(delta))
+        await run(mode, 'documents')
+        await publish({ ...fixture(MAIN), title: 'Leaders talk again by phone' })
+        await run(mode, 'content')
+        const busy = await run(mode, 'documents')
+        expect(await feedTitle(MAIN)).toBe('Leaders talk again by phone')
+        if (mode === 'incremental') {
+          expect(busy.documentsCompared).toBeLessThan(all.documentsCompared)
+        } else expect(busy.documentsCompared).toBe(all.documentsCompared)
+      })
+
       it('compares every group when more changes than it keeps came since the last comparison', async () => {
         await publish(...FIXTURE_ARTICLES, ...EXTRA)
         await run(mode, 'content')
