@@ -832,13 +832,21 @@ function reachedSince(
       for (const tag of reached) tags.add(tag)
     }
   }
-  // Newest first: an embargo that ended since changed no entry.
-  const atMs = Date.parse(at)
-  for (const e of published) {
-    if (!(Date.parse(e.publishedAt) > atMs)) break
-    for (const key of listKeysOfEntry(e)) tags.add(key)
-  }
+  // An embargo that ended since changed no entry.
+  addListsPublishedAfter(published, at, tags)
   return tags
+}
+
+/**
+ * Adds the story-list keys of the stories published after `since` (`published` newest first, so
+ * they lead): stories out of embargo since, with no change marker and no catalog change.
+ */
+function addListsPublishedAfter(published: CatalogEntry[], since: string, into: Set<string>) {
+  const sinceMs = Date.parse(since)
+  for (const e of published) {
+    if (!(Date.parse(e.publishedAt) > sinceMs)) break
+    for (const key of listKeysOfEntry(e)) into.add(key)
+  }
 }
 
 /** What the story-list step reads of the tick. */
@@ -1151,13 +1159,8 @@ function planLists(
   }
   const only = new Set<string>([keys.latest, keys.themes, ...cursor.listsPending])
   for (const e of changedEntries) for (const key of listKeysOfEntry(e)) only.add(key)
-  // Published newest first: stories published after the newest one the lists held (out of
-  // embargo since, with no change marker) lead.
-  const sinceMs = Date.parse(since)
-  for (const e of published) {
-    if (!(Date.parse(e.publishedAt) > sinceMs)) break
-    for (const key of listKeysOfEntry(e)) only.add(key)
-  }
+  // Stories published after the newest one the lists held.
+  addListsPublishedAfter(published, since, only)
   const needed = new Set(only)
   const all = listKeysOf(grouped)
   const start = cursor.listsVerifyOffset % Math.max(1, all.length)
