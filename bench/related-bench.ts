@@ -2,7 +2,9 @@
 // (Zipf word frequencies, real length mix). A full rebuild per size runs in a child process under
 // a 128 MB heap, streaming the stored corpus shards; the 100-article tick runs the built Worker's
 // scheduled handler in workerd against local KV seeded with the whole corpus (CPU read from /proc),
-// and once more in Node on a copy of that state for its CPU by phase.
+// and once more in Node on a copy of that state for its CPU by phase. On a site large enough to
+// keep a stored related index, a last tick builds that index again, as every site does now and
+// then: measured the same way, and under the heap cap.
 import { spawn, spawnSync } from 'node:child_process'
 import {
   closeSync,
@@ -476,6 +478,25 @@ interface TickFigures {
   own: OwnCpu
   /** the same +N tick once more, in a Node process with its heap capped */
   capped: Awaited<ReturnType<typeof tickUnderCap>>
+  /**
+   * Large sites: the +N tick on a copy of the state whose overlay was deleted, so that its related
+   * step builds the stored index again, in a Node process with its heap capped; when that runs
+   * out of heap, again with REBUILD_PROBE_MB, to say how much it takes
+   */
+  rebuildCapped?: Awaited<ReturnType<typeof tickUnderCap>>
+  rebuildProbe?: Awaited<ReturnType<typeof tickUnderCap>>
+}
+
+/** Old space of the child that says how much heap a rebuild tick takes when the cap is too small. */
+const REBUILD_PROBE_MB = 4096
+
+/**
+ * Deletes the stored overlay of the related index: the next related step then builds the index
+ * again from every vector, as it does when the overlay passes its bound (every 20 ticks of 100
+ * changes at 100k articles) or is lost.
+ */
+async function dropOverlay(kv: KVNamespace): Promise<void> {
+  await kv.delete(keys.relatedOverlay)
 }
 
 /**
@@ -752,6 +773,19 @@ async function measureTick(
   const cappedCopy = join(dir, 'state-capped')
   cpSync(persist, cappedCopy, { recursive: true })
 
+  // Large sites keep a stored index: a copy whose next related step builds it again.
+  const large = corpus.sources.length > INCREMENTAL_ABOVE
+  const rebuildCopy = join(dir, 'state-rebuild')
+  if (large) {
+    cpSync(persist, rebuildCopy, { recursive: true })
+    const { mf: rebuildMf, kv: rebuildKv } = await stateKv(rebuildCopy)
+    try {
+      await dropOverlay(rebuildKv)
+    } finally {
+      await rebuildMf.dispose()
+    }
+  }
+
   // Copies for the +N tick's other runs, taken before the measured ticks change the state.
   const runCopies: string[] = []
   for (let k = 1; k < tickRuns; k++) {
@@ -786,6 +820,20 @@ async function measureTick(
       await publishAdditions(worker.kv, added, first, at.toISOString(), 99 + k)
       await measure(`+${added} busy ${k}`, at)
     }
+    // Then a tick whose related step builds the stored index again, measured as any other.
+    if (large) {
+      const k = busy + 1
+      const at = new Date(now.getTime() + k * interval)
+      await dropOverlay(worker.kv)
+      await publishAdditions(
+        worker.kv,
+        added,
+        corpus.sources.length + k * added,
+        at.toISOString(),
+        99 + k,
+      )
+      await measure(`+${added} rebuild`, at)
+    }
   } finally {
     await worker.close()
   }
@@ -806,6 +854,17 @@ async function measureTick(
   // The same +N tick in a Node process with its heap capped, for the tick's live heap by phase.
   const capped = await tickUnderCap(cappedCopy, heapMb)
   rmSync(cappedCopy, { recursive: true, force: true })
+  // The tick that builds the index again, the same way (on copies: each run changes the state).
+  let rebuildCapped: TickFigures['rebuildCapped']
+  let rebuildProbe: TickFigures['rebuildProbe']
+  if (large) {
+    const probeCopy = join(dir, 'state-rebuild-probe')
+    cpSync(rebuildCopy, probeCopy, { recursive: true })
+    rebuildCapped = await tickUnderCap(rebuildCopy, heapMb)
+    if (!rebuildCapped.passed) rebuildProbe = await tickUnderCap(probeCopy, REBUILD_PROBE_MB)
+    rmSync(rebuildCopy, { recursive: true, force: true })
+    rmSync(probeCopy, { recursive: true, force: true })
+  }
 
   // The same +N tick in Node, on the copy, for where its time goes.
   const { mf: phaseMf, kv } = await stateKv(copy)
@@ -843,6 +902,8 @@ async function measureTick(
         phasesPeakHeapMb: (peakHeap - baseline) / 2 ** 20,
         own,
         capped,
+        ...(rebuildCapped ? { rebuildCapped } : {}),
+        ...(rebuildProbe ? { rebuildProbe } : {}),
       }
     } finally {
       clearInterval(sampler)
@@ -893,6 +954,37 @@ function table(rows: string[][]): string[] {
       .map((cell, c) => cell.padEnd(widths[c] as number))
       .join('  ')
       .trimEnd(),
+  )
+}
+
+/**
+ * What a capped re-run of a tick found, as the bench prints it: with `heapMb`, the cap and
+ * whether the tick fitted, then (when it did) its live heap and external memory by phase.
+ */
+function cappedFigures(c: Awaited<ReturnType<typeof tickUnderCap>>, heapMb: number | null): string {
+  const f0 = (x: number) => x.toFixed(0)
+  const above = (mb: number) => f0(Math.max(0, mb - c.baselineMb))
+  const cap =
+    heapMb === null
+      ? ''
+      : `re-run in a Node process capped at --max-old-space-size=${c.capMb} ` +
+        `(${heapMb} MB above the ${f0(c.baselineMb)} MB that process holds before the tick: ` +
+        `Node, tsx, Miniflare's client): ${c.passed ? 'passed' : 'FAILED (out of heap)'}`
+  if (!c.passed) return cap
+  return (
+    (cap ? `${cap}; ` : '') +
+    `live heap above that, the most a full collection left: ${above(c.peakLiveMb)} MB ` +
+    `(by phase: ${Object.entries(c.byPhase)
+      .map(([phase, mb]) => `${phase} ${above(mb)}`)
+      .join(', ')}); with the array buffers and other external memory the same ` +
+    `collections left above the ${f0(c.baselineExternalMb)} MB held before the tick ` +
+    `(Miniflare's client's during the tick included): ` +
+    `${f0(Math.max(0, ...Object.values(c.totalByPhase)))} MB (by phase: ${Object.entries(
+      c.totalByPhase,
+    )
+      .map(([phase, mb]) => `${phase} ${f0(mb)}`)
+      .join(', ')}); external memory at most ${f0(c.peakExternalMb)} MB, garbage and ` +
+    `Miniflare's client's included; ${c.fullGcs} full collections`
   )
 }
 
@@ -1145,27 +1237,22 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           `garbage collection ${f0(t.own.gcMs)} ms, of ${f0(t.own.busyMs)} ms sampled busy ` +
           "(the rest is Miniflare's KV client and Node)",
       )
-      const c = t.capped
-      const above = (mb: number) => f0(Math.max(0, mb - c.baselineMb))
-      log(
-        `its heap, re-run in a Node process capped at --max-old-space-size=${c.capMb} ` +
-          `(${heapMb} MB above the ${f0(c.baselineMb)} MB that process holds before the tick: ` +
-          `Node, tsx, Miniflare's client): ${c.passed ? 'passed' : 'FAILED (out of heap)'}` +
-          (c.passed
-            ? `; live heap above that, the most a full collection left: ${above(c.peakLiveMb)} MB ` +
-              `(by phase: ${Object.entries(c.byPhase)
-                .map(([phase, mb]) => `${phase} ${above(mb)}`)
-                .join(', ')}); with the array buffers and other external memory the same ` +
-              `collections left above the ${f0(c.baselineExternalMb)} MB held before the tick ` +
-              `(Miniflare's client's during the tick included): ` +
-              `${f0(Math.max(0, ...Object.values(c.totalByPhase)))} MB (by phase: ${Object.entries(
-                c.totalByPhase,
-              )
-                .map(([phase, mb]) => `${phase} ${f0(mb)}`)
-                .join(', ')}); external memory at most ${f0(c.peakExternalMb)} MB, garbage and ` +
-              `Miniflare's client's included; ${c.fullGcs} full collections`
-            : ''),
-      )
+      log(`its heap, ${cappedFigures(t.capped, heapMb)}`)
+      if (t.rebuildCapped) {
+        // The rebuild tick's rows are in the table above; its Worker CPU once more, by invocation.
+        const rows = t.ticks.filter((r) => r.name.startsWith(`+${added} rebuild `))
+        const probe = t.rebuildProbe
+        log(
+          `the tick that builds the related index again (the overlay deleted first, as when it ` +
+            `passes its bound or is lost; +${added} stories): Worker CPU ` +
+            `${rows.map((r) => `${r.part} ${f0(totalCpuMs(r.isolate))}`).join(', ')} ms; ` +
+            `its heap, ${cappedFigures(t.rebuildCapped, heapMb)}` +
+            (probe
+              ? `; re-run with --max-old-space-size=${probe.capMb}: ` +
+                `${probe.passed ? cappedFigures(probe, null) : 'FAILED (out of heap)'}`
+              : ''),
+        )
+      }
       // A tick's writes and lists are those of its invocations together.
       const tickOf = (prefix: string) => t.ticks.filter((r) => r.name.startsWith(`${prefix} `))
       const sum = (rows: WorkerdTick[], f: (r: WorkerdTick['report']) => number) =>
