@@ -487,7 +487,10 @@ interface TickFigures {
   rebuildProbe?: Awaited<ReturnType<typeof tickUnderCap>>
 }
 
-/** Old space of the child that says how much heap a rebuild tick takes when the cap is too small. */
+/**
+ * Heap, above what the process holds before the tick, of the child that says how much a rebuild
+ * tick takes when the usual cap is too small.
+ */
 const REBUILD_PROBE_MB = 4096
 
 /**
@@ -977,8 +980,10 @@ function cappedFigures(c: Awaited<ReturnType<typeof tickUnderCap>>, heapMb: numb
         `Node, tsx, Miniflare's client): ${c.passed ? 'passed' : 'FAILED (out of heap)'}`
   if (!c.passed) return cap
   return (
-    (cap ? `${cap}; ` : '') +
-    `live heap above that, the most a full collection left: ${above(c.peakLiveMb)} MB ` +
+    (cap
+      ? `${cap}; live heap above that`
+      : `live heap above the ${f0(c.baselineMb)} MB the process held before the tick`) +
+    `, the most a full collection left: ${above(c.peakLiveMb)} MB ` +
     `(by phase: ${Object.entries(c.byPhase)
       .map(([phase, mb]) => `${phase} ${above(mb)}`)
       .join(', ')}); with the array buffers and other external memory the same ` +
