@@ -167,7 +167,15 @@ export async function saveOverlay(
   for (const slug of Object.keys(overlay.docs).sort()) {
     sorted[slug] = overlay.docs[slug] as Overlay['docs'][string]
   }
-  const bytes = JSON.stringify({ version: 1, gen: overlay.gen, docs: sorted })
+  // Every field: an overlay saved without `gone` made the next tick take every stored story that
+  // had left as found already, so a story of the stored build that left stayed in its peers' lists.
+  const bytes = JSON.stringify({
+    version: 1,
+    gen: overlay.gen,
+    docs: sorted,
+    ...(overlay.gone ? { gone: [...overlay.gone].sort() } : {}),
+    ...(overlay.published !== undefined ? { published: overlay.published } : {}),
+  })
   if (bytes === head.overlayBytes) return false
   await kv.put(keys.relatedOverlay, bytes)
   head.overlayBytes = bytes

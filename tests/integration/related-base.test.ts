@@ -97,6 +97,22 @@ describe('the stored related index', () => {
     }
   })
 
+  // Only a story of the stored build goes, with no re-rank after the build to hide a list it
+  // leaves: the overlay must remember which such stories the related step has found, or not.
+  it("takes a removed story of the stored build out of its peers' lists", async () => {
+    const gone = 'prisoner-exchange-agreed'
+    const holders: string[] = []
+    for (const a of [...FIXTURE_ARTICLES, ...EXTRA]) {
+      if ((await related(a.slug)).includes(gone)) holders.push(a.slug)
+    }
+    expect(holders.length).toBeGreaterThan(0)
+    await publish(ADDED)
+    expect((await refresh({ rerankPerTick: 0 })).pending).toBe(0)
+    await putTombstone(env.KV, { slug: gone, id: 'x' }, '2025-05-30T00:00:00Z', 'd1')
+    expect((await refresh({ rerankPerTick: 0 })).pending).toBe(0)
+    for (const slug of holders) expect(await related(slug), slug).not.toContain(gone)
+  })
+
   it('ranks an addition as the stored build plus the addition would: placed lists and its own', async () => {
     await publish(ADDED)
     const report = await refresh()
