@@ -5,6 +5,10 @@
 // streams the parts one at a time and keeps only the postings of the terms its queries use and
 // the forward vectors of the documents it ranks: ranking that small index gives the same scores
 // as ranking the full one, because a score only ever reads the query's own terms' postings.
+// A posting's stored weight times its document's scale (in the document table) is its unit-length
+// weight: a full build stores unit weights and scales of 1; a build in slices (sliced-build.ts)
+// stores raw weights, since a document's norm is known only once every term part is merged, and
+// the scales last.
 // Everything here is pure (bytes in, bytes out); storage/related-base.ts owns the KV keys.
 import type { RelatedConfig } from './config.ts'
 import {
@@ -51,10 +55,12 @@ export interface BaseDocs {
   themeIds: ThemeIds
   sketchStart: Uint32Array
   sketchData: Uint32Array
+  /** what each document's stored weights are multiplied by to be of unit length */
+  scales: Float64Array
 }
 
 /** Version of the stored layout; a meta of another version is not read (the index is built again). */
-export const BASE_FORMAT = 2
+export const BASE_FORMAT = 3
 
 /** Documents per table chunk: about 150 bytes each, so a chunk stays far below KV's 25 MB. */
 export const DOCS_PER_CHUNK = 20_000
@@ -76,16 +82,20 @@ export function partOf(hash: number, parts: number): number {
 
 // A stored value: u32 length of a JSON header, the header, zero padding to 8 bytes, then the typed
 // sections the header lists in order (each padded to 8 bytes).
-type Section = Uint32Array | Float32Array | Float64Array
-type SectionKind = 'u32' | 'f32' | 'f64'
+export type Section = Uint8Array | Uint32Array | Float32Array | Float64Array
+type SectionKind = 'u8' | 'u32' | 'f32' | 'f64'
 
 function kindOf(section: Section): SectionKind {
+  if (section instanceof Uint8Array) return 'u8'
   return section instanceof Uint32Array ? 'u32' : section instanceof Float32Array ? 'f32' : 'f64'
 }
 
+const BYTES_OF: Record<SectionKind, number> = { u8: 1, u32: 4, f32: 4, f64: 8 }
+
 const pad8 = (n: number) => (n + 7) & ~7
 
-function pack(header: object, sections: Section[]): Uint8Array {
+/** A JSON header and typed sections as one stored value (the layout above). */
+export function pack(header: object, sections: Section[]): Uint8Array {
   const json = new TextEncoder().encode(
     JSON.stringify({ ...header, sections: sections.map((s) => [kindOf(s), s.length]) }),
   )
@@ -111,7 +121,11 @@ export type StoredBytes = ArrayBuffer | Uint8Array
  */
 export type PartReader = (part: number) => Promise<StoredBytes | null>
 
-function unpack(value: StoredBytes): { header: Record<string, unknown>; sections: Section[] } {
+/** A stored value's header and sections, as views of its bytes where they are aligned. */
+export function unpack(value: StoredBytes): {
+  header: Record<string, unknown>
+  sections: Section[]
+} {
   // Sections are views at 8-byte offsets from the value's start: a view elsewhere is copied.
   const bytes =
     value instanceof Uint8Array
@@ -134,14 +148,19 @@ function unpack(value: StoredBytes): { header: Record<string, unknown>; sections
   let at = pad8(4 + length)
   const sections: Section[] = []
   for (const [kind, count] of header.sections as Array<[SectionKind, number]>) {
-    const need = count * (kind === 'f64' ? 8 : 4)
+    const width = BYTES_OF[kind]
+    if (width === undefined || !Number.isInteger(count) || count < 0)
+      throw new StoredIndexError('stored related index value is unreadable')
+    const need = count * width
     if (at + need > size) throw new StoredIndexError('stored related index part is truncated')
     sections.push(
-      kind === 'u32'
-        ? new Uint32Array(buffer, base + at, count)
-        : kind === 'f32'
-          ? new Float32Array(buffer, base + at, count)
-          : new Float64Array(buffer, base + at, count),
+      kind === 'u8'
+        ? new Uint8Array(buffer, base + at, count)
+        : kind === 'u32'
+          ? new Uint32Array(buffer, base + at, count)
+          : kind === 'f32'
+            ? new Float32Array(buffer, base + at, count)
+            : new Float64Array(buffer, base + at, count),
     )
     at += pad8(need)
   }
@@ -192,6 +211,8 @@ export function encodeBase(
         Uint32Array.from(index.themeIds.subarray(first, last)),
         sketchStart,
         index.sketchData.slice(s0, s1),
+        // The weights below are of unit length already.
+        new Float64Array(last - first).fill(1),
       ]),
     )
   }
@@ -280,18 +301,28 @@ export function docsDecoder(meta: BaseMeta): DocsDecoder {
   const days = new Float64Array(meta.n)
   const themeIds = themeIdArray(meta.n, meta.themeLists.length)
   const sketchStart = new Uint32Array(meta.n + 1)
+  const scales = new Float64Array(meta.n)
   // Sized from the first chunk for every chunk, grown if the others hold more.
   let sketchData: Uint32Array = new Uint32Array(0)
   let sketchTotal = 0
   return {
     add(chunk) {
       const { header, sections } = unpack(chunk)
-      const [d, th, ss, sd] = sections as [Float64Array, Uint32Array, Uint32Array, Uint32Array]
+      const [d, th, ss, sd, sc] = sections as [
+        Float64Array,
+        Uint32Array,
+        Uint32Array,
+        Uint32Array,
+        Float64Array,
+      ]
       const first = header.first as number
       const chunkSlugs = header.slugs as string[]
       if (header.gen !== meta.gen || first !== slugs.length || first + chunkSlugs.length > meta.n)
         throw new StoredIndexError('stored related index chunk does not belong to its base')
+      if (!(sc instanceof Float64Array) || sc.length !== chunkSlugs.length)
+        throw new StoredIndexError('stored related index chunk is unreadable')
       days.set(d, first)
+      scales.set(sc, first)
       // A number past the lists would wrap in a narrow array: refuse it as any damaged value.
       for (let i = 0; i < th.length; i++) {
         if ((th[i] as number) >= meta.themeLists.length)
@@ -327,6 +358,7 @@ export function docsDecoder(meta: BaseMeta): DocsDecoder {
         themeIds,
         sketchStart,
         sketchData: sketchData.subarray(0, sketchTotal),
+        scales,
       }
     },
   }
@@ -350,12 +382,13 @@ function checkHeader(header: Record<string, unknown>, meta: BaseMeta, part: numb
  */
 export async function extractRare(
   meta: BaseMeta,
+  docs: Pick<BaseDocs, 'scales'>,
   terms: Iterable<number>,
   readRare: PartReader,
 ): Promise<RarePostings> {
   const wanted = [...new Set(terms)].sort((a, b) => a - b)
   const hashes: number[] = []
-  const docs: number[] = []
+  const found: number[] = []
   const weights: number[] = []
   for (let w = 0, p = 0; p < meta.parts && w < wanted.length; p++) {
     const begin = w
@@ -374,9 +407,10 @@ export async function extractRare(
         const mid = (lo + hi) >>> 1
         const v = pHash[mid] as number
         if (v === hash) {
+          const d = pDoc[mid] as number
           hashes.push(hash)
-          docs.push(pDoc[mid] as number)
-          weights.push(pWeight[mid] as number)
+          found.push(d)
+          weights.push(Math.fround(pWeight[mid] as number) * (docs.scales[d] ?? 0))
           break
         }
         if (v < hash) lo = mid + 1
@@ -386,7 +420,7 @@ export async function extractRare(
   }
   return {
     hashes: Uint32Array.from(hashes),
-    docs: Uint32Array.from(docs),
+    docs: Uint32Array.from(found),
     weights: Float32Array.from(weights),
   }
 }
@@ -555,10 +589,15 @@ export async function assembleIndex(
       }
       vocab[terms] = fromRare ? (rare.hashes[r] as number) : (pVocab[t] as number)
       df[terms] = fromRare ? 1 : (pDf[t] as number)
+      // One-document terms come scaled already (extractRare); a part's weights are scaled here.
+      const scales = fromRare ? null : docs.scales
       for (let j = begin; j < end; j++) {
         const d = docsOf[j] as number
+        const weight = scales
+          ? (weightsOf[j] as number) * (scales[d] as number)
+          : (weightsOf[j] as number)
         iPost[2 * postings] = d
-        iPostWeight[2 * postings + 1] = weightsOf[j] as number
+        iPostWeight[2 * postings + 1] = weight
         postings++
         if (isQuery[d] === 1) {
           fDoc = growU32(fDoc, forward + 1)
@@ -566,7 +605,7 @@ export async function assembleIndex(
           fWeightTmp = growF32(fWeightTmp, forward + 1)
           fDoc[forward] = d
           fTermTmp[forward] = terms
-          fWeightTmp[forward] = weightsOf[j] as number
+          fWeightTmp[forward] = weight
           forward++
         }
       }

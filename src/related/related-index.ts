@@ -166,7 +166,7 @@ function lookup(vocab: Uint32Array, hash: number): number {
 const SMALL_DF = 0xffff
 
 // Decoded term weights by stored byte, so the build never calls expm1 per term.
-const TF_OF_BYTE = Float64Array.from({ length: 256 }, (_, b) => Math.expm1(b / WEIGHT_SCALE))
+export const TF_OF_BYTE = Float64Array.from({ length: 256 }, (_, b) => Math.expm1(b / WEIGHT_SCALE))
 
 function grow<T extends Uint32Array | Uint8Array>(array: T, need: number): T {
   if (need <= array.length) return array
@@ -404,7 +404,7 @@ function finishIndex(cfg: RelatedConfig, smallDf: number, c: Collected): Related
     idf[t] = f < smallDf ? (idfOfDf[f] as number) : idfFor(cfg, n, f)
   }
   const avgLength = n > 0 ? Math.max(1, totalLength / n) : 1
-  const maxDf = n < cfg.maxDfMinDocs ? n : Math.max(cfg.maxDfFloor, Math.floor(n * cfg.maxDfShare))
+  const maxDf = maxDfFor(cfg, n)
   // Unit-length weights. Terms of one document stay: a later addition may share them.
   const fTerm = termOf
   const fWeight = new Float32Array(total)
@@ -543,6 +543,11 @@ interface TermStats {
   smallDf: number
 }
 
+/** Terms in more than this many of `n` documents are left out of the postings. */
+export function maxDfFor(cfg: RelatedConfig, n: number): number {
+  return n < cfg.maxDfMinDocs ? n : Math.max(cfg.maxDfFloor, Math.floor(n * cfg.maxDfShare))
+}
+
 /** A term's idf in a corpus of `n` documents, `f` of which hold it. */
 export function idfFor(cfg: RelatedConfig, n: number, f: number): number {
   return Math.log(1 + (n - f + 0.5) / (f + 0.5)) ** cfg.idfPower
@@ -560,11 +565,11 @@ export function noUpdates(n: number) {
   }
 }
 
-function lengthNorm(cfg: RelatedConfig, length: number, avgLength: number): number {
+export function lengthNorm(cfg: RelatedConfig, length: number, avgLength: number): number {
   return cfg.k1 * (1 - cfg.b + (cfg.b * length) / avgLength)
 }
 
-function saturate(cfg: RelatedConfig, tf: number, norm: number): number {
+export function saturate(cfg: RelatedConfig, tf: number, norm: number): number {
   return (tf * (cfg.k1 + 1)) / (tf + norm)
 }
 

@@ -15,37 +15,10 @@ import {
   peersAbove,
   type RelatedSource,
   rankRelated,
-  resolveConfig,
   updateIndex,
   vectorize,
 } from '../../src/related/index.ts'
-
-const FILLER = 'report officials said people city government week year news local national'.split(
-  ' ',
-)
-// Each story has a word of its own (`only<i>`): most terms of a large corpus are in one document.
-function world(count: number, from = 0, shared = ''): RelatedSource[] {
-  return Array.from({ length: count }, (_, k) => {
-    const i = from + k
-    const story = Math.floor(i / 4)
-    const words = Array.from(
-      { length: 40 },
-      (_, j) => `${FILLER[(i * 7 + j) % FILLER.length]} Name${story} place${story % 9} w${i % 13}`,
-    )
-    words.push(`only${i} ${shared}`)
-    return {
-      slug: `doc-${String(i).padStart(3, '0')}`,
-      title: `Story ${story} about Name${story} in Place${story % 9}`,
-      summary: words.slice(0, 10).join(' '),
-      body: words.join(' '),
-      themes: [`theme-${story % 3}`, ...(i % 5 === 0 ? ['extra'] : [])],
-      publishedAt: `2024-0${1 + (i % 9)}-1${i % 10}T12:00:00Z`,
-    }
-  })
-}
-
-// Small corpora keep every term; these settings leave frequent terms out as a large one does.
-const CONFIG = resolveConfig({ maxDfMinDocs: 0, maxDfFloor: 6, maxDfShare: 0.01, limit: 5 })
+import { CONFIG, world } from '../fixtures/related-world.ts'
 
 function toBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.slice().buffer
@@ -129,7 +102,7 @@ describe('the stored related index', () => {
         for (let o = 0; o + 5 <= bytes.length; o += 5) terms.push(bytes.readUInt32BE(o))
       }
       const queries = new Set(queried)
-      const rare = await extractRare(meta, terms, readRare)
+      const rare = await extractRare(meta, docs, terms, readRare)
       expect(rare.hashes.length).toBeGreaterThan(0)
       const small = await assembleIndex(meta, docs, CONFIG, { queries, terms, rare, readPart })
       updateIndex(full, upserts, ['doc-020'])
