@@ -7,6 +7,7 @@
 // folds nothing and writes nothing.
 import type { Theme } from '../model/article'
 import { sortedNewest } from '../model/story-order'
+import type { ShardInfo } from '../related/sliced-build'
 import { asciiJson } from './ascii-json'
 import { getMany } from './bulk-get'
 import { CATALOG_SHARDS, keys, SHARD_PLACEMENT, shardOf } from './keys'
@@ -59,6 +60,10 @@ export interface JobCursor {
   relatedBasis: string
   /** lists re-ranked against that basis since it last changed; all of them: nothing to rank */
   relatedVerified: number
+  /** the related index being built in slices, a few a tick (large sites); null when none */
+  relatedBuild: RelatedBuild | null
+  /** set when a build finished or was dropped: values of other builds may be left to delete */
+  relatedSweep: boolean
   /**
    * The newest publication time the story lists held when last brought current (null: rebuild
    * them all). Large sites then rebuild only the lists a change, or a story published after it
@@ -98,6 +103,51 @@ export interface JobCursor {
   documentsAt: string | null
   /** listing months a tick had to leave (write budget): read and written next tick */
   listingPending: string[]
+}
+
+/**
+ * Where a build of the related index in slices stands (jobs/build-related.ts): what it has
+ * written under its generation so far. Each slice's values are checked against what is recorded
+ * here before a later slice uses them, so a save lost to overlapping invocations starts the build
+ * again rather than mixing two.
+ */
+export interface RelatedBuild {
+  /** the generation it writes (its intermediate values' keys and its finished index's) */
+  gen: string
+  /** the engine settings it builds with (configHash in the refresh job) */
+  configHash: string
+  parts: number
+  groups: number
+  /** phase 1: each corpus shard's slice once written (null until then) */
+  shards: Array<ShardInfo | null>
+  /** phase 2: groups merged, their squares summed into the stored sums */
+  merged: number[]
+  /** phase 3: groups whose final term parts are written */
+  written: number[]
+  /** a stored index found unreadable: ranking waits for this build rather than read it again */
+  broken?: string
+}
+
+function isRelatedBuild(v: unknown): v is RelatedBuild {
+  const b = v as RelatedBuild
+  const ints = (a: unknown) => Array.isArray(a) && a.every((x) => Number.isInteger(x))
+  return (
+    !!b &&
+    typeof b.gen === 'string' &&
+    typeof b.configHash === 'string' &&
+    Number.isInteger(b.parts) &&
+    Number.isInteger(b.groups) &&
+    Array.isArray(b.shards) &&
+    b.shards.length === CATALOG_SHARDS &&
+    b.shards.every(
+      (s) =>
+        s === null ||
+        (Number.isInteger(s.count) && typeof s.length === 'number' && typeof s.tag === 'string'),
+    ) &&
+    ints(b.merged) &&
+    ints(b.written) &&
+    (b.broken === undefined || typeof b.broken === 'string')
+  )
 }
 
 /** Everything the job loads at the start of a tick. */
@@ -195,6 +245,8 @@ export const EMPTY_CURSOR: Readonly<JobCursor> = Object.freeze({
   relatedPending: [],
   relatedBasis: '',
   relatedVerified: 0,
+  relatedBuild: null,
+  relatedSweep: false,
   listsAt: null,
   listsMonths: '',
   listsPending: [],
@@ -463,6 +515,10 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     typeof cursor.rerankOffset !== 'number'
   )
     cursor = { ...cursor, relatedBasis: '', relatedVerified: 0, rerankOffset: 0 }
+  // A build whose record is unreadable is dropped; the sweep deletes what it wrote.
+  if (cursor.relatedBuild !== null && !isRelatedBuild(cursor.relatedBuild))
+    cursor = { ...cursor, relatedBuild: null, relatedSweep: true }
+  if (typeof cursor.relatedSweep !== 'boolean') cursor = { ...cursor, relatedSweep: true }
   if (
     !(cursor.listsAt === null || typeof cursor.listsAt === 'string') ||
     typeof cursor.listsMonths !== 'string' ||

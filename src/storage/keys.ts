@@ -53,6 +53,14 @@ export const keys = {
   relatedRare: (gen: string, n: number) => `${P}:job:relgen:${gen}:rare:${n}`,
   relatedGenPrefix: (gen: string) => `${P}:job:relgen:${gen}:`,
   relatedGensPrefix: `${P}:job:relgen:`,
+  /**
+   * What one slice of a build of the related index in slices wrote for the next (a shard's table
+   * and runs, a group's merged terms, the sums of squares): `table:3`, `run:3:7`, `merged:7`,
+   * `sumsq`. Deleted once the build is done or dropped.
+   */
+  relatedBuild: (gen: string, name: string) => `${P}:job:relbuild:${gen}:${name}`,
+  relatedBuildPrefix: (gen: string) => `${P}:job:relbuild:${gen}:`,
+  relatedBuildsPrefix: `${P}:job:relbuild:`,
 } as const
 
 /** The slug inside an article key, or null for any other key. */

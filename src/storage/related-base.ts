@@ -8,10 +8,11 @@
 import type { BaseDocs, BaseMeta, EncodedBase, PartReader } from '../related/base-index'
 import { BASE_FORMAT, docsDecoder } from '../related/base-index'
 import type { DocVector } from '../related/doc-vector'
+import type { FinishedPart, ShardSlice } from '../related/sliced-build'
 import { getMany } from './bulk-get'
 import { parseObject } from './job-state'
 import { keys } from './keys'
-import { scratchReader } from './scratch-read'
+import { type ScratchRead, scratchReader } from './scratch-read'
 
 /**
  * Vectors of stories changed since the base was built, each with its article's hash and the
@@ -163,21 +164,115 @@ export async function saveOverlay(
   head: BaseHead,
   overlay: Overlay,
 ): Promise<boolean> {
+  const bytes = overlayBytes(overlay)
+  if (bytes === head.overlayBytes) return false
+  await kv.put(keys.relatedOverlay, bytes)
+  head.overlayBytes = bytes
+  return true
+}
+
+/** An overlay's stored bytes, its stories by slug. */
+function overlayBytes(overlay: Overlay): string {
   const sorted: Overlay['docs'] = {}
   for (const slug of Object.keys(overlay.docs).sort()) {
     sorted[slug] = overlay.docs[slug] as Overlay['docs'][string]
   }
   // Every field: an overlay saved without `gone` made the next tick take every stored story that
   // had left as found already, so a story of the stored build that left stayed in its peers' lists.
-  const bytes = JSON.stringify({
+  return JSON.stringify({
     version: 1,
     gen: overlay.gen,
     docs: sorted,
     ...(overlay.gone ? { gone: [...overlay.gone].sort() } : {}),
     ...(overlay.published !== undefined ? { published: overlay.published } : {}),
   })
-  if (bytes === head.overlayBytes) return false
-  await kv.put(keys.relatedOverlay, bytes)
-  head.overlayBytes = bytes
-  return true
+}
+
+// A build in slices (jobs/build-related.ts): its intermediate values live under their own prefix
+// and its finished values under its generation, unread until its meta is written.
+
+/** Writes what a build's first phase made of one shard: its table, then its runs. */
+export async function writeShardSlice(
+  kv: KVNamespace,
+  gen: string,
+  shard: number,
+  slice: ShardSlice,
+): Promise<void> {
+  await kv.put(keys.relatedBuild(gen, `table:${shard}`), slice.table)
+  for (const [g, run] of slice.runs.entries())
+    await kv.put(keys.relatedBuild(gen, `run:${shard}:${g}`), run)
+}
+
+/** Reads a build's intermediate values (`table:3`, `run:3:7`, `sumsq`) into one reused buffer. */
+export function buildValueReader(kv: KVNamespace, gen: string): ScratchRead {
+  const read = scratchReader(kv)
+  return (name) => read(keys.relatedBuild(gen, name))
+}
+
+export async function writeBuildValue(
+  kv: KVNamespace,
+  gen: string,
+  name: string,
+  bytes: Uint8Array,
+): Promise<void> {
+  await kv.put(keys.relatedBuild(gen, name), bytes)
+}
+
+/** Writes finished term parts of a generation (not read until its meta is written). */
+export async function writeBaseParts(
+  kv: KVNamespace,
+  gen: string,
+  parts: readonly FinishedPart[],
+): Promise<void> {
+  for (const { part, common, rare } of parts) {
+    await kv.put(keys.relatedPart(gen, part), common)
+    await kv.put(keys.relatedRare(gen, part), rare)
+  }
+}
+
+/**
+ * Makes a generation built in slices the current one: its chunks, then its meta, then its first
+ * overlay. The values of other generations and of builds are left to sweepRelated.
+ */
+export async function publishBase(
+  kv: KVNamespace,
+  meta: BaseMeta,
+  chunks: readonly Uint8Array[],
+  overlay: Overlay,
+): Promise<void> {
+  for (const [i, bytes] of chunks.entries()) await kv.put(keys.relatedChunk(meta.gen, i), bytes)
+  await kv.put(keys.relatedMeta, JSON.stringify(meta))
+  await kv.put(keys.relatedOverlay, overlayBytes(overlay))
+}
+
+/**
+ * Deletes the values of every generation but `gen` and of every build but `build`, while
+ * `canDelete` allows. Returns how many it deleted and whether none is left.
+ */
+export async function sweepRelated(
+  kv: KVNamespace,
+  keep: { gen: string | null; build: string | null },
+  canDelete: () => boolean,
+): Promise<{ deleted: number; done: boolean }> {
+  let deleted = 0
+  const kept = [
+    keep.gen === null ? null : keys.relatedGenPrefix(keep.gen),
+    keep.build === null ? null : keys.relatedBuildPrefix(keep.build),
+    // A build's finished parts are under its generation until its meta names it.
+    keep.build === null ? null : keys.relatedGenPrefix(keep.build),
+  ].filter((p): p is string => p !== null)
+  for (const prefix of [keys.relatedGensPrefix, keys.relatedBuildsPrefix]) {
+    let cursor: string | undefined
+    do {
+      const page = await kv.list({ prefix, ...(cursor ? { cursor } : {}) })
+      for (const { name } of page.keys) {
+        if (kept.some((p) => name.startsWith(p))) continue
+        if (!canDelete()) return { deleted, done: false }
+        await kv.delete(name)
+        deleted++
+      }
+      cursor = page.list_complete ? undefined : page.cursor
+    } while (cursor)
+  }
+  return { deleted, done: true }
 }

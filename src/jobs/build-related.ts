@@ -1,0 +1,269 @@
+// The related step's build of the stored related index in slices (large sites): a few slices a
+// tick (related/sliced-build.ts), each written to KV for the next, while ticks keep ranking
+// against the index the last build stored. At 100k articles a build at once took 4.6 s of a
+// Worker's CPU and 521 MB of memory; a slice is one shard of 16, or one group of term parts.
+// The cursor records what each slice wrote, and a slice checks what it reads against it: values
+// written by an overlapping invocation, or lost, start the build again. The meta goes last, so a
+// build is used only once whole (DESIGN D4). The values of finished or dropped builds, and of
+// replaced generations, are deleted by a sweep within later ticks' write budgets.
+
+import { StoredIndexError } from '../related/base-index'
+import type { RelatedConfig } from '../related/config'
+import type { DocVector } from '../related/doc-vector'
+import {
+  type BuildShape,
+  type BuildSums,
+  buildShape,
+  buildTotals,
+  decodeSums,
+  encodeSums,
+  groupMerger,
+  type ShardInfo,
+  scalesOf,
+  sliceShard,
+  tableJoiner,
+} from '../related/sliced-build'
+import { contentHash } from '../storage/content-hash'
+import {
+  type CatalogEntry,
+  ensureCorpus,
+  type JobCursor,
+  type JobState,
+  type RelatedBuild,
+} from '../storage/job-state'
+import { CATALOG_SHARDS, shardOf } from '../storage/keys'
+import {
+  buildValueReader,
+  type Overlay,
+  publishBase,
+  sweepRelated,
+  writeBaseParts,
+  writeBuildValue,
+  writeShardSlice,
+} from '../storage/related-base'
+
+/**
+ * Work the build takes per tick, in documents: slicing a shard costs its documents, merging a
+ * group the site's documents over the groups, the last step a tenth of the site. At 100k
+ * articles 12,500 is two of 16 shards or of 16 groups a tick.
+ */
+export const BUILD_DOCS_PER_TICK = 12_500
+
+export interface BuildInputs {
+  state: JobState
+  cursor: JobCursor
+  /** the published stories, as the tick found them */
+  published: readonly CatalogEntry[]
+  live: { has(slug: string): boolean }
+  config: RelatedConfig
+  configHash: string
+  /** the generation the stored index is of now (null: none usable) */
+  currentGen: string | null
+  /** the overlay's stored bytes after this tick's ranking: carried into the new generation */
+  overlayBytes: string | null
+  /** whether this tick ranked against the stored index (the stories that left were found) */
+  ranked: boolean
+  /** work allowed this tick, in documents (BUILD_DOCS_PER_TICK) */
+  budget: number
+  /** whether `writes` more writes and deletes fit the tick's write budget */
+  canWrite: (writes: number) => boolean
+  /** the basis of lists ranked against a generation (streamedBasis in the refresh job) */
+  basisOf: (gen: string) => string
+  now: Date
+}
+
+export interface BuildReport {
+  /** slices taken this tick */
+  slices: number
+  /** the build finished this tick: its generation is the stored index now */
+  finished: boolean
+}
+
+/** Starts a build of the published stories (its shape fixed from their count). */
+export function startBuild(
+  inp: Pick<BuildInputs, 'published' | 'configHash' | 'now'>,
+): RelatedBuild {
+  // Random as well: a build started again in the same tick's time must not take the values of
+  // the one it replaces for its own.
+  const gen = contentHash(
+    ['build', inp.configHash, inp.now.toISOString(), crypto.randomUUID()].join('\n'),
+  )
+  const shape = buildShape(gen, inp.published.length)
+  return {
+    gen,
+    configHash: inp.configHash,
+    parts: shape.parts,
+    groups: shape.groups,
+    shards: Array.from({ length: CATALOG_SHARDS }, () => null),
+    merged: [],
+    written: [],
+  }
+}
+
+function missing(what: string): never {
+  throw new StoredIndexError(`related index build: ${what} is missing`)
+}
+
+/**
+ * Takes the build's next slices within the budget (at least one when the write budget allows),
+ * starting a build when none runs. Ends it with the new generation stored, or drops it when what
+ * it wrote cannot be read back as recorded.
+ */
+export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Promise<BuildReport> {
+  const { cursor, state, config } = inp
+  let build = cursor.relatedBuild
+  // A build of other settings is of no use; one whose meta is written already is done (its
+  // tick's cursor was lost).
+  if (build && (build.configHash !== inp.configHash || build.gen === inp.currentGen)) {
+    build = null
+    cursor.relatedSweep = true
+  }
+  build ??= startBuild(inp)
+  cursor.relatedBuild = build
+  const shape: BuildShape = { gen: build.gen, parts: build.parts, groups: build.groups }
+  const report: BuildReport = { slices: 0, finished: false }
+  let left = inp.budget
+  let sums: BuildSums | null = null
+  let sumsChanged = false
+  const byShard = new Map<number, CatalogEntry[]>()
+  try {
+    while (left > 0 || report.slices === 0) {
+      // Phase 1: the next shard not sliced.
+      const s = build.shards.indexOf(null)
+      if (s >= 0) {
+        if (!inp.canWrite(1 + build.groups)) break
+        if (byShard.size === 0) {
+          for (const e of inp.published) {
+            const list = byShard.get(shardOf(e.slug))
+            if (list) list.push(e)
+            else byShard.set(shardOf(e.slug), [e])
+          }
+        }
+        await ensureCorpus(kv, state, [s])
+        const vectors: DocVector[] = []
+        const hashes = new Map<string, string>()
+        for (const e of byShard.get(s) ?? []) {
+          const v = state.corpus.get(e.slug) as DocVector | undefined
+          if (!v) continue
+          vectors.push(v)
+          // A vector older than its article is stored under no hash: the overlay takes the new.
+          hashes.set(e.slug, e.vectorStale ? '' : e.hash)
+        }
+        const slice = sliceShard(shape, s, vectors, hashes)
+        await writeShardSlice(kv, build.gen, s, slice)
+        build.shards[s] = { count: slice.count, length: slice.length, tag: slice.tag }
+        left -= Math.max(1, slice.count)
+        report.slices++
+        continue
+      }
+      const infos = build.shards as ShardInfo[]
+      const { n } = buildTotals(infos)
+      const read = buildValueReader(kv, build.gen)
+      if (!sums) {
+        // The stored sums say which groups are in: a group whose parts were written but whose
+        // sums were not saved is merged again (its parts are the same bytes).
+        const bytes = await read('sumsq')
+        sums = (bytes && decodeSums(shape, bytes, n)) || { groups: [], sums: new Float64Array(n) }
+        build.merged = [...sums.groups]
+      }
+      // Phase 2: the next group not merged.
+      const merged = new Set(sums.groups)
+      const g = Array.from({ length: build.groups }, (_, i) => i).find((i) => !merged.has(i))
+      if (g !== undefined) {
+        // Its parts, and the sums written at the end.
+        if (!inp.canWrite((2 * build.parts) / build.groups + 1)) break
+        const merger = groupMerger(shape, g, infos, config)
+        for (let shard = 0; shard < infos.length; shard++) {
+          const run = (await read(`run:${shard}:${g}`)) ?? missing(`run ${shard}:${g}`)
+          merger.add(shard, run)
+        }
+        await writeBaseParts(kv, build.gen, merger.finish(sums.sums))
+        sums.groups.push(g)
+        build.merged = [...sums.groups]
+        sumsChanged = true
+        left -= Math.max(1, Math.ceil(n / build.groups))
+        report.slices++
+        continue
+      }
+      // Last: the tables, the meta and the first overlay.
+      if (!inp.canWrite(Math.ceil(n / 20_000) + 3)) break
+      const joiner = tableJoiner(shape, infos, config, inp.configHash)
+      for (let shard = 0; shard < infos.length; shard++) {
+        joiner.add(shard, (await read(`table:${shard}`)) ?? missing(`table ${shard}`))
+      }
+      const { meta, chunks, slugs, hashes } = joiner.finish(scalesOf(sums.sums))
+      await publishBase(kv, meta, chunks, carriedOverlay(inp, build.gen, slugs, hashes))
+      cursor.relatedBuild = null
+      cursor.relatedSweep = true
+      cursor.relatedBasis = inp.basisOf(build.gen)
+      cursor.relatedVerified = 0
+      report.slices++
+      report.finished = true
+      return report
+    }
+    if (sumsChanged && sums) await writeBuildValue(kv, build.gen, 'sumsq', encodeSums(shape, sums))
+  } catch (error) {
+    if (!(error instanceof StoredIndexError)) throw error
+    console.error(`refresh: starting the related index build again: ${error.message}`)
+    cursor.relatedBuild = null
+    cursor.relatedSweep = true
+  }
+  return report
+}
+
+/**
+ * The new generation's first overlay: the stories of the current overlay whose version it does
+ * not hold (changed while it was built), without what they shared with the old generation. When
+ * this tick ranked against the old one, the stories that left were found then; otherwise the
+ * first tick against the new one finds them (`gone` empty).
+ */
+function carriedOverlay(
+  inp: BuildInputs,
+  gen: string,
+  slugs: readonly string[],
+  hashes: readonly string[],
+): Overlay {
+  const overlay: Overlay = {
+    version: 1,
+    gen,
+    docs: {},
+    published: inp.published.length,
+    ...(inp.ranked ? {} : { gone: [] }),
+  }
+  let old: Overlay | null = null
+  try {
+    old = inp.overlayBytes ? (JSON.parse(inp.overlayBytes) as Overlay) : null
+  } catch {
+    old = null
+  }
+  if (!old?.docs || !inp.ranked) return overlay
+  const wanted = new Set(Object.keys(old.docs).filter((slug) => inp.live.has(slug)))
+  const built = new Map<string, string>()
+  slugs.forEach((slug, d) => {
+    if (wanted.has(slug)) built.set(slug, hashes[d] as string)
+  })
+  for (const slug of wanted) {
+    const doc = old.docs[slug]
+    if (doc && built.get(slug) !== doc.h) overlay.docs[slug] = { h: doc.h, v: doc.v }
+  }
+  return overlay
+}
+
+/**
+ * Deletes what finished or dropped builds and replaced generations left, within the tick's
+ * write budget; clears the cursor's flag once none is left.
+ */
+export async function sweepRelatedBuilds(
+  kv: KVNamespace,
+  cursor: JobCursor,
+  currentGen: string | null,
+  canWrite: (writes: number) => boolean,
+): Promise<number> {
+  const { deleted, done } = await sweepRelated(
+    kv,
+    { gen: currentGen, build: cursor.relatedBuild?.gen ?? null },
+    () => canWrite(1),
+  )
+  if (done) cursor.relatedSweep = false
+  return deleted
+}

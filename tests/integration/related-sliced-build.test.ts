@@ -1,0 +1,195 @@
+// Sites past SLICED_ABOVE build the stored related index in slices, a few a tick
+// (jobs/build-related.ts), while ticks keep ranking against the last one. Forced here on the
+// fixture site (incrementalAbove and slicedAbove: 2), one slice a tick: 16 shards, one group, the
+// tables.
+import { env } from 'cloudflare:workers'
+import { beforeEach, describe, expect, it } from 'vitest'
+import { readSiteConfig } from '../../src/config'
+import { type RefreshOptions, type RefreshReport, runRefresh } from '../../src/jobs/refresh'
+import { buildIndex, type DocVector, rankRelated } from '../../src/related'
+import type { BaseMeta } from '../../src/related/base-index'
+import { putTombstone } from '../../src/storage/articles'
+import type { RelatedList } from '../../src/storage/indexes'
+import { ensureCorpus, loadJobState } from '../../src/storage/job-state'
+import { keys } from '../../src/storage/keys'
+import { baseValues } from '../../src/storage/related-base'
+import { droneReports, FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
+import { kvFailing, publish } from './helpers'
+
+const MAIN = 'leaders-discuss-ceasefire-by-phone'
+const NOW = new Date('2025-06-01T00:00:00Z')
+const EXTRA = droneReports()
+const SITE = [...FIXTURE_ARTICLES, ...EXTRA]
+// 16 shard slices, one group, then the tables and meta.
+const SLICES = 18
+
+function added(n: number) {
+  return {
+    ...fixture('prisoner-exchange-agreed'),
+    slug: `prisoner-exchange-${n}`,
+    title: `Prisoner exchange number ${n} between Ukraine and Russia`,
+    publishedAt: `2025-05-2${n}T09:00:00Z`,
+  }
+}
+
+function refresh(extra: Partial<RefreshOptions> = {}, kv: KVNamespace = env.KV) {
+  return runRefresh(kv, {
+    now: NOW,
+    site: { ...readSiteConfig(env), relatedCount: 3 },
+    writeBudget: 1000,
+    verifyPerTick: 1,
+    incrementalAbove: 2,
+    slicedAbove: 2,
+    buildPerTick: 1,
+    rerankPerTick: 0,
+    ...extra,
+  })
+}
+
+async function meta(): Promise<BaseMeta | null> {
+  const text = await env.KV.get(keys.relatedMeta)
+  return text ? (JSON.parse(text) as BaseMeta) : null
+}
+
+async function related(slug: string): Promise<string[]> {
+  const text = await env.KV.get(keys.related(slug))
+  return text ? (JSON.parse(text) as RelatedList).items.map((i) => i.slug) : []
+}
+
+async function overlaySlugs(): Promise<string[]> {
+  const text = await env.KV.get(keys.relatedOverlay)
+  return Object.keys((JSON.parse(text as string) as { docs: object }).docs).sort()
+}
+
+async function buildKeys(): Promise<string[]> {
+  return (await env.KV.list({ prefix: keys.relatedBuildsPrefix })).keys.map((k) => k.name)
+}
+
+async function genKeys(): Promise<string[]> {
+  return (await env.KV.list({ prefix: keys.relatedGensPrefix })).keys.map((k) => k.name)
+}
+
+/** Ticks until one reports nothing pending; returns every report. */
+async function settle(extra: Partial<RefreshOptions> = {}): Promise<RefreshReport[]> {
+  const reports: RefreshReport[] = []
+  for (let n = 1; n <= 60; n++) {
+    const report = await refresh(extra)
+    reports.push(report)
+    if (report.pending === 0) return reports
+  }
+  throw new Error('refresh did not settle')
+}
+
+/**
+ * Every story's list as ranking the whole corpus at once gives it (a full build). Lists that no
+ * change reached keep the statistics of the build they were ranked against until the re-rank
+ * after a build reaches them: tests that build twice settle with it first.
+ */
+async function expectFullRanking(count: number) {
+  const state = await loadJobState(env.KV)
+  await ensureCorpus(env.KV, state)
+  // A shard keeps a removed story's vector until it is folded; the catalog says what is live.
+  const vectors = [...state.corpus.values()].filter((v) =>
+    state.catalog.has((v as DocVector).slug),
+  ) as DocVector[]
+  expect(vectors).toHaveLength(count)
+  const index = buildIndex(vectors, { limit: 3 })
+  for (const v of vectors) {
+    expect(await related(v.slug), v.slug).toEqual(rankRelated(index, v.slug).map((r) => r.slug))
+  }
+}
+
+describe('the related index built in slices', () => {
+  beforeEach(async () => {
+    await publish(...SITE)
+    // The first tick found an empty catalog (a small site): it ranks every list at once.
+    await refresh()
+  })
+
+  it('is built a slice a tick, used only once whole, and ranks as a full build', async () => {
+    expect(await meta()).toBeNull()
+    const reports = await settle()
+    // One slice a tick, and no index to read until the last one wrote its meta.
+    expect(reports.slice(0, SLICES).every((r) => r.relatedBuildSlices === 1)).toBe(true)
+    const built = (await meta()) as BaseMeta
+    expect(built.n).toBe(SITE.length)
+    // What the slices wrote for each other is swept; the generation's own values stay.
+    expect(await buildKeys()).toEqual([])
+    expect(await genKeys()).toHaveLength(baseValues(built))
+    await expectFullRanking(SITE.length)
+  })
+
+  it('keeps ranking against the last build while the next one is built, then takes it', async () => {
+    await settle()
+    const first = (await meta()) as BaseMeta
+    // Past half the overlay's bound a build starts; the tick still ranks the addition in.
+    await publish(added(1))
+    let report = await refresh({ maxOverlay: 1 })
+    expect(report.relatedBuildSlices).toBe(1)
+    expect(await related(MAIN)).toContain(added(1).slug)
+    // A story added and one removed while it is built: both reach their peers' lists at once.
+    // (The added one is a copy of the removed one: it takes its place.)
+    await publish(added(2))
+    await putTombstone(
+      env.KV,
+      { slug: 'prisoner-exchange-agreed', id: 'x' },
+      '2025-05-30T00:00:00Z',
+      'd1',
+    )
+    report = await refresh({ maxOverlay: 1 })
+    expect(report.relatedBuildSlices).toBe(1)
+    expect((await meta())?.gen).toBe(first.gen)
+    expect(await related(added(2).slug)).toContain(MAIN)
+    for (const a of SITE)
+      expect(await related(a.slug), a.slug).not.toContain('prisoner-exchange-agreed')
+    await settle({ maxOverlay: 1, rerankPerTick: 100 })
+    const second = (await meta()) as BaseMeta
+    expect(second.gen).not.toBe(first.gen)
+    expect(await buildKeys()).toEqual([])
+    for (const key of await genKeys())
+      expect(key.startsWith(keys.relatedGenPrefix(second.gen))).toBe(true)
+    // The new build holds every story published when its shard was sliced; the overlay the rest.
+    expect(second.n + (await overlaySlugs()).length).toBeGreaterThanOrEqual(SITE.length + 1)
+    await expectFullRanking(SITE.length + 1)
+  })
+
+  it('starts again when a slice it wrote is lost, and still ends whole', async () => {
+    // Half the shards sliced, then one of their runs goes.
+    for (let n = 0; n < 8; n++) await refresh()
+    const state = await loadJobState(env.KV)
+    const build = state.cursor.relatedBuild
+    expect(build).not.toBeNull()
+    const done = build?.shards.findIndex((s) => s !== null) as number
+    await env.KV.delete(keys.relatedBuild(build?.gen as string, `run:${done}:0`))
+    await settle({ rerankPerTick: 100 })
+    const built = (await meta()) as BaseMeta
+    expect(built.gen).not.toBe(build?.gen)
+    expect(built.n).toBe(SITE.length)
+    expect(await buildKeys()).toEqual([])
+    await expectFullRanking(SITE.length)
+  })
+
+  it('resumes after a tick that failed part-way through a slice, losing nothing', async () => {
+    for (let n = 0; n < 3; n++) await refresh()
+    let puts = 0
+    const failing = kvFailing('put', (key) => {
+      if (String(key).includes(':relbuild:') && ++puts === 2) throw new Error('KV put failed')
+    })
+    await expect(refresh({}, failing)).rejects.toThrow('KV put failed')
+    await settle()
+    expect((await meta())?.n).toBe(SITE.length)
+    await expectFullRanking(SITE.length)
+  })
+
+  it('waits for a new build when a part of the stored one is lost, then ranks what changed', async () => {
+    await settle()
+    const first = (await meta()) as BaseMeta
+    await env.KV.delete(keys.relatedPart(first.gen, 0))
+    await publish(added(1))
+    await settle({ rerankPerTick: 100 })
+    expect((await meta())?.gen).not.toBe(first.gen)
+    // Its own list was ranked once the new build was whole, and every list is a full build's.
+    expect(await related(added(1).slug)).toContain(MAIN)
+    await expectFullRanking(SITE.length + 1)
+  })
+})
