@@ -216,6 +216,8 @@ interface CappedTick {
   peakExternalMb: number
   /** full collections during the tick */
   fullGcs: number
+  /** ticks run (more than one when the child ran a build in slices to its end) */
+  ticks?: number
   /** the most live heap a full collection left in each phase of the tick, in MB */
   byPhase: Record<string, number>
   /**
@@ -245,7 +247,11 @@ async function stateKv(persist: string): Promise<{ mf: Miniflare; kv: KVNamespac
 // In the capped child: one tick against the state in `persist`, with V8's full collections
 // recorded (GCProfiler); with old space capped, V8 collects fully as the heap nears the cap, so
 // the largest heap a full collection leaves is the tick's live peak, measured where it matters.
-async function tickInThisProcess(persist: string, baselineOnly: boolean): Promise<CappedTick> {
+async function tickInThisProcess(
+  persist: string,
+  baselineOnly: boolean,
+  build = false,
+): Promise<CappedTick> {
   const local = readLocalConfig()
   const { mf, kv } = await stateKv(persist)
   try {
@@ -299,15 +305,27 @@ async function tickInThisProcess(persist: string, baselineOnly: boolean): Promis
       profiler = new GCProfiler()
       profiler.start()
     }
-    await runRefresh(kv, {
-      now: new Date(BENCH_NOW),
-      site,
-      clock: () => {
-        rotate()
-        phase++
-        return 0
-      },
-    })
+    // With `build`, ticks a cron interval apart until the related index built in slices is the
+    // stored one (maxOverlay 0 starts the build at once); their peaks are taken together.
+    const genOf = async () =>
+      (JSON.parse((await kv.get(keys.relatedMeta)) ?? '{}') as { gen?: string }).gen
+    const genBefore = build ? await genOf() : undefined
+    let ticks = 0
+    for (; ticks < (build ? BUILD_TICKS_MAX : 1); ) {
+      phase = 0
+      await runRefresh(kv, {
+        now: new Date(Date.parse(BENCH_NOW) + ticks * site.cronIntervalMinutes * 60_000),
+        site,
+        ...(build ? { maxOverlay: 0 } : {}),
+        clock: () => {
+          rotate()
+          phase++
+          return 0
+        },
+      })
+      ticks++
+      if (build && (await genOf()) !== genBefore) break
+    }
     rotate()
     profiler.stop()
     const mb = (n: number) => n / 2 ** 20
@@ -336,6 +354,7 @@ async function tickInThisProcess(persist: string, baselineOnly: boolean): Promis
       fullGcs: full.length,
       byPhase,
       totalByPhase,
+      ticks,
     }
   } finally {
     await mf.dispose()
@@ -346,6 +365,7 @@ async function runTickChild(
   persist: string,
   heapMb: number,
   baselineOnly: boolean,
+  build = false,
 ): Promise<CappedTick | null> {
   // In a process group of its own: a child that runs out of heap dies without stopping the
   // workerd its Miniflare started, so the group is killed once the child is gone.
@@ -353,6 +373,7 @@ async function runTickChild(
     '--tick-child',
     persist,
     ...(baselineOnly ? ['--baseline-only'] : []),
+    ...(build ? ['--build'] : []),
   ])
   const child = spawn(process.execPath, argv, {
     detached: true,
@@ -381,11 +402,12 @@ async function runTickChild(
 async function tickUnderCap(
   persist: string,
   heapMb: number,
+  build = false,
 ): Promise<CappedTick & { capMb: number; passed: boolean }> {
   const base = await runTickChild(persist, 4096, true)
   if (!base) throw new Error('the tick child failed before the tick')
   const capMb = Math.ceil(heapMb + base.baselineMb)
-  const run = await runTickChild(persist, capMb, false)
+  const run = await runTickChild(persist, capMb, false, build)
   return run ? { ...run, capMb, passed: true } : { ...base, capMb, passed: false }
 }
 
@@ -479,28 +501,14 @@ interface TickFigures {
   /** the same +N tick once more, in a Node process with its heap capped */
   capped: Awaited<ReturnType<typeof tickUnderCap>>
   /**
-   * Large sites: the +N tick on a copy of the state whose overlay was deleted, so that its related
-   * step builds the stored index again, in a Node process with its heap capped; when that runs
-   * out of heap, again with REBUILD_PROBE_MB, to say how much it takes
+   * Large sites: the ticks that build the stored related index in slices to its end, after the
+   * +N tick, in a Node process with its heap capped (the build started at once)
    */
-  rebuildCapped?: Awaited<ReturnType<typeof tickUnderCap>>
-  rebuildProbe?: Awaited<ReturnType<typeof tickUnderCap>>
+  buildCapped?: Awaited<ReturnType<typeof tickUnderCap>>
 }
 
-/**
- * Heap, above what the process holds before the tick, of the child that says how much a rebuild
- * tick takes when the usual cap is too small.
- */
-const REBUILD_PROBE_MB = 4096
-
-/**
- * Deletes the stored overlay of the related index: the next related step then builds the index
- * again from every vector, as it does when the overlay passes its bound (every 20 ticks of 100
- * changes at 100k articles) or is lost.
- */
-async function dropOverlay(kv: KVNamespace): Promise<void> {
-  await kv.delete(keys.relatedOverlay)
-}
+/** Most ticks the bench runs for a build of the related index in slices to start and end. */
+const BUILD_TICKS_MAX = 60
 
 /**
  * The refresh tick's steps (src/jobs/refresh.ts, in order), each with functions that no earlier
@@ -661,6 +669,8 @@ export async function seedTickState(
         site,
         writeBudget: 1_000_000,
         maxDocumentBytesPerTick: Number.MAX_SAFE_INTEGER,
+        // The seeded site has no stored related index: the warm-up builds it whole.
+        buildPerTick: Number.MAX_SAFE_INTEGER,
       })
       warmupRelated += r.relatedWritten
       if (r.pending === 0) break
@@ -813,19 +823,26 @@ async function measureTick(
       await publishAdditions(worker.kv, added, first, at.toISOString(), 99 + k)
       await measure(`+${added} busy ${k}`, at)
     }
-    // Then a tick whose related step builds the stored index again, measured as any other.
+    // Then more busy ticks until the related index built in slices has started and ended (the
+    // overlay passes half its bound, then the slices take their ticks), measured as any other.
     if (large) {
-      const k = busy + 1
-      const at = new Date(now.getTime() + k * interval)
-      await dropOverlay(worker.kv)
-      await publishAdditions(
-        worker.kv,
-        added,
-        corpus.sources.length + k * added,
-        at.toISOString(),
-        99 + k,
-      )
-      await measure(`+${added} rebuild`, at)
+      const genOf = async () =>
+        (JSON.parse((await worker.kv.get(keys.relatedMeta)) ?? '{}') as { gen?: string }).gen
+      const genBefore = await genOf()
+      let started = false
+      for (let k = busy + 1; k <= busy + BUILD_TICKS_MAX; k++) {
+        const at = new Date(now.getTime() + k * interval)
+        await publishAdditions(
+          worker.kv,
+          added,
+          corpus.sources.length + k * added,
+          at.toISOString(),
+          99 + k,
+        )
+        await measure(`+${added} busy ${k}`, at)
+        started ||= ticks.some((r) => r.report.relatedBuildSlices > 0)
+        if (started && (await genOf()) !== genBefore) break
+      }
     }
   } finally {
     await worker.close()
@@ -844,35 +861,11 @@ async function measureTick(
     }
   }
 
-  // The same +N tick in a Node process with its heap capped, for the tick's live heap by phase.
-  // Each run changes the state it runs on: the rebuild tick's runs take copies of the untouched
-  // ones, one at a time (at 100k articles a state is 3.4 GB on disk).
-  const rebuildCopy = join(dir, 'state-rebuild')
-  const rebuildState = async (from: string) => {
-    cpSync(from, rebuildCopy, { recursive: true })
-    const { mf: rebuildMf, kv: rebuildKv } = await stateKv(rebuildCopy)
-    try {
-      await dropOverlay(rebuildKv)
-    } finally {
-      await rebuildMf.dispose()
-    }
-  }
-  if (large) await rebuildState(cappedCopy)
+  // The same +N tick in a Node process with its heap capped, for the tick's live heap by phase;
+  // then, from the state it left, the ticks of a build of the related index in slices.
   const capped = await tickUnderCap(cappedCopy, heapMb)
+  const buildCapped = large ? await tickUnderCap(cappedCopy, heapMb, true) : undefined
   rmSync(cappedCopy, { recursive: true, force: true })
-  // The tick that builds the index again, the same way; with a cap it does not fit, once more on
-  // a copy of the state the Node re-run below has not touched yet, with REBUILD_PROBE_MB.
-  let rebuildCapped: TickFigures['rebuildCapped']
-  let rebuildProbe: TickFigures['rebuildProbe']
-  if (large) {
-    rebuildCapped = await tickUnderCap(rebuildCopy, heapMb)
-    rmSync(rebuildCopy, { recursive: true, force: true })
-    if (!rebuildCapped.passed) {
-      await rebuildState(copy)
-      rebuildProbe = await tickUnderCap(rebuildCopy, REBUILD_PROBE_MB)
-      rmSync(rebuildCopy, { recursive: true, force: true })
-    }
-  }
 
   // The same +N tick in Node, on the copy, for where its time goes.
   const { mf: phaseMf, kv } = await stateKv(copy)
@@ -910,8 +903,7 @@ async function measureTick(
         phasesPeakHeapMb: (peakHeap - baseline) / 2 ** 20,
         own,
         capped,
-        ...(rebuildCapped ? { rebuildCapped } : {}),
-        ...(rebuildProbe ? { rebuildProbe } : {}),
+        ...(buildCapped ? { buildCapped } : {}),
       }
     } finally {
       clearInterval(sampler)
@@ -1147,6 +1139,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           'related ranked',
           'of which placed',
           'related written',
+          'build slices',
           'pending after',
           'workerd RSS (peak)',
           'isolate heap after',
@@ -1165,6 +1158,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           String(r.report.relatedRanked),
           String(r.report.relatedPlaced ?? 0),
           String(r.report.relatedWritten),
+          String(r.report.relatedBuildSlices ?? 0),
           String(r.report.pending),
           `${f0(r.rssMb)} MB (${f0(r.peakRssMb)} MB)`,
           `${f0(r.heapMb)} MB`,
@@ -1248,19 +1242,37 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
           "(the rest is Miniflare's KV client and Node)",
       )
       log(`its heap, ${cappedFigures(t.capped, heapMb)}`)
-      if (t.rebuildCapped) {
-        // The rebuild tick's rows are in the table above; its Worker CPU once more, by invocation.
-        const rows = t.ticks.filter((r) => r.name.startsWith(`+${added} rebuild `))
-        const probe = t.rebuildProbe
+      if (t.buildCapped) {
+        // The ticks from the first build slice to the last (the one that wrote the new meta).
+        const tickNames = [...new Set(t.ticks.map((r) => r.name.replace(/ [a-z]+$/, '')))]
+        const slicesOf = (name: string) =>
+          t.ticks
+            .filter((r) => r.name.startsWith(`${name} `))
+            .reduce((n, r) => n + (r.report.relatedBuildSlices ?? 0), 0)
+        const first = tickNames.findIndex((name) => slicesOf(name) > 0)
+        const last = tickNames.findLastIndex((name) => slicesOf(name) > 0)
+        const during = tickNames.slice(first, last + 1)
+        const rows = t.ticks.filter((r) => during.some((name) => r.name.startsWith(`${name} `)))
+        const range = (part: string) => {
+          const cpu = rows
+            .filter((r) => r.part === part)
+            .map((r) => totalCpuMs(r.isolate))
+            .sort((a, b) => a - b)
+          return cpu.length
+            ? `${f0(cpu[0] as number)} to ${f0(cpu.at(-1) as number)} ms (median ${f0(cpu[Math.floor(cpu.length / 2)] as number)})`
+            : 'none'
+        }
+        const parts = [...new Set(rows.map((r) => r.part))]
         log(
-          `the tick that builds the related index again (the overlay deleted first, as when it ` +
-            `passes its bound or is lost; +${added} stories): Worker CPU ` +
-            `${rows.map((r) => `${r.part} ${f0(totalCpuMs(r.isolate))}`).join(', ')} ms; ` +
-            `its heap, ${cappedFigures(t.rebuildCapped, heapMb)}` +
-            (probe
-              ? `; re-run with --max-old-space-size=${probe.capMb}: ` +
-                `${probe.passed ? cappedFigures(probe, null) : 'FAILED (out of heap)'}`
-              : ''),
+          first < 0
+            ? `the related index built in slices: no build started within ${BUILD_TICKS_MAX} busy ticks`
+            : `the related index built in slices: its first slice in "${tickNames[first]}", its last ` +
+                `(the new meta) in "${tickNames[last]}": ${during.length} ticks, slices per tick ` +
+                `${during.map(slicesOf).join(', ')}; Worker CPU over those ticks, by invocation: ` +
+                parts.map((part) => `${part} ${range(part)}`).join('; ') +
+                `; KV ops at most ${Math.max(...rows.map((r) => ops(r.report)))} an invocation; ` +
+                `the same build from the +${added} tick's state, every part in one Node process a tick, ` +
+                `${t.buildCapped?.ticks} ticks: ${cappedFigures(t.buildCapped as CappedTick & { capMb: number; passed: boolean }, heapMb)}`,
         )
       }
       // A tick's writes and lists are those of its invocations together.
@@ -1306,7 +1318,8 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   if (tickAt >= 0) {
     const persist = process.argv[tickAt + 1] as string
     const baselineOnly = process.argv.includes('--baseline-only')
-    console.log(JSON.stringify(await tickInThisProcess(persist, baselineOnly)))
+    const build = process.argv.includes('--build')
+    console.log(JSON.stringify(await tickInThisProcess(persist, baselineOnly, build)))
   } else if (at >= 0) {
     const { files, out } = JSON.parse(process.argv[at + 1] as string) as {
       files: string[]
