@@ -103,6 +103,11 @@ export interface RelatedBenchOptions {
    */
   busyTicks?: number
   /**
+   * Above INCREMENTAL_ABOVE: after the busy ticks, more until a build of the related index in
+   * slices has started and ended, and that build from the +N tick's state under the heap cap.
+   */
+  build?: boolean
+  /**
    * Runs of the +N tick (default 1): the first as above, each other on a fresh copy of the seeded
    * state in a new workerd. The same code's +100 tick at 100k took 1.6 s of Worker CPU in one run
    * and 2.6 s in the next on this shared VM, so one run says little about a change.
@@ -763,6 +768,7 @@ async function measureTick(
   busy = 0,
   heapMb = 128,
   tickRuns = 1,
+  build = false,
 ): Promise<TickFigures> {
   const local = readLocalConfig()
   const persist = join(dir, 'state')
@@ -825,7 +831,7 @@ async function measureTick(
     }
     // Then more busy ticks until the related index built in slices has started and ended (the
     // overlay passes half its bound, then the slices take their ticks), measured as any other.
-    if (large) {
+    if (large && build) {
       const genOf = async () =>
         (JSON.parse((await worker.kv.get(keys.relatedMeta)) ?? '{}') as { gen?: string }).gen
       const genBefore = await genOf()
@@ -864,7 +870,7 @@ async function measureTick(
   // The same +N tick in a Node process with its heap capped, for the tick's live heap by phase;
   // then, from the state it left, the ticks of a build of the related index in slices.
   const capped = await tickUnderCap(cappedCopy, heapMb)
-  const buildCapped = large ? await tickUnderCap(cappedCopy, heapMb, true) : undefined
+  const buildCapped = large && build ? await tickUnderCap(cappedCopy, heapMb, true) : undefined
   rmSync(cappedCopy, { recursive: true, force: true })
 
   // The same +N tick in Node, on the copy, for where its time goes.
@@ -1120,6 +1126,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         opts.busyTicks ?? 0,
         heapMb,
         Math.max(1, opts.tickRuns ?? 1),
+        opts.build ?? false,
       )
       const perDay = (24 * 60) / cronMinutes
       // The job writes its status key too when it did work; the report counts that write apart.
@@ -1247,12 +1254,12 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         const tickNames = [...new Set(t.ticks.map((r) => r.name.replace(/ [a-z]+$/, '')))]
         const slicesOf = (name: string) =>
           t.ticks
-            .filter((r) => r.name.startsWith(`${name} `))
+            .filter((r) => r.name === `${name} ${r.part}`)
             .reduce((n, r) => n + (r.report.relatedBuildSlices ?? 0), 0)
         const first = tickNames.findIndex((name) => slicesOf(name) > 0)
         const last = tickNames.findLastIndex((name) => slicesOf(name) > 0)
         const during = tickNames.slice(first, last + 1)
-        const rows = t.ticks.filter((r) => during.some((name) => r.name.startsWith(`${name} `)))
+        const rows = t.ticks.filter((r) => during.some((name) => r.name === `${name} ${r.part}`))
         const range = (part: string) => {
           const cpu = rows
             .filter((r) => r.part === part)
@@ -1328,7 +1335,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(JSON.stringify(rebuildFromShards(files, out)))
   } else {
     // tsx bench/related-bench.ts [SIZE ...] [--added N] [--no-quality] [--cache DIR]
-    //   [--reuse-state DIR] [--busy N] [--rebuild-runs N] [--tick-runs N]
+    //   [--reuse-state DIR] [--busy N] [--build] [--rebuild-runs N] [--tick-runs N]
     const argv = process.argv.slice(2)
     const value = (name: string) => {
       const i = argv.indexOf(name)
@@ -1352,6 +1359,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       ...(cacheDir ? { cacheDir } : {}),
       ...(reuseState ? { reuseState } : {}),
       ...(busy !== undefined ? { busyTicks: Number(busy) } : {}),
+      build: argv.includes('--build'),
       quality: !argv.includes('--no-quality'),
     })
   }

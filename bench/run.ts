@@ -7,6 +7,7 @@
 //   --tick-runs N          runs of the +100 tick, each other on a fresh copy of the state
 //                          in a new workerd; prints each, the fastest and the median (default 1)
 //   --busy N               N more +100 ticks after the idle one (default 0)
+//   --build                then more until a build of the related index in slices has ended
 //   --articles N           generated articles for the serving bench (default 10000)
 //   --seconds S            seconds per timed run (default 3)
 //   --rounds R             A/B rounds per URL (default 3)
@@ -39,6 +40,7 @@ if (!argv.includes('--serve-only')) {
     ...(rebuildRuns !== undefined ? { rebuildRuns } : {}),
     ...(tickRuns !== undefined ? { tickRuns } : {}),
     ...(busyTicks !== undefined ? { busyTicks } : {}),
+    build: argv.includes('--build'),
   })
   console.log('')
 }

@@ -7,7 +7,7 @@
 // build is used only once whole (DESIGN D4). The values of finished or dropped builds, and of
 // replaced generations, are deleted by a sweep within later ticks' write budgets.
 
-import { StoredIndexError } from '../related/base-index'
+import { DOCS_PER_CHUNK, StoredIndexError } from '../related/base-index'
 import type { RelatedConfig } from '../related/config'
 import type { DocVector } from '../related/doc-vector'
 import {
@@ -44,10 +44,34 @@ import {
 
 /**
  * Work the build takes per tick, in documents: slicing a shard costs its documents, merging a
- * group the site's documents over the groups, the last step a tenth of the site. At 100k
- * articles 12,500 is two of 16 shards or of 16 groups a tick.
+ * group the site's documents over the groups. At 100k articles 12,500 is two of 16 shards or of
+ * 16 groups a tick, when the tick ranks nothing else.
  */
 export const BUILD_DOCS_PER_TICK = 12_500
+
+/**
+ * What ranking one related list costs, in the same documents of build work: in workerd at 100k
+ * articles a slice of 6,250 documents took about 200 to 250 ms of Worker CPU and a +100 tick's
+ * 706 lists (606 placed) about 700 ms, so a tick that ranks that many takes one slice, the least
+ * a tick takes (the build must end under a steady load too), and a quiet one two.
+ */
+export const BUILD_DOCS_PER_LIST = 28
+
+/** The build work left to a tick that ranked `lists` related lists (BUILD_DOCS_PER_TICK). */
+export function buildBudget(perTick: number, lists: number): number {
+  return Math.max(0, perTick - BUILD_DOCS_PER_LIST * lists)
+}
+
+/**
+ * Writes a tick keeps for the build's slices whatever its ranking wants: two slices' worth, the
+ * most of the three phases (a shard's table and runs, a group's parts and the sums, the chunks,
+ * meta and overlay). Without it a busy tick's ranking took the whole write budget and the build
+ * stopped.
+ */
+export function buildWriteReserve(n: number): number {
+  const { parts, groups } = buildShape('', n)
+  return 2 * Math.max(1 + groups, (2 * parts) / groups + 1, Math.ceil(n / DOCS_PER_CHUNK) + 3)
+}
 
 export interface BuildInputs {
   state: JobState
@@ -186,7 +210,7 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
         continue
       }
       // Last: the tables, the meta and the first overlay.
-      if (!inp.canWrite(Math.ceil(n / 20_000) + 3)) break
+      if (!inp.canWrite(Math.ceil(n / DOCS_PER_CHUNK) + 3)) break
       const joiner = tableJoiner(shape, infos, config, inp.configHash)
       for (let shard = 0; shard < infos.length; shard++) {
         joiner.add(shard, (await read(`table:${shard}`)) ?? missing(`table ${shard}`))
@@ -214,8 +238,8 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
 /**
  * The new generation's first overlay: the stories of the current overlay whose version it does
  * not hold (changed while it was built), without what they shared with the old generation. When
- * this tick ranked against the old one, the stories that left were found then; otherwise the
- * first tick against the new one finds them (`gone` empty).
+ * this tick ranked against the old one, the build's stories that have left were found then or
+ * before (`gone`); otherwise the first tick against the new one finds them (`gone` empty).
  */
 function carriedOverlay(
   inp: BuildInputs,
@@ -236,7 +260,11 @@ function carriedOverlay(
   } catch {
     old = null
   }
-  if (!old?.docs || !inp.ranked) return overlay
+  if (!inp.ranked) return overlay
+  // The build's stories that left before now were found by this tick or earlier ones; one that
+  // leaves later is not in this list, so the first tick to miss it finds it.
+  overlay.gone = slugs.filter((slug) => !inp.live.has(slug))
+  if (!old?.docs) return overlay
   const wanted = new Set(Object.keys(old.docs).filter((slug) => inp.live.has(slug)))
   const built = new Map<string, string>()
   slugs.forEach((slug, d) => {

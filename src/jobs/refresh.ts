@@ -76,6 +76,7 @@ import {
   baseWrites,
   loadBaseDocs,
   loadBaseHead,
+  loadBaseMeta,
   type Overlay,
   type OverlayDoc,
   saveOverlay,
@@ -99,6 +100,8 @@ import {
 import {
   advanceRelatedBuild,
   BUILD_DOCS_PER_TICK,
+  buildBudget,
+  buildWriteReserve,
   startBuild,
   sweepRelatedBuilds,
 } from './build-related'
@@ -604,6 +607,9 @@ export async function runRefresh(
         if (!cursor.relatedPending.includes(slug)) cursor.relatedPending.push(slug)
       }
     }
+    // A build in slices keeps writes for its slices whatever the ranking wants.
+    const buildReserve =
+      sliced && (wantBuild || cursor.relatedBuild) ? buildWriteReserve(published.length) : 0
     if (!streamed && !paused) {
       await ensureCorpus(kv, state)
       const basis = relatedBasis(published, relatedConfig)
@@ -681,7 +687,7 @@ export async function runRefresh(
       const verified = storedRelated.has(key)
       const upToDate = verified ? storedRelated.get(key) === bytes : entry.relatedHash === hash
       relatedRanked++
-      if (!upToDate && !canWrite()) {
+      if (!upToDate && !canWrite(1 + buildReserve)) {
         deferred++
         pending.add(entry.slug)
         continue
@@ -731,7 +737,7 @@ export async function runRefresh(
         currentGen: head?.meta?.gen ?? null,
         overlayBytes: head?.overlayBytes ?? null,
         ranked: streamed,
-        budget: options.buildPerTick ?? BUILD_DOCS_PER_TICK,
+        budget: buildBudget(options.buildPerTick ?? BUILD_DOCS_PER_TICK, relatedRanked),
         canWrite,
         basisOf: (gen) => streamedBasis(gen, baseConfig),
         now: options.now,
@@ -744,8 +750,9 @@ export async function runRefresh(
       cursor.relatedSweep = true
     }
     if (large && cursor.relatedSweep) {
-      const meta = await loadBaseHead(kv)
-      await sweepRelatedBuilds(kv, cursor, meta.meta?.gen ?? null, canWrite)
+      // The meta as it is now: a build may have replaced it this tick.
+      const meta = await loadBaseMeta(kv)
+      await sweepRelatedBuilds(kv, cursor, meta?.gen ?? null, canWrite)
     }
     phaseDone('related')
   }
@@ -1255,9 +1262,10 @@ export const INCREMENTAL_ABOVE = 5000
 
 /**
  * Articles above which the stored related index is built in slices: a build at once took 27 MB
- * of live heap and 89 MB with its arrays at 10k articles, 62 and 163 MB at 25k (README).
+ * of live heap and 89 MB with its arrays at 10k articles, 62 and 163 MB at 25k (README), where
+ * a Worker has 128 MB.
  */
-export const SLICED_ABOVE = 20_000
+export const SLICED_ABOVE = 10_000
 const MAX_RANK_PER_TICK = 3000
 // Lists ranked up to a full re-rank ago saw slightly different corpus statistics: a peer whose
 // floor is within this share above a changed story's score is re-ranked too, to be safe.

@@ -81,6 +81,12 @@ export async function loadBaseHead(kv: KVNamespace): Promise<BaseHead> {
   }
 }
 
+/** Reads the meta alone (null when missing or unreadable). */
+export async function loadBaseMeta(kv: KVNamespace): Promise<BaseMeta | null> {
+  const meta = parseObject(await kv.get(keys.relatedMeta))
+  return isMeta(meta) ? meta : null
+}
+
 /**
  * Reads the document table (one read per chunk, decoded as read, into a buffer reused for each:
  * 14 MB at 100k articles); null when a chunk is missing or foreign.

@@ -151,6 +151,25 @@ describe('the related index built in slices', () => {
     // The new build holds every story published when its shard was sliced; the overlay the rest.
     expect(second.n + (await overlaySlugs()).length).toBeGreaterThanOrEqual(SITE.length + 1)
     await expectFullRanking(SITE.length + 1)
+    // A story of the new build that leaves after it was taken leaves its peers' lists too.
+    const holders: string[] = []
+    for (const a of SITE) if ((await related(a.slug)).includes(MAIN)) holders.push(a.slug)
+    expect(holders.length).toBeGreaterThan(0)
+    await putTombstone(env.KV, { slug: MAIN, id: 'y' }, '2025-05-31T00:00:00Z', 'd2')
+    await settle({ rerankPerTick: 0 })
+    for (const slug of holders) expect(await related(slug), slug).not.toContain(MAIN)
+  })
+
+  it('keeps writes for its slices when ranking wants the whole write budget', async () => {
+    await settle()
+    // Every list written again (lost), with room for only a few: the build still takes a slice.
+    for (const a of SITE) await env.KV.delete(keys.related(a.slug))
+    await publish(added(1))
+    const report = await refresh({ maxOverlay: 1, writeBudget: 12, verifyPerTick: 1000 })
+    expect(report.relatedBuildSlices).toBe(1)
+    expect(report.pending).toBeGreaterThan(0)
+    await settle({ maxOverlay: 1, verifyPerTick: 1000 })
+    for (const a of SITE) expect(await related(a.slug), a.slug).not.toEqual([])
   })
 
   it('starts again when a slice it wrote is lost, and still ends whole', async () => {
