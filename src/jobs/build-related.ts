@@ -120,7 +120,6 @@ export function startBuild(
     groups: shape.groups,
     shards: Array.from({ length: CATALOG_SHARDS }, () => null),
     merged: [],
-    written: [],
   }
 }
 
@@ -150,6 +149,8 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
   let sums: BuildSums | null = null
   let sumsChanged = false
   const byShard = new Map<number, CatalogEntry[]>()
+  // One buffer for every value the slices read, made when the first is.
+  let reader: ReturnType<typeof buildValueReader> | null = null
   try {
     while (left > 0 || report.slices === 0) {
       // Phase 1: the next shard not sliced.
@@ -182,7 +183,8 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
       }
       const infos = build.shards as ShardInfo[]
       const { n } = buildTotals(infos)
-      const read = buildValueReader(kv, build.gen)
+      reader ??= buildValueReader(kv, build.gen)
+      const read = reader
       if (!sums) {
         // The stored sums say which groups are in: a group whose parts were written but whose
         // sums were not saved is merged again (its parts are the same bytes).

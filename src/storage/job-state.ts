@@ -120,10 +120,8 @@ export interface RelatedBuild {
   groups: number
   /** phase 1: each corpus shard's slice once written (null until then) */
   shards: Array<ShardInfo | null>
-  /** phase 2: groups merged, their squares summed into the stored sums */
+  /** phase 2: groups merged (their parts written, their squares in the stored sums) */
   merged: number[]
-  /** phase 3: groups whose final term parts are written */
-  written: number[]
   /** a stored index found unreadable: ranking waits for this build rather than read it again */
   broken?: string
 }
@@ -145,7 +143,6 @@ function isRelatedBuild(v: unknown): v is RelatedBuild {
         (Number.isInteger(s.count) && typeof s.length === 'number' && typeof s.tag === 'string'),
     ) &&
     ints(b.merged) &&
-    ints(b.written) &&
     (b.broken === undefined || typeof b.broken === 'string')
   )
 }
