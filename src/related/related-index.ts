@@ -168,11 +168,23 @@ const SMALL_DF = 0xffff
 // Decoded term weights by stored byte, so the build never calls expm1 per term.
 export const TF_OF_BYTE = Float64Array.from({ length: 256 }, (_, b) => Math.expm1(b / WEIGHT_SCALE))
 
-function grow<T extends Uint32Array | Uint8Array>(array: T, need: number): T {
+/** `array`, or a copy at least twice as long when it is shorter than `need`. */
+export function grow<T extends Uint32Array | Uint8Array>(array: T, need: number): T {
   if (need <= array.length) return array
   const next = new (array.constructor as new (n: number) => T)(Math.max(need, array.length * 2))
   next.set(array)
   return next
+}
+
+/** The term hash a packed vector holds at byte `o` (big-endian, then its weight byte). */
+export function termHashAt(bytes: Uint8Array, o: number): number {
+  return (
+    (((bytes[o] as number) << 24) |
+      ((bytes[o + 1] as number) << 16) |
+      ((bytes[o + 2] as number) << 8) |
+      (bytes[o + 3] as number)) >>>
+    0
+  )
 }
 
 /** Accumulates stored vectors one at a time (a stream of KV values), then builds the index. */
@@ -215,12 +227,7 @@ export function indexBuilder(
       hashes = grow(hashes, total + count)
       tfBytes = grow(tfBytes, total + count)
       for (let o = 0; o + TERM_BYTES <= bytes.length; o += TERM_BYTES) {
-        hashes[total] =
-          (((bytes[o] as number) << 24) |
-            ((bytes[o + 1] as number) << 16) |
-            ((bytes[o + 2] as number) << 8) |
-            (bytes[o + 3] as number)) >>>
-          0
+        hashes[total] = termHashAt(bytes, o)
         tfBytes[total] = bytes[o + 4] as number
         total++
       }

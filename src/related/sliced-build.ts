@@ -31,7 +31,15 @@ import {
 import { decodeBytes } from './codec.ts'
 import type { RelatedConfig } from './config.ts'
 import { type DocVector, unpackHashes } from './doc-vector.ts'
-import { idfFor, lengthNorm, maxDfFor, saturate, TF_OF_BYTE } from './related-index.ts'
+import {
+  grow,
+  idfFor,
+  lengthNorm,
+  maxDfFor,
+  saturate,
+  TF_OF_BYTE,
+  termHashAt,
+} from './related-index.ts'
 
 const TERM_BYTES = 5
 const DAY_MS = 86_400_000
@@ -79,20 +87,6 @@ export interface ShardSlice {
   length: number
   /** names the documents and versions the slice holds: a later slice checks what it reads */
   tag: string
-}
-
-function growU32(a: Uint32Array, need: number): Uint32Array {
-  if (need <= a.length) return a
-  const next = new Uint32Array(Math.max(need, a.length * 2))
-  next.set(a)
-  return next
-}
-
-function growU8(a: Uint8Array, need: number): Uint8Array {
-  if (need <= a.length) return a
-  const next = new Uint8Array(Math.max(need, a.length * 2))
-  next.set(a)
-  return next
 }
 
 /**
@@ -164,21 +158,16 @@ export function sliceShard(
     themeIds.push(id)
     const sketch = unpackHashes(doc.d)
     const s0 = sketchStart[d] as number
-    sketchData = growU32(sketchData, s0 + sketch.length)
+    sketchData = grow(sketchData, s0 + sketch.length)
     sketchData.set(sketch, s0)
     sketchStart[d + 1] = s0 + sketch.length
     const bytes = decodeBytes(doc.t)
     const terms = Math.floor(bytes.length / TERM_BYTES)
-    termHash = growU32(termHash, total + terms)
-    termDoc = growU32(termDoc, total + terms)
-    termTf = growU8(termTf, total + terms)
+    termHash = grow(termHash, total + terms)
+    termDoc = grow(termDoc, total + terms)
+    termTf = grow(termTf, total + terms)
     for (let o = 0; o + TERM_BYTES <= bytes.length; o += TERM_BYTES) {
-      termHash[total] =
-        (((bytes[o] as number) << 24) |
-          ((bytes[o + 1] as number) << 16) |
-          ((bytes[o + 2] as number) << 8) |
-          (bytes[o + 3] as number)) >>>
-        0
+      termHash[total] = termHashAt(bytes, o)
       termDoc[total] = d
       termTf[total] = bytes[o + 4] as number
       total++
@@ -270,6 +259,25 @@ export interface FinishedPart {
   rare: Uint8Array
 }
 
+/**
+ * A shard's run or table, read in shard order and checked against what phase 1 recorded of it.
+ */
+function shardValue(
+  shape: BuildShape,
+  shards: readonly ShardInfo[],
+  expected: number,
+  shard: number,
+  value: StoredBytes,
+  kind: 'run' | 'table',
+  fields: Record<string, unknown> = {},
+) {
+  if (shard !== expected) throw new Error(`related index build: ${kind}s read out of order`)
+  const info = shards[shard] as ShardInfo
+  const { header, sections } = unpack(value)
+  checkSlice(header, shape, kind, { shard, tag: info.tag, ...fields })
+  return { info, header, sections }
+}
+
 /** Phase 2 for one group: its runs added shard by shard, in shard order. */
 export interface GroupMerger {
   add(shard: number, run: StoredBytes): void
@@ -295,20 +303,17 @@ export function groupMerger(
   let next = 0
   return {
     add(shard, run) {
-      if (shard !== next) throw new Error('related index build: runs merged out of order')
+      const { info, sections } = shardValue(shape, shards, next, shard, run, 'run', { group })
       next++
-      const info = shards[shard] as ShardInfo
-      const { header, sections } = unpack(run)
-      checkSlice(header, shape, 'run', { shard, group, tag: info.tag })
       const [lengths, h, d, tf] = sections as [Float64Array, Uint32Array, Uint32Array, Uint8Array]
       if (lengths.length !== info.count)
         throw new StoredIndexError('related index build: a run does not match its shard')
       const offset = offsets[shard] as number
       for (let i = 0; i < lengths.length; i++)
         norms[offset + i] = lengthNorm(config, lengths[i] as number, avgLength)
-      hashes = growU32(hashes, total + h.length)
-      docs = growU32(docs, total + h.length)
-      tfs = growU8(tfs, total + h.length)
+      hashes = grow(hashes, total + h.length)
+      docs = grow(docs, total + h.length)
+      tfs = grow(tfs, total + h.length)
       hashes.set(h, total)
       tfs.set(tf, total)
       for (let i = 0; i < d.length; i++) docs[total + i] = offset + (d[i] as number)
@@ -420,11 +425,8 @@ export function tableJoiner(
   let next = 0
   return {
     add(shard, table) {
-      if (shard !== next) throw new Error('related index build: tables joined out of order')
+      const { info, header, sections } = shardValue(shape, shards, next, shard, table, 'table')
       next++
-      const info = shards[shard] as ShardInfo
-      const { header, sections } = unpack(table)
-      checkSlice(header, shape, 'table', { shard, tag: info.tag })
       const [d, th, ss, sd] = sections as [Float64Array, Uint32Array, Uint32Array, Uint32Array]
       const own = header.themeLists as string[][]
       const offset = offsets[shard] as number
@@ -443,7 +445,7 @@ export function tableJoiner(
         themeIds[offset + i] = id
       }
       const s0 = sketchStart[offset] as number
-      sketchData = growU32(sketchData, s0 + sd.length)
+      sketchData = grow(sketchData, s0 + sd.length)
       sketchData.set(sd, s0)
       for (let i = 1; i < ss.length; i++) sketchStart[offset + i] = s0 + (ss[i] as number)
       for (const slug of header.slugs as string[]) slugs.push(slug)

@@ -18,11 +18,7 @@ import {
   updateIndex,
   vectorize,
 } from '../../src/related/index.ts'
-import { CONFIG, world } from '../fixtures/related-world.ts'
-
-function toBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer
-}
+import { CONFIG, NO_RARE, toBuffer, world } from '../fixtures/related-world.ts'
 
 function stored(vectors: ReturnType<typeof vectorize>[], parts: number) {
   const full = buildIndex(vectors, CONFIG)
@@ -34,8 +30,6 @@ function stored(vectors: ReturnType<typeof vectorize>[], parts: number) {
   const readRare = async (p: number) => toBuffer(base.rare[p] as Uint8Array)
   return { full, base, meta, docs, readPart, readRare, hashes }
 }
-
-const NO_RARE = { hashes: new Uint32Array(), docs: new Uint32Array(), weights: new Float32Array() }
 
 function expectSameRanking(a: ReturnType<typeof rankRelated>, b: ReturnType<typeof rankRelated>) {
   expect(b.map((r) => r.slug)).toEqual(a.map((r) => r.slug))

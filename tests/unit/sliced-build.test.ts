@@ -22,11 +22,7 @@ import {
   groupMerger,
   sliceShard,
 } from '../../src/related/sliced-build.ts'
-import { CONFIG, world } from '../fixtures/related-world.ts'
-
-function toBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer
-}
+import { CONFIG, NO_RARE, toBuffer, world } from '../fixtures/related-world.ts'
 
 // Uneven shards, as a hash placement gives them, one of them empty.
 function shardsOf(vectors: DocVector[], count: number): DocVector[][] {
@@ -46,8 +42,6 @@ async function sliced(vectors: DocVector[], parts: number, shardCount = 5) {
   const readRare = async (p: number) => toBuffer(base.rare[p] as Uint8Array)
   return { base, meta, docs, readPart, readRare }
 }
-
-const NO_RARE = { hashes: new Uint32Array(), docs: new Uint32Array(), weights: new Float32Array() }
 
 function expectSameRanking(a: ReturnType<typeof rankRelated>, b: ReturnType<typeof rankRelated>) {
   expect(a.length).toBeGreaterThan(0)
