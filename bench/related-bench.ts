@@ -300,6 +300,7 @@ async function tickInThisProcess(
       'lists',
       'relatedPlan',
       'related',
+      'build',
       'documents',
       'save',
     ]
@@ -538,6 +539,7 @@ export const REFRESH_STEPS: TickSteps = [
       'relatedListValue',
     ],
   ],
+  ['build', ['advanceRelatedBuild', 'sweepRelatedBuilds']],
   ['documents', ['planFeeds', 'planSitemaps', 'refreshDocuments']],
   ['save', ['encodeJobChanges', 'saveJobState', 'deleteChangeMarkers', 'saveStatus']],
 ]

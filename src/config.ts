@@ -30,6 +30,11 @@ export interface SiteConfig {
    * the content part's invocations render them
    */
   documentsCron: string | null
+  /**
+   * the cron trigger whose invocations take the slices of a build of the stored related index
+   * (large sites, the build part); null: the related part's invocations take them
+   */
+  buildCron: string | null
   /** items per subscription feed document */
   feedItems: number
   /** largest write-API request body, in bytes */
@@ -82,6 +87,7 @@ export function readSiteConfig(env: Env): SiteConfig {
     cronIntervalMinutes: positiveInt(env.CRON_INTERVAL_MINUTES, 'CRON_INTERVAL_MINUTES', 15),
     relatedCron: env.RELATED_CRON?.trim() || null,
     documentsCron: env.DOCUMENTS_CRON?.trim() || null,
+    buildCron: env.RELATED_BUILD_CRON?.trim() || null,
     feedItems: positiveInt(env.FEED_ITEMS, 'FEED_ITEMS', 50),
     maxBodyBytes: positiveInt(env.MAX_BODY_BYTES, 'MAX_BODY_BYTES', 1_000_000),
     websubHub: env.WEBSUB_HUB ? env.WEBSUB_HUB : null,
@@ -94,6 +100,7 @@ export function readSiteConfig(env: Env): SiteConfig {
   for (const [name, cron] of [
     ['RELATED_CRON', config.relatedCron],
     ['DOCUMENTS_CRON', config.documentsCron],
+    ['RELATED_BUILD_CRON', config.buildCron],
   ] as const) {
     if (cron && cron.split(/\s+/).length !== 5) {
       throw new Error(`${name} must be a cron expression of five fields, got "${cron}"`)
@@ -101,6 +108,12 @@ export function readSiteConfig(env: Env): SiteConfig {
   }
   if (config.relatedCron && config.relatedCron === config.documentsCron) {
     throw new Error('RELATED_CRON and DOCUMENTS_CRON must be different triggers')
+  }
+  if (
+    config.buildCron &&
+    (config.buildCron === config.relatedCron || config.buildCron === config.documentsCron)
+  ) {
+    throw new Error('RELATED_BUILD_CRON must be a trigger of its own')
   }
   if (config.websubHub && !isAbsoluteUrl(config.websubHub)) {
     throw new Error(`WEBSUB_HUB must be an absolute URL, got "${config.websubHub}"`)

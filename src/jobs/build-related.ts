@@ -85,8 +85,6 @@ export interface BuildInputs {
   currentGen: string | null
   /** the overlay's stored bytes after this tick's ranking: carried into the new generation */
   overlayBytes: string | null
-  /** whether this tick ranked against the stored index (the stories that left were found) */
-  ranked: boolean
   /** work allowed this tick, in documents (BUILD_DOCS_PER_TICK) */
   budget: number
   /** whether `writes` more writes and deletes fit the tick's write budget */
@@ -239,9 +237,10 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
 
 /**
  * The new generation's first overlay: the stories of the current overlay whose version it does
- * not hold (changed while it was built), without what they shared with the old generation. When
- * this tick ranked against the old one, the build's stories that have left were found then or
- * before (`gone`); otherwise the first tick against the new one finds them (`gone` empty).
+ * not hold (changed while it was built), without what they shared with the old generation; and
+ * as found already (`gone`) only the build's stories that the current overlay records as found
+ * gone. Any other that has left is found by the first tick against the new generation, in
+ * whichever invocation the build ends.
  */
 function carriedOverlay(
   inp: BuildInputs,
@@ -249,24 +248,21 @@ function carriedOverlay(
   slugs: readonly string[],
   hashes: readonly string[],
 ): Overlay {
-  const overlay: Overlay = {
-    version: 1,
-    gen,
-    docs: {},
-    published: inp.published.length,
-    ...(inp.ranked ? {} : { gone: [] }),
-  }
   let old: Overlay | null = null
   try {
     old = inp.overlayBytes ? (JSON.parse(inp.overlayBytes) as Overlay) : null
   } catch {
     old = null
   }
-  if (!inp.ranked) return overlay
-  // The build's stories that left before now were found by this tick or earlier ones; one that
-  // leaves later is not in this list, so the first tick to miss it finds it.
-  overlay.gone = slugs.filter((slug) => !inp.live.has(slug))
-  if (!old?.docs) return overlay
+  const found = new Set(old && Array.isArray(old.gone) ? old.gone : [])
+  const overlay: Overlay = {
+    version: 1,
+    gen,
+    docs: {},
+    gone: slugs.filter((slug) => found.has(slug) && !inp.live.has(slug)),
+    published: inp.published.length,
+  }
+  if (!old?.docs || typeof old.docs !== 'object') return overlay
   const wanted = new Set(Object.keys(old.docs).filter((slug) => inp.live.has(slug)))
   const built = new Map<string, string>()
   slugs.forEach((slug, d) => {

@@ -188,10 +188,10 @@ export interface RefreshOptions {
 }
 
 /** A part of the refresh job that can run in a cron invocation of its own (RefreshOptions.parts). */
-export type RefreshPart = 'content' | 'documents' | 'related'
+export type RefreshPart = 'content' | 'documents' | 'related' | 'build'
 
 /** Every part, in the order one invocation runs them. */
-export const REFRESH_PARTS: readonly RefreshPart[] = ['content', 'related', 'documents']
+export const REFRESH_PARTS: readonly RefreshPart[] = ['content', 'related', 'build', 'documents']
 
 /** Phases of a tick, in the order they run. */
 export type RefreshPhase =
@@ -200,6 +200,7 @@ export type RefreshPhase =
   | 'lists'
   | 'relatedPlan'
   | 'related'
+  | 'build'
   | 'documents'
   | 'save'
 
@@ -278,6 +279,8 @@ export async function runRefresh(
   const parts = new Set(options.parts ?? REFRESH_PARTS)
   const content = parts.has('content')
   const related = parts.has('related')
+  // The slices of a build of the stored related index (large sites; build-related.ts).
+  const building = parts.has('build')
   const rendering = parts.has('documents')
   const now = options.now.toISOString()
   const listPages = options.listPagesPerTick ?? 10
@@ -317,7 +320,7 @@ export async function runRefresh(
   // changed, or the overlay grew past its bound). Small sites build it from every vector each tick.
   const incrementalAbove = options.incrementalAbove ?? INCREMENTAL_ABOVE
   const large = state.catalog.size > incrementalAbove
-  const head: BaseHead | null = related && large ? await loadBaseHead(kv) : null
+  const head: BaseHead | null = (related || building) && large ? await loadBaseHead(kv) : null
   const baseConfig = configHash(relatedConfig)
   const maxOverlay =
     options.maxOverlay ?? Math.max(200, Math.floor(state.catalog.size * OVERLAY_SHARE))
@@ -418,26 +421,28 @@ export async function runRefresh(
   let wantBuild = false
   // What the related lists were last ranked with, for the incremental related step.
   const before = new Map<string, { vector: DocVector; listed: boolean }>()
-  if (related) {
-    const stale: string[] = []
+  const stale: string[] = []
+  if (related || head) {
     for (const e of catalog.values()) if (e.vectorStale) stale.push(e.slug)
     stale.sort()
-    const toVectorize = stale.slice(0, maxChanges)
-    if (head) {
-      const { meta, overlay } = head
-      const overlaySize =
-        meta && overlay?.gen === meta.gen
-          ? Object.keys(overlay.docs).length
-          : Number.POSITIVE_INFINITY
-      if (sliced) {
-        // Ranking goes on against the stored index while the next one is built in slices.
-        baseUsable =
-          !!meta && meta.configHash === baseConfig && state.cursor.relatedBuild?.broken !== meta.gen
-        wantBuild = !baseUsable || overlaySize + stale.length > maxOverlay / 2
-      } else {
-        rebuild = meta?.configHash !== baseConfig || overlaySize + stale.length > maxOverlay
-      }
+  }
+  if (head) {
+    const { meta, overlay } = head
+    const overlaySize =
+      meta && overlay?.gen === meta.gen
+        ? Object.keys(overlay.docs).length
+        : Number.POSITIVE_INFINITY
+    if (sliced) {
+      // Ranking goes on against the stored index while the next one is built in slices.
+      baseUsable =
+        !!meta && meta.configHash === baseConfig && state.cursor.relatedBuild?.broken !== meta.gen
+      wantBuild = !baseUsable || overlaySize + stale.length > maxOverlay / 2
+    } else {
+      rebuild = meta?.configHash !== baseConfig || overlaySize + stale.length > maxOverlay
     }
+  }
+  if (related) {
+    const toVectorize = stale.slice(0, maxChanges)
     // Every vector, before the changes replace them: a rebuild tick finds the lists that held the
     // old versions in them.
     if (!large || rebuild) {
@@ -609,7 +614,9 @@ export async function runRefresh(
     }
     // A build in slices keeps writes for its slices whatever the ranking wants.
     const buildReserve =
-      sliced && (wantBuild || cursor.relatedBuild) ? buildWriteReserve(published.length) : 0
+      building && sliced && (wantBuild || cursor.relatedBuild)
+        ? buildWriteReserve(published.length)
+        : 0
     if (!streamed && !paused) {
       await ensureCorpus(kv, state)
       const basis = relatedBasis(published, relatedConfig)
@@ -726,7 +733,12 @@ export async function runRefresh(
     // documents and the save.
     plan = null
     docs = null
-    if (sliced && (wantBuild || cursor.relatedBuild)) {
+    phaseDone('related')
+  }
+  // The build's slices run after the ranking: in the related part's invocation they take what
+  // its ranking leaves (RELATED_BUILD_CRON unset), in one of their own the whole budget.
+  if (!cursor.rebuilding && building) {
+    if (large && sliced && (wantBuild || cursor.relatedBuild)) {
       const build = await advanceRelatedBuild(kv, {
         state,
         cursor,
@@ -736,7 +748,6 @@ export async function runRefresh(
         configHash: baseConfig,
         currentGen: head?.meta?.gen ?? null,
         overlayBytes: head?.overlayBytes ?? null,
-        ranked: streamed,
         budget: buildBudget(options.buildPerTick ?? BUILD_DOCS_PER_TICK, relatedRanked),
         canWrite,
         basisOf: (gen) => streamedBasis(gen, baseConfig),
@@ -754,7 +765,7 @@ export async function runRefresh(
       const meta = await loadBaseMeta(kv)
       await sweepRelatedBuilds(kv, cursor, meta?.gen ?? null, canWrite)
     }
-    phaseDone('related')
+    phaseDone('build')
   }
   // Removed articles lose their related list (the related step drops their vectors).
   for (const slug of cursor.rebuilding || !content ? [] : changed) {

@@ -5,22 +5,26 @@ import { REFRESH_PARTS, type RefreshPart, type RefreshReport, runRefresh } from 
 
 /**
  * The parts of the refresh job a cron invocation runs. RELATED_CRON's trigger runs the related
- * part and DOCUMENTS_CRON's the documents (feeds and sitemaps), each invocation under its own CPU
- * limit; every other trigger runs the content part and whichever of those two has no trigger of
- * its own. An empty cron (`/__scheduled`, the import) runs the whole job.
+ * part, DOCUMENTS_CRON's the documents (feeds and sitemaps) and RELATED_BUILD_CRON's the build
+ * of the stored related index in slices, each invocation under its own CPU limit; every other
+ * trigger runs the content part and whichever of the others has no trigger of its own (the
+ * build goes with the related part). An empty cron (`/__scheduled`, the import) runs the whole job.
  */
 export function refreshParts(
   cron: string,
-  site: Pick<SiteConfig, 'relatedCron' | 'documentsCron'>,
+  site: Pick<SiteConfig, 'relatedCron' | 'documentsCron' | 'buildCron'>,
 ): RefreshPart[] {
   if (cron === '') return [...REFRESH_PARTS]
-  if (cron === site.relatedCron) return ['related']
+  // Without a trigger of its own the build goes with the related part, wherever that runs.
+  if (cron === site.relatedCron) return site.buildCron ? ['related'] : ['related', 'build']
   if (cron === site.documentsCron) return ['documents']
+  if (cron === site.buildCron) return ['build']
   return REFRESH_PARTS.filter(
     (part) =>
       part === 'content' ||
       (part === 'related' && !site.relatedCron) ||
-      (part === 'documents' && !site.documentsCron),
+      (part === 'documents' && !site.documentsCron) ||
+      (part === 'build' && !site.buildCron && !site.relatedCron),
   )
 }
 

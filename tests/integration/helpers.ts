@@ -24,9 +24,14 @@ export async function publish(...inputs: ArticleInput[]): Promise<void> {
 
 /** Fires the Worker's scheduled handler as the crons would: one tick, every trigger. */
 export async function tick(scheduledTime = Date.now()): Promise<void> {
-  // wrangler.toml's three triggers: the content part, the documents part (DOCUMENTS_CRON), then
-  // the related part (RELATED_CRON).
-  for (const cron of ['*/15 * * * *', env.DOCUMENTS_CRON, env.RELATED_CRON]) {
+  // wrangler.toml's four triggers: the content part, the documents part (DOCUMENTS_CRON), the
+  // related part (RELATED_CRON), then the related index's build (RELATED_BUILD_CRON).
+  for (const cron of [
+    '*/15 * * * *',
+    env.DOCUMENTS_CRON,
+    env.RELATED_CRON,
+    env.RELATED_BUILD_CRON,
+  ]) {
     if (!cron) continue
     await worker.scheduled(createScheduledController({ scheduledTime, cron }), env)
   }

@@ -99,31 +99,34 @@ describe('the refresh job in three invocations', () => {
   it('maps cron triggers to parts: each named trigger its own, others the rest, none all', () => {
     const relatedCron = '7,22,37,52 * * * *'
     const documentsCron = '4,19,34,49 * * * *'
-    const both = { relatedCron, documentsCron }
-    expect(refreshParts(relatedCron, both)).toEqual(['related'])
-    expect(refreshParts(documentsCron, both)).toEqual(['documents'])
-    expect(refreshParts('*/15 * * * *', both)).toEqual(['content'])
-    expect(refreshParts('', both)).toEqual(['content', 'related', 'documents'])
-    // A part without a trigger of its own runs with the content part.
-    expect(refreshParts('*/15 * * * *', { relatedCron, documentsCron: null })).toEqual([
+    const buildCron = '10,25,40,55 * * * *'
+    const all = { relatedCron, documentsCron, buildCron }
+    expect(refreshParts(relatedCron, all)).toEqual(['related'])
+    expect(refreshParts(documentsCron, all)).toEqual(['documents'])
+    expect(refreshParts(buildCron, all)).toEqual(['build'])
+    expect(refreshParts('*/15 * * * *', all)).toEqual(['content'])
+    expect(refreshParts('', all)).toEqual(['content', 'related', 'build', 'documents'])
+    // A part without a trigger of its own runs with the content part; the build with the related.
+    const none = { relatedCron: null, documentsCron: null, buildCron: null }
+    expect(refreshParts('*/15 * * * *', { ...all, documentsCron: null })).toEqual([
       'content',
       'documents',
     ])
-    expect(refreshParts('*/15 * * * *', { relatedCron: null, documentsCron })).toEqual([
+    expect(refreshParts('*/15 * * * *', { ...all, relatedCron: null })).toEqual([
       'content',
       'related',
     ])
-    expect(refreshParts('*/15 * * * *', { relatedCron: null, documentsCron: null })).toEqual([
-      'content',
-      'related',
-      'documents',
-    ])
+    expect(refreshParts(relatedCron, { ...all, buildCron: null })).toEqual(['related', 'build'])
+    expect(refreshParts('*/15 * * * *', none)).toEqual(['content', 'related', 'build', 'documents'])
     expect(() => readSiteConfig({ ...env, RELATED_CRON: 'every 15 minutes' })).toThrow(
       /RELATED_CRON/,
     )
     expect(() => readSiteConfig({ ...env, DOCUMENTS_CRON: '*/15 * * *' })).toThrow(/DOCUMENTS_CRON/)
     expect(() => readSiteConfig({ ...env, DOCUMENTS_CRON: env.RELATED_CRON })).toThrow(
       /different triggers/,
+    )
+    expect(() => readSiteConfig({ ...env, RELATED_BUILD_CRON: env.RELATED_CRON })).toThrow(
+      /RELATED_BUILD_CRON/,
     )
   })
 

@@ -165,6 +165,25 @@ describe('the related index built in slices', () => {
     await expectFullRanking(SITE.length)
   })
 
+  it('takes its slices in an invocation of its own when the build has a trigger', async () => {
+    await settle()
+    const first = (await meta()) as BaseMeta
+    await publish(added(1))
+    const parts = (...p: NonNullable<RefreshOptions['parts']>) => ({ maxOverlay: 1, parts: p })
+    await refresh(parts('content', 'documents'))
+    expect((await refresh(parts('related'))).relatedBuildSlices).toBe(0)
+    expect(await related(added(1).slug)).toContain(MAIN)
+    expect((await refresh(parts('build'))).relatedBuildSlices).toBe(1)
+    for (let n = 0; n < 40 && (await meta())?.gen === first.gen; n++) {
+      await refresh(parts('content', 'documents'))
+      await refresh(parts('related'))
+      await refresh(parts('build'))
+    }
+    expect((await meta())?.gen).not.toBe(first.gen)
+    await settle({ rerankPerTick: 100 })
+    await expectFullRanking(SITE.length + 1)
+  })
+
   it('keeps writes for its slices when ranking wants the whole write budget', async () => {
     await settle()
     // Every list written again (lost), with room for only a few: the build still takes a slice.
