@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import { runScript } from './cli'
 
 describe('related bench (tiny)', () => {
-  it('prints the rebuild table, the workerd tick table (three invocations a tick), phases and projections', () => {
+  it('prints the rebuild table, the workerd tick table (four invocations a tick), phases and projections', () => {
     const cache = mkdtempSync(path.join(tmpdir(), 'related-bench-smoke-'))
     try {
       const result = runScript(
@@ -23,9 +23,10 @@ describe('related bench (tiny)', () => {
       }
       // The tick is three cron invocations, as deployed: the content part, the documents, then
       // the related part.
-      const invocation = (part: 'content' | 'documents' | 'related') => {
+      // `wrote`: whether the invocation had anything to write (a small site has no build).
+      const invocation = (part: 'content' | 'documents' | 'related' | 'build', wrote = true) => {
         const row = new RegExp(
-          `^\\+12 ${part} +(\\d+) ms +(\\d+) ms \\((\\d+) \\+ \\d+ \\+ \\d+\\) +(\\d+) ms +(\\d+) +(\\d+) +\\d+ +\\d+ +(\\d+) +(\\d+) +\\d+ +\\d+ +(\\d+) +\\d+ MB \\(\\d+ MB\\) +(\\d+) MB +\\d+$`,
+          `^\\+12 ${part} +(\\d+) ms +(\\d+) ms \\((\\d+) \\+ \\d+ \\+ \\d+\\) +(\\d+) ms +(\\d+) +(\\d+) +\\d+ +\\d+ +(\\d+) +(\\d+) +\\d+ +\\d+ +\\d+ +(\\d+) +\\d+ MB \\(\\d+ MB\\) +(\\d+) MB +\\d+$`,
           'm',
         ).exec(out)
         expect(row, out).not.toBeNull()
@@ -44,13 +45,14 @@ describe('related bench (tiny)', () => {
         // Each invocation read and wrote, stayed under the platform's 1,000 operations, and
         // finished; the isolate's heap came through workerd's inspector.
         expect(reads).toBeGreaterThan(0)
-        expect(writes).toBeGreaterThan(0)
+        if (wrote) expect(writes).toBeGreaterThan(0)
+        else expect(writes).toBe(0)
         expect(ops).toBeLessThan(1000)
         expect(pending).toBe(0)
         expect(heap).toBeGreaterThan(0)
         // The same samples by step: they share out the invocation's Worker CPU.
         const steps = new RegExp(
-          `^Worker CPU by step, .*\\+12 ${part}: load (\\d+), changes (\\d+), lists (\\d+), related (\\d+), documents (\\d+), save (\\d+) ms; `,
+          `^Worker CPU by step, .*\\+12 ${part}: load (\\d+), changes (\\d+), lists (\\d+), related (\\d+), build (\\d+), documents (\\d+), save (\\d+) ms; `,
           'm',
         ).exec(out)
         expect(steps, out).not.toBeNull()
@@ -69,23 +71,28 @@ describe('related bench (tiny)', () => {
       // one tick) and renders no document.
       expect(content.ranked).toBe(0)
       expect(content.stepMs[3]).toBe(0)
-      expect(content.stepMs[4]).toBe(0)
+      expect(content.stepMs[5]).toBe(0)
       expect(documents.ranked).toBe(0)
       expect(documents.stepMs[3]).toBe(0)
-      expect(documents.stepMs[4]).toBeGreaterThan(0)
+      expect(documents.stepMs[5]).toBeGreaterThan(0)
       expect(related.ranked).toBeGreaterThanOrEqual(12)
-      expect(related.stepMs[4]).toBe(0)
+      expect(related.stepMs[5]).toBe(0)
+      // The build's invocation (RELATED_BUILD_CRON) ranks nothing: a small site has no build.
+      const build = invocation('build', false)
+      expect(build.ranked).toBe(0)
+      expect(build.stepMs[3]).toBe(0)
+      expect(build.stepMs[5]).toBe(0)
       // The +12 tick ran again on a fresh copy of the seeded state: the first run is the rows
       // above, the second did the same KV work, and fastest and median are of both.
       const part = (name: string) =>
-        `${name} invocation: Worker CPU (\\d+), (\\d+) ms \\(fastest (\\d+), median (\\d+)\\); by step, the median of the runs: load \\d+, changes \\d+, lists \\d+, related \\d+, documents \\d+, save \\d+ ms; KV ops (\\d+), (\\d+)`
+        `${name} invocation: Worker CPU (\\d+), (\\d+) ms \\(fastest (\\d+), median (\\d+)\\); by step, the median of the runs: load \\d+, changes \\d+, lists \\d+, related \\d+, build \\d+, documents \\d+, save \\d+ ms; KV ops (\\d+), (\\d+)`
       const runs = new RegExp(
-        `^the \\+12 tick in 2 runs .*: ${part('content')}; ${part('documents')}; ${part('related')}; the 3 invocations together: Worker CPU (\\d+), (\\d+) ms \\(fastest (\\d+), median (\\d+)\\)$`,
+        `^the \\+12 tick in 2 runs .*: ${part('content')}; ${part('documents')}; ${part('related')}; ${part('build')}; the 4 invocations together: Worker CPU (\\d+), (\\d+) ms \\(fastest (\\d+), median (\\d+)\\)$`,
         'm',
       ).exec(out)
       expect(runs, out).not.toBeNull()
       const n = (runs as RegExpExecArray).slice(1).map(Number)
-      for (const [k, one] of [content, documents, related].entries()) {
+      for (const [k, one] of [content, documents, related, build].entries()) {
         const [first, second, fastest, middle, ops1, ops2] = n.slice(k * 6, k * 6 + 6) as number[]
         expect(first).toBe(one.worker)
         expect(second).toBeGreaterThan(0)
@@ -96,13 +103,19 @@ describe('related bench (tiny)', () => {
         expect(ops1).toBe(one.ops)
         expect(ops2).toBe(one.ops)
       }
-      const [allFirst, allSecond] = n.slice(18) as number[]
-      // Each figure is rounded on its own: the sum of three may differ by one or two.
+      const [allFirst, allSecond] = n.slice(24) as number[]
+      // Each figure is rounded on its own: the sum of four may differ by up to two.
       expect(
-        Math.abs((allFirst as number) - (content.worker + documents.worker + related.worker)),
+        Math.abs(
+          (allFirst as number) -
+            (content.worker + documents.worker + related.worker + build.worker),
+        ),
       ).toBeLessThanOrEqual(2)
       expect(
-        Math.abs((allSecond as number) - ((n[1] as number) + (n[7] as number) + (n[13] as number))),
+        Math.abs(
+          (allSecond as number) -
+            ((n[1] as number) + (n[7] as number) + (n[13] as number) + (n[19] as number)),
+        ),
       ).toBeLessThanOrEqual(2)
       // An idle tick writes nothing, in any invocation.
       for (const name of ['content', 'documents', 'related']) {
