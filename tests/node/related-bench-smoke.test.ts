@@ -60,7 +60,8 @@ describe('related bench (tiny)', () => {
         const stepSum = stepMs.reduce((a, b) => a + b, 0)
         expect(Math.abs(stepSum - (worker as number))).toBeLessThanOrEqual(4)
         // The bundle's names were read back: without them every sample would stay in one step.
-        expect(stepMs.filter((ms) => ms > 0).length, out).toBeGreaterThanOrEqual(2)
+        // (An invocation with nothing to do may take a few samples, all in one step.)
+        if (wrote) expect(stepMs.filter((ms) => ms > 0).length, out).toBeGreaterThanOrEqual(2)
         return { worker: worker as number, ops: ops as number, ranked: ranked as number, stepMs }
       }
       const content = invocation('content')
