@@ -29,6 +29,7 @@ import {
   ensureCorpus,
   type JobCursor,
   type JobState,
+  parseObject,
   type RelatedBuild,
 } from '../storage/job-state'
 import { CATALOG_SHARDS, shardOf } from '../storage/keys'
@@ -97,8 +98,6 @@ export interface BuildInputs {
 export interface BuildReport {
   /** slices taken this tick */
   slices: number
-  /** the build finished this tick: its generation is the stored index now */
-  finished: boolean
 }
 
 /** Starts a build of the published stories (its shape fixed from their count). */
@@ -117,7 +116,6 @@ export function startBuild(
     parts: shape.parts,
     groups: shape.groups,
     shards: Array.from({ length: CATALOG_SHARDS }, () => null),
-    merged: [],
   }
 }
 
@@ -142,7 +140,7 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
   build ??= startBuild(inp)
   cursor.relatedBuild = build
   const shape: BuildShape = { gen: build.gen, parts: build.parts, groups: build.groups }
-  const report: BuildReport = { slices: 0, finished: false }
+  const report: BuildReport = { slices: 0 }
   let left = inp.budget
   let sums: BuildSums | null = null
   let sumsChanged = false
@@ -188,7 +186,6 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
         // sums were not saved is merged again (its parts are the same bytes).
         const bytes = await read('sumsq')
         sums = (bytes && decodeSums(shape, bytes, n)) || { groups: [], sums: new Float64Array(n) }
-        build.merged = [...sums.groups]
       }
       // Phase 2: the next group not merged.
       const merged = new Set(sums.groups)
@@ -203,7 +200,6 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
         }
         await writeBaseParts(kv, build.gen, merger.finish(sums.sums))
         sums.groups.push(g)
-        build.merged = [...sums.groups]
         sumsChanged = true
         left -= Math.max(1, Math.ceil(n / build.groups))
         report.slices++
@@ -222,7 +218,6 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
       cursor.relatedBasis = inp.basisOf(build.gen)
       cursor.relatedVerified = 0
       report.slices++
-      report.finished = true
       return report
     }
     if (sumsChanged && sums) await writeBuildValue(kv, build.gen, 'sumsq', encodeSums(shape, sums))
@@ -248,12 +243,7 @@ function carriedOverlay(
   slugs: readonly string[],
   hashes: readonly string[],
 ): Overlay {
-  let old: Overlay | null = null
-  try {
-    old = inp.overlayBytes ? (JSON.parse(inp.overlayBytes) as Overlay) : null
-  } catch {
-    old = null
-  }
+  const old = parseObject(inp.overlayBytes) as Overlay | null
   const found = new Set(old && Array.isArray(old.gone) ? old.gone : [])
   const overlay: Overlay = {
     version: 1,

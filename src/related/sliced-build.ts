@@ -503,7 +503,7 @@ export function tableJoiner(
 
 /**
  * Every phase at once, in memory: the same stored values a build in slices writes, for a corpus
- * split into `shards` (by the caller's placement). Tests and small corpora use it.
+ * split into `shards` (by the caller's placement). The tests compare it with a build at once.
  */
 export function buildAllSlices(
   gen: string,

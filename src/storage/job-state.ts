@@ -118,17 +118,17 @@ export interface RelatedBuild {
   configHash: string
   parts: number
   groups: number
-  /** phase 1: each corpus shard's slice once written (null until then) */
+  /**
+   * phase 1: each corpus shard's slice once written (null until then); which groups phase 2 has
+   * merged the stored sums say, not the cursor (a save lost after them merges a group again)
+   */
   shards: Array<ShardInfo | null>
-  /** phase 2: groups merged (their parts written, their squares in the stored sums) */
-  merged: number[]
   /** a stored index found unreadable: ranking waits for this build rather than read it again */
   broken?: string
 }
 
 function isRelatedBuild(v: unknown): v is RelatedBuild {
   const b = v as RelatedBuild
-  const ints = (a: unknown) => Array.isArray(a) && a.every((x) => Number.isInteger(x))
   return (
     !!b &&
     typeof b.gen === 'string' &&
@@ -142,7 +142,6 @@ function isRelatedBuild(v: unknown): v is RelatedBuild {
         s === null ||
         (Number.isInteger(s.count) && typeof s.length === 'number' && typeof s.tag === 'string'),
     ) &&
-    ints(b.merged) &&
     (b.broken === undefined || typeof b.broken === 'string')
   )
 }
