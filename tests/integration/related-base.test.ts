@@ -13,7 +13,7 @@ import { ensureCorpus, loadJobState } from '../../src/storage/job-state'
 import { keys } from '../../src/storage/keys'
 import { baseValues } from '../../src/storage/related-base'
 import { droneReports, FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
-import { publish } from './helpers'
+import { kvFailing, publish } from './helpers'
 
 const MAIN = 'leaders-discuss-ceasefire-by-phone'
 const NOW = new Date('2025-06-01T00:00:00Z')
@@ -25,8 +25,8 @@ const ADDED = {
   publishedAt: '2025-05-20T09:00:00Z',
 }
 
-function refresh(extra: Partial<RefreshOptions> = {}) {
-  return runRefresh(env.KV, {
+function refresh(extra: Partial<RefreshOptions> = {}, kv: KVNamespace = env.KV) {
+  return runRefresh(kv, {
     now: NOW,
     site: { ...readSiteConfig(env), relatedCount: 3 },
     writeBudget: 1000,
@@ -132,6 +132,35 @@ describe('the stored related index', () => {
     )
     expect(vectors).toHaveLength(FIXTURE_ARTICLES.length + EXTRA.length + 1)
     for (const v of vectors) {
+      expect(await related(v.slug), v.slug).toEqual(rankRelated(index, v.slug).map((r) => r.slug))
+    }
+  })
+
+  // Lists a tick deferred (past its ranking cap or its write budget) are known before the next
+  // tick's first pass: ranked in it, they need no second pass streaming every term part again.
+  it('ranks lists deferred by the last tick in the pass that ranks the next change', async () => {
+    const GONE = 'prisoner-exchange-agreed'
+    const before = await loadJobState(env.KV)
+    await ensureCorpus(env.KV, before)
+    // The stored build's statistics stay until the next build: the gone story's vector with them.
+    const built = [...before.corpus.values()] as DocVector[]
+    await putTombstone(env.KV, { slug: GONE, id: 'x' }, '2025-05-30T00:00:00Z', 'd1')
+    const deferring = await refresh({ maxRankPerTick: 2, rerankPerTick: 0 })
+    expect(deferring.pending).toBeGreaterThan(0)
+    await publish(ADDED)
+    const partReads: string[] = []
+    const counting = kvFailing('get', (key) => {
+      if (String(key).includes(':part:')) partReads.push(String(key))
+    })
+    expect((await refresh({ rerankPerTick: 0 }, counting)).pending).toBe(0)
+    expect(partReads).toHaveLength((await meta()).parts)
+    const after = await loadJobState(env.KV)
+    await ensureCorpus(env.KV, after)
+    const added = after.corpus.get(ADDED.slug) as DocVector
+    const index = buildIndex(built, { limit: 3 })
+    updateIndex(index, [added], [GONE])
+    for (const v of [...built, added]) {
+      if (v.slug === GONE) continue
       expect(await related(v.slug), v.slug).toEqual(rankRelated(index, v.slug).map((r) => r.slug))
     }
   })
