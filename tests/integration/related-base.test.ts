@@ -149,6 +149,7 @@ describe('the stored related index', () => {
     expect(deferring.pending).toBeGreaterThan(0)
     await publish(ADDED)
     const partReads: string[] = []
+    // kvFailing runs its hook before each read of the real KV; this one only counts.
     const counting = kvFailing('get', (key) => {
       if (String(key).includes(':part:')) partReads.push(String(key))
     })
