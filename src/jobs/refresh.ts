@@ -1590,13 +1590,9 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     // that streams every part again. Busy ticks at 100k after ticks that ran out of writes took
     // 1.4 to 1.7 s of Worker CPU with that pass, 1.0 to 1.1 s without. More queries change no
     // score (assembleIndex).
-    const pending = cursor.relatedPending.slice(0, inp.limits.maxRank)
-    for (const slug of [...upserts.map((e) => e.slug), ...pending]) {
+    const known = [...upserts, ...inp.damaged].map((e) => e.slug)
+    for (const slug of [...known, ...cursor.relatedPending.slice(0, inp.limits.maxRank)]) {
       const d = baseQuery(slug)
-      if (d !== undefined) firstQueries.add(d)
-    }
-    for (const e of inp.damaged) {
-      const d = baseQuery(e.slug)
       if (d !== undefined) firstQueries.add(d)
     }
     const terms = [...overlayTerms, ...termsOf(oldVectors)]
