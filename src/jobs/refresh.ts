@@ -1495,7 +1495,7 @@ function termsOf(vectors: Iterable<DocVector>): number[] {
  * Corpus statistics stay those of the stored build until the next one.
  */
 async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<RelatedPlan | null> {
-  const { state, head, meta, docs, published, live, cursor, config } = inp
+  const { state, head, meta, docs, published, live } = inp
   const { catalog, corpus } = state
   const current = head.overlay?.gen === meta.gen ? head.overlay : null
   const old = current?.docs ?? {}
@@ -1563,16 +1563,66 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     const found = await extractRare(meta, docs, termsOf(newcomers.map((o) => o.v)), readRare)
     for (const o of newcomers) o.r = rareHitsOf(found, termHashes(o.v.t))
   }
+  const plan = await streamedPasses(kv, inp, overlay, upserts, oldBase, oldDocs, removedBase)
+  // Saved once the passes found the scales of the stories that joined it.
   await saveOverlay(kv, head, overlay)
+  return plan
+}
+
+/**
+ * The passes of planStreamed over the stored parts. Overlay stories join each pass's index as
+ * candidates only (updateIndex's `scales`) unless the pass ranks their lists or has no scale
+ * for them yet, so a pass requests the terms of those alone: late in a build under a steady
+ * load (2,600 overlay stories at 100k articles) a pass kept 18 times the terms a +100 tick's
+ * stories need, and their postings (updateIndex).
+ */
+async function streamedPasses(
+  kv: KVNamespace,
+  inp: StreamedInputs,
+  overlay: Overlay,
+  upserts: CatalogEntry[],
+  oldBase: number[],
+  oldDocs: OverlayDoc[],
+  removedBase: string[],
+): Promise<RelatedPlan | null> {
+  const { meta, docs, published, live, cursor, config } = inp
+  const { catalog } = inp.state
   const overlayVectors = Object.values(overlay.docs).map((o) => o.v)
-  const overlayTerms = termsOf(overlayVectors)
-  // Both passes take every stored hit: a superset of what a pass needs changes no score.
-  const rare = mergeRareHits([...Object.values(overlay.docs), ...oldDocs].map((o) => o.r ?? []))
   // Each pass reads the parts again, one at a time, rather than holding them between the passes:
   // at 100k articles they are 37 MB of array buffers, on top of a busy tick's heap at its peak.
   const readPart = basePartReader(kv, meta)
   const { floorOf, bound } = storedFloors(catalog, removedBase)
   const baseQuery = (slug: string) => (overlay.docs[slug] ? undefined : docs.position.get(slug))
+  // Every stored hit of every overlay story, candidates too: a base document's term that only
+  // one base document holds is in no part, so a base query holds it only when a hit names it.
+  // A superset of what a pass needs changes no score.
+  const rare = mergeRareHits([...Object.values(overlay.docs), ...oldDocs].map((o) => o.r ?? []))
+  // An index for the given queries: the base documents' found by scanning the parts, the overlay
+  // stories' (and those without a scale yet) with every term requested, the old versions too.
+  const assemble = async (baseQueries: Set<number>, queried: Set<string>) => {
+    const scales = new Map<string, number>()
+    const whole: OverlayDoc[] = [...oldDocs]
+    for (const slug in overlay.docs) {
+      const o = overlay.docs[slug] as OverlayDoc
+      const known = typeof o.s === 'number' && Number.isFinite(o.s) && o.s >= 0
+      if (known && !queried.has(slug)) scales.set(slug, o.s as number)
+      else whole.push(o)
+    }
+    const index = await assembleIndex(meta, docs, config, {
+      queries: baseQueries,
+      terms: termsOf(whole.map((o) => o.v)),
+      rare,
+      readPart,
+    })
+    updateIndex(index, overlayVectors, removedBase, scales)
+    for (const slug in overlay.docs) {
+      const o = overlay.docs[slug] as OverlayDoc
+      if (scales.has(slug)) continue
+      const added = index.added.get(index.position.get(slug) as number)
+      if (added) o.s = added.scale
+    }
+    return { index, requested: (slug: string) => !scales.has(slug) }
+  }
 
   // Pass 1: which lists the changes reach.
   const oldVectors: DocVector[] = oldDocs.map((o) => ({
@@ -1583,6 +1633,7 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
   let entrants = new Map<string, RelatedItem[]>()
   let scored: ScoredQueries | undefined
   let first: RelatedIndex | null = null
+  let firstRequested: (slug: string) => boolean = () => false
   const firstQueries = new Set(oldBase)
   if (upserts.length > 0 || oldBase.length > 0 || oldVectors.length > 0) {
     // The lists known to need ranking before the pass (deferred by an earlier tick's cap or
@@ -1591,19 +1642,15 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     // 1.4 to 1.7 s of Worker CPU with that pass, 1.0 to 1.1 s without. More queries change no
     // score (assembleIndex).
     const known = [...upserts, ...inp.damaged].map((e) => e.slug)
+    const queried = new Set<string>()
     for (const slug of [...known, ...cursor.relatedPending.slice(0, inp.limits.maxRank)]) {
       const d = baseQuery(slug)
       if (d !== undefined) firstQueries.add(d)
+      else queried.add(slug)
     }
-    const terms = [...overlayTerms, ...termsOf(oldVectors)]
-    const index = await assembleIndex(meta, docs, config, {
-      queries: firstQueries,
-      terms,
-      rare,
-      readPart,
-    })
-    updateIndex(index, overlayVectors, removedBase)
+    const { index, requested } = await assemble(firstQueries, queried)
     first = index
+    firstRequested = requested
     ;({ needed, entrants, scored } = reachedLists(
       index,
       oldBase,
@@ -1644,23 +1691,24 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     ? await placeEntrants(kv, first, toRank, entrants, inp.storedRelated, config)
     : new Map<string, RelatedItem[]>()
   const queries = new Set<number>()
+  const queried = new Set<string>()
   for (const e of toRank) {
-    const d = placed.has(e.slug) ? undefined : baseQuery(e.slug)
+    if (placed.has(e.slug)) continue
+    const d = baseQuery(e.slug)
     if (d !== undefined) queries.add(d)
+    else if (overlay.docs[e.slug]) queried.add(e.slug)
   }
-  if (first && [...queries].every((d) => firstQueries.has(d))) {
+  if (
+    first &&
+    [...queries].every((d) => firstQueries.has(d)) &&
+    [...queried].every(firstRequested)
+  ) {
     return { index: first, toRank, deferred, placed, scored }
   }
   // The first pass's index is done with: a variable lives until its function returns, so let it
   // go before building the second.
   first = null
-  const index = await assembleIndex(meta, docs, config, {
-    queries,
-    terms: overlayTerms,
-    rare,
-    readPart,
-  })
-  updateIndex(index, overlayVectors, removedBase)
+  const { index } = await assemble(queries, queried)
   return { index, toRank, deferred, placed }
 }
 

@@ -77,6 +77,9 @@ export function scoreCandidates(
   const hasAdded = index.addedPostings.size > 0
   let count = 0
   const added = index.added.get(q)
+  // Its vector lacks the terms the index was not asked for: its scores would be wrong.
+  if (added?.candidateOnly)
+    throw new Error(`related: ${index.slugs[q]} was added as a candidate only, not a query`)
   const qTerms = added ? added.terms : index.fTerm
   const qWeights = added ? added.weights : index.fWeight
   const from = added ? 0 : (index.fStart[q] as number)

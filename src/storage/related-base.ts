@@ -32,11 +32,16 @@ export interface Overlay {
   published?: number
 }
 
-/** One story of the overlay; `r` is absent when written by an older version (found again). */
+/**
+ * One story of the overlay; `r` and `s` are absent when written by an older version (found
+ * again). `s` is the scale that makes its weights unit length against the generation's statistics
+ * (updateIndex's `scales`): with it a tick adds the story without streaming every term it holds.
+ */
 export interface OverlayDoc {
   h: string
   v: DocVector
   r?: number[]
+  s?: number
 }
 
 /** What a tick reads first: the meta (null when missing or unreadable) and the overlay. */

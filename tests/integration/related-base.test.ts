@@ -166,6 +166,49 @@ describe('the stored related index', () => {
     }
   })
 
+  // A story that joined the overlay in an earlier tick joins later ticks' indexes as a candidate
+  // only: with the scale it was given then, and without the terms no query asks for.
+  it('ranks against earlier overlay stories as when they joined: the same lists and scores', async () => {
+    const second = {
+      ...ADDED,
+      slug: 'third-prisoner-exchange',
+      title: 'Ukraine and Russia agree a third prisoner exchange',
+      publishedAt: '2025-05-25T09:00:00Z',
+    }
+    await publish(ADDED)
+    expect((await refresh()).pending).toBe(0)
+    const first = JSON.parse((await env.KV.get(keys.relatedOverlay)) as string) as {
+      docs: Record<string, { s?: number }>
+    }
+    expect(first.docs[ADDED.slug]?.s).toBeGreaterThan(0)
+    await publish(second)
+    // Every list ranked again: base stories' too, with the earlier addition among the candidates.
+    expect((await refresh({ rerankPerTick: 1000, verifyPerTick: 1000 })).pending).toBe(0)
+    const state = await loadJobState(env.KV)
+    await ensureCorpus(env.KV, state)
+    const vectors = [...state.corpus.values()] as DocVector[]
+    const late = new Set([ADDED.slug, second.slug])
+    const index = buildIndex(
+      vectors.filter((v) => !late.has(v.slug)),
+      { limit: 3 },
+    )
+    updateIndex(
+      index,
+      vectors.filter((v) => late.has(v.slug)),
+    )
+    expect(await related(second.slug)).toContain(ADDED.slug)
+    for (const v of vectors) {
+      const text = (await env.KV.get(keys.related(v.slug))) as string
+      const stored = JSON.parse(text) as RelatedList
+      const expected = rankRelated(index, v.slug)
+      expect(
+        stored.items.map((i) => i.slug),
+        v.slug,
+      ).toEqual(expected.map((r) => r.slug))
+      expect(stored.scores, v.slug).toEqual(expected.map((r) => Number(r.score.toPrecision(8))))
+    }
+  })
+
   it('is built again once the overlay passes its bound, and the old generation is swept', async () => {
     const first = await meta()
     await publish(ADDED)
