@@ -1705,6 +1705,9 @@ async function streamedPasses(
   ) {
     return { index: first, toRank, deferred, placed, scored }
   }
+  // An overlay story the first pass did not ask for (it held an old version, or placing it
+  // failed) needs its terms streamed too: in a tick that edits or removes stories the base's
+  // holders need this pass already. In the bench's busy ticks every placed list settled.
   // The first pass's index is done with: a variable lives until its function returns, so let it
   // go before building the second.
   first = null
