@@ -19,7 +19,7 @@ import {
   writeSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { basename, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GCProfiler, getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -714,6 +714,16 @@ async function measuredWorker(persistTo: string, scriptPath: string) {
   }
   const nameFrame = bundleFrameNamer(scriptPath)
   const pid = workerdPid()
+  // EDGEWIRE_BENCH_PROFILES=DIR keeps each invocation's CPU profile there, with the bundle and
+  // its source map, for bench/profile-top.ts to read by function.
+  const keep = process.env.EDGEWIRE_BENCH_PROFILES
+  if (keep) {
+    mkdirSync(keep, { recursive: true })
+    for (const file of [scriptPath, `${scriptPath}.map`]) {
+      if (existsSync(file)) cpSync(file, join(keep, basename(file)))
+    }
+  }
+  let run = 0
   const measure = async (name: string, at: Date, part: string, cron: string) => {
     logged = null
     await probe.startProfile()
@@ -721,6 +731,11 @@ async function measuredWorker(persistTo: string, scriptPath: string) {
     await worker.tick(at, cron)
     const spent = processCpuMs(pid) - before
     const profile = await probe.stopRawProfile()
+    if (keep) {
+      run++
+      const file = `${String(run).padStart(3, '0')} ${name} ${part}`.replace(/[^\w.+-]+/g, '-')
+      writeFileSync(join(keep, `${pid}-${file}.cpuprofile`), JSON.stringify(profile))
+    }
     const isolate = isolateCpu(profile)
     const isolateTwoIntervals = isolateCpu(profile, SAMPLING_INTERVAL_US, 2)
     const steps = isolateCpuBySteps(profile, REFRESH_STEPS, nameFrame)
