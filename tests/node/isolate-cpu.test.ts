@@ -3,6 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { isolateCpu, isolateCpuBySteps, type Profile } from '../../bench/isolate-inspector'
+import { functionTimes } from '../../bench/profile-top'
 import { REFRESH_STEPS } from '../../bench/related-bench'
 
 // A profile whose samples are the given kinds, each after the given delta in microseconds.
@@ -152,5 +153,32 @@ describe('isolateCpuBySteps', () => {
     for (const [step, functions] of REFRESH_STEPS) {
       for (const fn of functions) expect(declared.has(fn), `${step}: ${fn}`).toBe(true)
     }
+  })
+})
+
+describe('functionTimes (bench/profile-top.ts)', () => {
+  it("counts a function's own samples as self time and its callees' as total, once per stack", () => {
+    // root > refresh > rank > rank (recursion) > score; root > (idle)
+    const frame = (functionName: string) => ({ functionName })
+    const tree: Profile = {
+      nodes: [
+        { id: 1, callFrame: frame('(root)'), children: [2, 6] },
+        { id: 2, callFrame: frame('refresh'), children: [3] },
+        { id: 3, callFrame: frame('rank'), children: [4] },
+        { id: 4, callFrame: frame('rank'), children: [5] },
+        { id: 5, callFrame: frame('score') },
+        { id: 6, callFrame: frame('(idle)') },
+      ],
+      // score twice, the inner rank once, refresh once, idle once; a long gap is capped at 2.2 ms
+      samples: [5, 5, 4, 2, 6],
+      timeDeltas: [2000, 9000, 2000, 2000, 2000],
+    }
+    const rows = new Map(functionTimes(tree, (f) => f.functionName).map((r) => [r.name, r]))
+    expect(rows.get('score')).toEqual({ name: 'score', selfMs: 4.2, totalMs: 4.2 })
+    expect(rows.get('rank')?.selfMs).toBeCloseTo(2, 6)
+    expect(rows.get('rank')?.totalMs).toBeCloseTo(6.2, 6)
+    expect(rows.get('refresh')?.totalMs).toBeCloseTo(8.2, 6)
+    expect(rows.has('(idle)')).toBe(false)
+    expect([...rows.keys()][0]).toBe('score')
   })
 })
