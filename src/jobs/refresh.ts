@@ -1598,10 +1598,10 @@ async function streamedPasses(
   // A superset of what a pass needs changes no score.
   const rare = mergeRareHits([...Object.values(overlay.docs), ...oldDocs].map((o) => o.r ?? []))
   // An index for the given queries: the base documents' found by scanning the parts, the overlay
-  // stories' (and those without a scale yet) with every term requested, the old versions too.
-  const assemble = async (baseQueries: Set<number>, queried: Set<string>) => {
+  // stories' (and those without a scale yet) with every term requested, and `old`'s.
+  const assemble = async (baseQueries: Set<number>, queried: Set<string>, old: OverlayDoc[]) => {
     const scales = new Map<string, number>()
-    const whole: OverlayDoc[] = [...oldDocs]
+    const whole: OverlayDoc[] = [...old]
     for (const slug in overlay.docs) {
       const o = overlay.docs[slug] as OverlayDoc
       const known = typeof o.s === 'number' && Number.isFinite(o.s) && o.s >= 0
@@ -1648,7 +1648,7 @@ async function streamedPasses(
       if (d !== undefined) firstQueries.add(d)
       else queried.add(slug)
     }
-    const { index, requested } = await assemble(firstQueries, queried)
+    const { index, requested } = await assemble(firstQueries, queried, oldDocs)
     first = index
     firstRequested = requested
     ;({ needed, entrants, scored } = reachedLists(
@@ -1711,7 +1711,7 @@ async function streamedPasses(
   // The first pass's index is done with: a variable lives until its function returns, so let it
   // go before building the second.
   first = null
-  const { index } = await assemble(queries, queried)
+  const { index } = await assemble(queries, queried, [])
   return { index, toRank, deferred, placed }
 }
 

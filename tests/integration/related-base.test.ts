@@ -5,7 +5,13 @@ import { env } from 'cloudflare:workers'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { readSiteConfig } from '../../src/config'
 import { type RefreshOptions, runRefresh } from '../../src/jobs/refresh'
-import { buildIndex, type DocVector, rankRelated, updateIndex } from '../../src/related'
+import {
+  buildIndex,
+  type DocVector,
+  type RelatedIndex,
+  rankRelated,
+  updateIndex,
+} from '../../src/related'
 import type { BaseMeta } from '../../src/related/base-index'
 import { putTombstone } from '../../src/storage/articles'
 import type { RelatedList } from '../../src/storage/indexes'
@@ -53,6 +59,19 @@ async function overlaySlugs(): Promise<string[]> {
 async function related(slug: string): Promise<string[]> {
   const text = await env.KV.get(keys.related(slug))
   return text ? (JSON.parse(text) as RelatedList).items.map((i) => i.slug) : []
+}
+
+/** Every stored list of `vectors` holds what `index` ranks for it, scores as stored. */
+async function expectRankings(index: RelatedIndex, vectors: DocVector[]): Promise<void> {
+  for (const v of vectors) {
+    const stored = JSON.parse((await env.KV.get(keys.related(v.slug))) as string) as RelatedList
+    const expected = rankRelated(index, v.slug)
+    expect(
+      stored.items.map((i) => i.slug),
+      v.slug,
+    ).toEqual(expected.map((r) => r.slug))
+    expect(stored.scores, v.slug).toEqual(expected.map((r) => Number(r.score.toPrecision(8))))
+  }
 }
 
 async function storedKeys(): Promise<string[]> {
@@ -197,16 +216,17 @@ describe('the stored related index', () => {
       vectors.filter((v) => late.has(v.slug)),
     )
     expect(await related(second.slug)).toContain(ADDED.slug)
-    for (const v of vectors) {
-      const text = (await env.KV.get(keys.related(v.slug))) as string
-      const stored = JSON.parse(text) as RelatedList
-      const expected = rankRelated(index, v.slug)
-      expect(
-        stored.items.map((i) => i.slug),
-        v.slug,
-      ).toEqual(expected.map((r) => r.slug))
-      expect(stored.scores, v.slug).toEqual(expected.map((r) => Number(r.score.toPrecision(8))))
-    }
+    await expectRankings(index, vectors)
+
+    // The first addition changes: the second's list held its old version, so that list is
+    // ranked again, with the second's every term (the tick's second pass).
+    await publish({ ...ADDED, body: `${ADDED.body} Prisoners were exchanged at the border.` })
+    expect((await refresh({ rerankPerTick: 0 })).pending).toBe(0)
+    const after = await loadJobState(env.KV)
+    await ensureCorpus(env.KV, after)
+    const changed = after.corpus.get(ADDED.slug) as DocVector
+    updateIndex(index, [changed])
+    await expectRankings(index, [...vectors.filter((v) => v.slug !== ADDED.slug), changed])
   })
 
   it('is built again once the overlay passes its bound, and the old generation is swept', async () => {
