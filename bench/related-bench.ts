@@ -515,6 +515,8 @@ interface TickFigures {
 
 /** Most ticks the bench runs for a build of the related index in slices to start and end. */
 const BUILD_TICKS_MAX = 60
+/** Busy ticks measured after the build's last (--build). */
+const AFTER_BUILD_TICKS: number = 2
 
 /**
  * The refresh tick's steps (src/jobs/refresh.ts, in order), each with functions that no earlier
@@ -847,13 +849,16 @@ async function measureTick(
       await measure(`+${added} busy ${k}`, at)
     }
     // Then more busy ticks until the related index built in slices has started and ended (the
-    // overlay passes half its bound, then the slices take their ticks), measured as any other.
+    // overlay passes half its bound, then the slices take their ticks), measured as any other,
+    // and AFTER_BUILD_TICKS more: the first related step against a new generation weighs every
+    // story the build carried into its overlay again.
     if (large && build) {
       const genOf = async () =>
         (JSON.parse((await worker.kv.get(keys.relatedMeta)) ?? '{}') as { gen?: string }).gen
       const genBefore = await genOf()
       let started = false
-      for (let k = busy + 1; k <= busy + BUILD_TICKS_MAX; k++) {
+      let after = -1
+      for (let k = busy + 1; k <= busy + BUILD_TICKS_MAX + AFTER_BUILD_TICKS; k++) {
         const at = new Date(now.getTime() + k * interval)
         await publishAdditions(
           worker.kv,
@@ -863,8 +868,10 @@ async function measureTick(
           99 + k,
         )
         await measure(`+${added} busy ${k}`, at)
+        if (after >= 0) after++
         started ||= ticks.some((r) => r.report.relatedBuildSlices > 0)
-        if (started && (await genOf()) !== genBefore) break
+        if (after < 0 && started && (await genOf()) !== genBefore) after = 0
+        if (after >= AFTER_BUILD_TICKS) break
       }
     }
   } finally {
@@ -1274,7 +1281,10 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             .filter((r) => r.name === `${name} ${r.part}`)
             .reduce((n, r) => n + (r.report.relatedBuildSlices ?? 0), 0)
         const first = tickNames.findIndex((name) => slicesOf(name) > 0)
-        const last = tickNames.findLastIndex((name) => slicesOf(name) > 0)
+        // The build takes slices every tick until its last; a next build may start in the ticks
+        // measured after it, a tick or more later.
+        let last = first
+        while (first >= 0 && slicesOf(tickNames[last + 1] ?? '') > 0) last++
         const during = tickNames.slice(first, last + 1)
         const rows = t.ticks.filter((r) => during.some((name) => r.name === `${name} ${r.part}`))
         const range = (part: string) => {
@@ -1298,6 +1308,18 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
                 `the same build from the +${added} tick's state, every part in one Node process a tick, ` +
                 `${t.buildCapped?.ticks} ticks: ${cappedFigures(t.buildCapped as CappedTick & { capMb: number; passed: boolean }, heapMb)}`,
         )
+        const after = first >= 0 ? tickNames.slice(last + 1) : []
+        if (after.length > 0) {
+          const cpuOf = (name: string) =>
+            t.ticks
+              .filter((r) => r.name === `${name} ${r.part}`)
+              .map((r) => `${r.part} ${f0(totalCpuMs(r.isolate))}`)
+              .join(', ')
+          log(
+            'after the build, against its new generation, Worker CPU by invocation: ' +
+              after.map((name) => `"${name}" ${cpuOf(name)} ms`).join('; '),
+          )
+        }
       }
       // A tick's writes and lists are those of its invocations together.
       const tickOf = (prefix: string) => t.ticks.filter((r) => r.name.startsWith(`${prefix} `))
