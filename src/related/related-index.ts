@@ -683,7 +683,7 @@ function addTerms(
       index.newTerms.set(hash, t)
     }
     const idf = t < index.vocab.length ? (index.idf[t] as number) : rare
-    const w = saturate(cfg, Math.expm1((bytes[o + 4] as number) / WEIGHT_SCALE), norm) * idf
+    const w = saturate(cfg, TF_OF_BYTE[bytes[o + 4] as number] as number, norm) * idf
     terms.push(t)
     weights.push(w)
     sum += w * w
