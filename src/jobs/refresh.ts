@@ -15,8 +15,8 @@ import {
   DEFAULT_RELATED_CONFIG,
   type DocVector,
   encodeBase,
-  extractRare,
   type FloorBound,
+  findRareHits,
   insertRelated,
   type ListFloor,
   listFloor,
@@ -27,10 +27,9 @@ import {
   type RelatedIndex,
   type RelatedItem,
   rankRelated,
-  rareHitsOf,
   type ScoredQueries,
   StoredIndexError,
-  termHashes,
+  termsOf,
   updateIndex,
   vectorize,
 } from '../related'
@@ -1479,12 +1478,6 @@ interface StreamedInputs {
   rerank: number
 }
 
-function termsOf(vectors: Iterable<DocVector>): number[] {
-  const out: number[] = []
-  for (const v of vectors) for (const t of termHashes(v.t)) out.push(t)
-  return out
-}
-
 /**
  * The incremental related step against the stored index: brings the overlay up to date (every
  * published story the stored index lacks or holds in an older version), then streams the stored
@@ -1557,12 +1550,17 @@ async function planStreamed(kv: KVNamespace, inp: StreamedInputs): Promise<Relat
     }
   }
   // The base's one-document terms that newcomers to the overlay share: read once, kept with them.
-  const readRare = baseRareReader(kv, meta)
+  // The build weighs the stories it carries into a new generation (weighAdded).
   const newcomers = [...Object.values(overlay.docs), ...oldDocs].filter((o) => !o.r)
-  if (newcomers.length > 0) {
-    const found = await extractRare(meta, docs, termsOf(newcomers.map((o) => o.v)), readRare)
-    for (const o of newcomers) o.r = rareHitsOf(found, termHashes(o.v.t))
-  }
+  const hits = await findRareHits(
+    meta,
+    docs,
+    newcomers.map((o) => o.v),
+    baseRareReader(kv, meta),
+  )
+  newcomers.forEach((o, i) => {
+    o.r = hits[i]
+  })
   const plan = await streamedPasses(kv, inp, overlay, upserts, oldBase, oldDocs, removedBase)
   // Saved once the passes found the scales of the stories that joined it.
   await saveOverlay(kv, head, overlay)

@@ -11,6 +11,7 @@
 // the scales last.
 // Everything here is pure (bytes in, bytes out); storage/related-base.ts owns the KV keys.
 import type { RelatedConfig } from './config.ts'
+import { type DocVector, termHashes } from './doc-vector.ts'
 import {
   idfFor,
   LayeredPositions,
@@ -18,6 +19,7 @@ import {
   type RelatedIndex,
   type ThemeIds,
   themeIdArray,
+  updateIndex,
 } from './related-index.ts'
 
 /** A stored value is missing, truncated or from another build: the index must be built again. */
@@ -438,6 +440,60 @@ export function rareHitsOf(rare: RarePostings, terms: Iterable<number>): number[
     if (wanted.has(hash)) out.push(hash, rare.docs[i] as number, rare.weights[i] as number)
   }
   return out
+}
+
+/** Every term hash of the given vectors, repeats included. */
+export function termsOf(vectors: Iterable<DocVector>): number[] {
+  const out: number[] = []
+  for (const v of vectors) for (const t of termHashes(v.t)) out.push(t)
+  return out
+}
+
+/** Each vector's stored hits (rareHitsOf), reading the parts of one-document terms once. */
+export async function findRareHits(
+  meta: BaseMeta,
+  docs: Pick<BaseDocs, 'scales'>,
+  vectors: readonly DocVector[],
+  readRare: PartReader,
+): Promise<number[][]> {
+  if (vectors.length === 0) return []
+  const found = await extractRare(meta, docs, termsOf(vectors), readRare)
+  return vectors.map((v) => rareHitsOf(found, termHashes(v.t)))
+}
+
+/** What a document added since the build keeps for the generation (the overlay's `r` and `s`). */
+export interface AddedWeight {
+  /** its stored hits (rareHitsOf) */
+  r: number[]
+  /** the scale that makes its weights unit length (updateIndex's `scales`) */
+  s: number
+}
+
+/**
+ * Weighs documents the stored build lacks, or holds in another version, against its statistics,
+ * as a tick's index does when it adds them whole: their hits first, since a one-document term
+ * they share weighs as a term of two. A document's scale depends on its own terms and the
+ * build alone, so weighing a few here gives each the scale a tick weighing all would.
+ */
+export async function weighAdded(
+  meta: BaseMeta,
+  docs: BaseDocs,
+  config: RelatedConfig,
+  vectors: readonly DocVector[],
+  read: { part: PartReader; rare: PartReader },
+): Promise<AddedWeight[]> {
+  const hits = await findRareHits(meta, docs, vectors, read.rare)
+  const index = await assembleIndex(meta, docs, config, {
+    queries: new Set(),
+    terms: termsOf(vectors),
+    rare: mergeRareHits(hits),
+    readPart: read.part,
+  })
+  updateIndex(index, vectors)
+  return vectors.map((v, i) => ({
+    r: hits[i] as number[],
+    s: index.added.get(index.position.get(v.slug) as number)?.scale as number,
+  }))
 }
 
 /** Stored hits (rareHitsOf) of several documents as one RarePostings, sorted by hash. */

@@ -1,6 +1,7 @@
 // The related-story engine's public surface: the refresh job and the CLI use only this.
 
 export {
+  type AddedWeight,
   type AssembleRequest,
   assembleIndex,
   type BaseDocs,
@@ -8,10 +9,13 @@ export {
   type EncodedBase,
   encodeBase,
   extractRare,
+  findRareHits,
   mergeRareHits,
   type RarePostings,
   rareHitsOf,
   StoredIndexError,
+  termsOf,
+  weighAdded,
 } from './base-index.ts'
 export { DEFAULT_RELATED_CONFIG, type RelatedConfig, resolveConfig } from './config.ts'
 export { type DocVector, type RelatedSource, termHashes, vectorize } from './doc-vector.ts'

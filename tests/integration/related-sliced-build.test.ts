@@ -6,7 +6,7 @@ import { env } from 'cloudflare:workers'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { readSiteConfig } from '../../src/config'
 import { type RefreshOptions, type RefreshReport, runRefresh } from '../../src/jobs/refresh'
-import { buildIndex, type DocVector, rankRelated } from '../../src/related'
+import { buildIndex, type DocVector, rankRelated, updateIndex } from '../../src/related'
 import type { BaseMeta } from '../../src/related/base-index'
 import { putTombstone } from '../../src/storage/articles'
 import type { RelatedList } from '../../src/storage/indexes'
@@ -59,6 +59,11 @@ async function related(slug: string): Promise<string[]> {
 async function overlaySlugs(): Promise<string[]> {
   const text = await env.KV.get(keys.relatedOverlay)
   return Object.keys((JSON.parse(text as string) as { docs: object }).docs).sort()
+}
+
+async function overlayDocs(): Promise<Record<string, unknown>> {
+  return (JSON.parse((await env.KV.get(keys.relatedOverlay)) as string) as { docs: object })
+    .docs as Record<string, unknown>
 }
 
 async function buildKeys(): Promise<string[]> {
@@ -163,6 +168,58 @@ describe('the related index built in slices', () => {
     // The new build holds every story published when its shard was sliced; the overlay the rest.
     expect(second.n + (await overlaySlugs()).length).toBeGreaterThanOrEqual(SITE.length)
     await expectFullRanking(SITE.length)
+  })
+
+  // The stories a build carries into its first overlay are weighed in its last tick, so that the
+  // first related step against it need not stream each one's every term.
+  it('weighs the stories it carries in its last tick, as a tick against the new build would', async () => {
+    await settle()
+    const first = (await meta()) as BaseMeta
+    await publish(added(1))
+    await refresh({ maxOverlay: 1 })
+    // Every shard sliced (one a tick); then a story added and one changed, neither in the build.
+    for (let n = 1; n < 16; n++) await refresh({ maxOverlay: 1 })
+    const before = fixture('prisoner-exchange-agreed')
+    const changed = { ...before, body: `${before.body} More prisoners crossed at the border.` }
+    const built = await loadJobState(env.KV)
+    await ensureCorpus(env.KV, built)
+    const oldVersion = built.corpus.get(before.slug) as DocVector
+    await publish(added(2), changed)
+    for (let n = 0; n < 10 && (await meta())?.gen === first.gen; n++) {
+      await refresh({ maxOverlay: 1 })
+    }
+    expect((await meta())?.gen).not.toBe(first.gen)
+    type Docs = Record<string, { h: string; v: DocVector; r?: number[]; s?: number }>
+    const carried = (await overlayDocs()) as Docs
+    expect(Object.keys(carried).sort()).toEqual([added(2).slug, before.slug].sort())
+    for (const doc of Object.values(carried)) expect(doc.s).toBeGreaterThan(0)
+    // A word only added(1) held in the build: the copy that joins after it shares it.
+    expect(carried[added(2).slug]?.r?.length).toBeGreaterThan(0)
+    // Without them, the next related step weighs the same stories itself: the same hits, the
+    // same scales.
+    const bare: Docs = {}
+    for (const [slug, { h, v }] of Object.entries(carried)) bare[slug] = { h, v }
+    const stored = JSON.parse((await env.KV.get(keys.relatedOverlay)) as string)
+    await env.KV.put(keys.relatedOverlay, JSON.stringify({ ...stored, docs: bare }))
+    await refresh({ maxOverlay: 1000, rerankPerTick: 100 })
+    expect(await overlayDocs()).toEqual(carried)
+    await settle({ maxOverlay: 1000, rerankPerTick: 100 })
+    // Every list as the new build and its overlay rank it: the build holds the changed story's
+    // old version, whose statistics stay until the next build.
+    const state = await loadJobState(env.KV)
+    await ensureCorpus(env.KV, state)
+    const vectors = [...state.corpus.values()] as DocVector[]
+    const index = buildIndex([...vectors.filter((v) => !(v.slug in carried)), oldVersion], {
+      limit: 3,
+    })
+    updateIndex(
+      index,
+      vectors.filter((v) => v.slug in carried),
+    )
+    expect(vectors).toHaveLength(SITE.length + 2)
+    for (const v of vectors) {
+      expect(await related(v.slug), v.slug).toEqual(rankRelated(index, v.slug).map((r) => r.slug))
+    }
   })
 
   it('takes its slices in an invocation of its own when the build has a trigger', async () => {
