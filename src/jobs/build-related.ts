@@ -9,9 +9,9 @@
 
 import {
   type AddedWeight,
+  type BaseDocs,
   type BaseMeta,
   DOCS_PER_CHUNK,
-  decodeDocs,
   StoredIndexError,
   weighAdded,
 } from '../related/base-index'
@@ -228,9 +228,9 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
       for (let shard = 0; shard < infos.length; shard++) {
         joiner.add(shard, (await read(`table:${shard}`)) ?? missing(`table ${shard}`))
       }
-      const { meta, chunks, slugs, hashes } = joiner.finish(scalesOf(sums.sums))
-      const overlay = carriedOverlay(inp, build.gen, slugs, hashes)
-      await weighCarried(kv, meta, chunks, overlay, config)
+      const { meta, chunks, docs } = joiner.finish(scalesOf(sums.sums))
+      const overlay = carriedOverlay(inp, build.gen, docs.slugs, docs.hashes)
+      await weighCarried(kv, meta, docs, overlay, config)
       await publishBase(kv, meta, chunks, overlay)
       cursor.relatedBuild = null
       cursor.relatedSweep = true
@@ -288,13 +288,13 @@ function carriedOverlay(
  * Weighs the stories carried into the new generation against it, here rather than in the first
  * related step against it: that step would stream every term of each (851 stories when a 13-tick
  * build at 100k articles ended under 100 new stories a tick; 945 ms of that related invocation's
- * Worker CPU against 652 to 772 during the build). This tick holds the new table's chunks, and
- * the merges wrote its parts. A story a tick adds later is weighed by that tick, as before.
+ * Worker CPU against 652 to 772 during the build). This tick holds the new table, and the
+ * merges wrote its parts. A story a tick adds later is weighed by that tick, as before.
  */
 async function weighCarried(
   kv: KVNamespace,
   meta: BaseMeta,
-  chunks: readonly Uint8Array[],
+  docs: BaseDocs,
   overlay: Overlay,
   config: RelatedConfig,
 ): Promise<void> {
@@ -302,7 +302,7 @@ async function weighCarried(
   if (carried.length === 0) return
   const weights = await weighAdded(
     meta,
-    decodeDocs(meta, chunks),
+    docs,
     config,
     carried.map((o) => o.v),
     { part: basePartReader(kv, meta), rare: baseRareReader(kv, meta) },

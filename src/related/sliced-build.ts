@@ -18,6 +18,7 @@
 import { utcMillis } from '../model/utc-time.ts'
 import {
   BASE_FORMAT,
+  type BaseDocs,
   type BaseMeta,
   DOCS_PER_CHUNK,
   type EncodedBase,
@@ -39,6 +40,7 @@ import {
   saturate,
   TF_OF_BYTE,
   termHashAt,
+  themeIdArray,
 } from './related-index.ts'
 
 const TERM_BYTES = 5
@@ -401,9 +403,8 @@ export interface TableJoiner {
   finish(scales: Float64Array): {
     meta: BaseMeta
     chunks: Uint8Array[]
-    /** each document's slug and article hash, by document number */
-    slugs: string[]
-    hashes: string[]
+    /** the table the chunks hold, as decodeDocs reads it back */
+    docs: BaseDocs
   }
 }
 
@@ -481,6 +482,13 @@ export function tableJoiner(
           ),
         )
       }
+      // Narrowed as decodeDocs narrows them: ranking reads one for every candidate.
+      const narrow = themeIdArray(n, themeLists.length)
+      narrow.set(themeIds)
+      const position = new Map<string, number>()
+      slugs.forEach((slug, d) => {
+        position.set(slug, d)
+      })
       return {
         meta: {
           version: BASE_FORMAT,
@@ -494,8 +502,16 @@ export function tableJoiner(
           themeLists,
         },
         chunks,
-        slugs,
-        hashes,
+        docs: {
+          slugs,
+          hashes,
+          position,
+          days,
+          themeIds: narrow,
+          sketchStart,
+          sketchData: sketchData.subarray(0, sketchStart[n]),
+          scales,
+        },
       }
     },
   }
@@ -512,7 +528,7 @@ export function buildAllSlices(
   config: RelatedConfig,
   configHash: string,
   partCountWanted?: number,
-): EncodedBase {
+): EncodedBase & { docs: BaseDocs } {
   let count = 0
   for (const s of shards) count += s.length
   const shape = buildShape(gen, count, partCountWanted)
@@ -536,8 +552,8 @@ export function buildAllSlices(
   slices.forEach((slice, s) => {
     joiner.add(s, slice.table)
   })
-  const { meta, chunks } = joiner.finish(scalesOf(sumsq))
-  return { meta, chunks, parts, rare }
+  const { meta, chunks, docs } = joiner.finish(scalesOf(sumsq))
+  return { meta, chunks, parts, rare, docs }
 }
 
 /** The running sums of squares of a build's documents, with the groups summed into them. */

@@ -74,6 +74,19 @@ describe('the related index built in slices', () => {
     }
   })
 
+  // The build's last tick weighs the stories it carries with the table it joined, unread.
+  it('hands over the document table its chunks hold, as decoding them gives it', async () => {
+    const vectors = world(60).map((d) => vectorize(d, CONFIG))
+    const { base, docs } = await sliced(vectors, 4)
+    expect(base.docs.slugs).toEqual(docs.slugs)
+    expect(base.docs.hashes).toEqual(docs.hashes)
+    expect([...base.docs.position]).toEqual([...docs.position])
+    expect(base.docs.themeIds.constructor).toBe(docs.themeIds.constructor)
+    for (const key of ['days', 'themeIds', 'sketchStart', 'sketchData', 'scales'] as const) {
+      expect(Array.from(base.docs[key]), key).toEqual(Array.from(docs[key]))
+    }
+  })
+
   for (const parts of [1, 8, 32]) {
     it(`ranks every document as a full build does (${parts} parts)`, async () => {
       const vectors = world(90).map((d) => vectorize(d, CONFIG))
