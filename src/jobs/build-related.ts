@@ -25,6 +25,7 @@ import {
   decodeSums,
   encodeSums,
   groupMerger,
+  groupShare,
   type ShardInfo,
   scalesOf,
   sliceShard,
@@ -54,18 +55,27 @@ import {
 
 /**
  * Work the build takes per tick, in documents: slicing a shard costs its documents, merging a
- * group the site's documents over the groups times MERGE_WEIGHT. At 100k articles 12,500 is two
- * of 16 shards or four of 16 groups a tick, when the tick ranks nothing else.
+ * group its share of the site's documents times MERGE_WEIGHT (mergeCost). At 100k articles
+ * 12,500 is two of 16 shards, or two to five of 16 groups, a tick that ranks nothing else.
  */
 export const BUILD_DOCS_PER_TICK = 12_500
 
 /**
- * A group's merge costs half what slicing as many documents does. In the build's own invocation
- * at 100k a tick of two merges took 261 to 452 ms of Worker CPU, one of two slices 400 to 513,
- * one with no build 154 to 237. Counted the same, the merges took 8 of the build's 17 ticks, and
- * the stories it carried when it ended (1,251 at 100 a tick) started the next build at once.
+ * Merging every group costs half what slicing as many documents does, each group its share of
+ * the triples (groupShare). In the build's own invocation at 100k a tick of two merges took 261
+ * to 452 ms of Worker CPU, one of two slices 400 to 513, one with no build 154 to 237. Counted
+ * the same, the merges took 8 of the build's 17 ticks, and the stories it carried when it ended
+ * (1,251 at 100 a tick) started the next build at once. Counted as equal, the four largest
+ * groups took one tick, 1.6 times the budget: 644 to 1,078 ms over seven runs, the most of any
+ * of the build's ticks, while the four smallest took 346 to 585.
  */
 const MERGE_WEIGHT = 0.5
+
+/** What merging group `g` costs, in documents of slicing (BUILD_DOCS_PER_TICK). */
+export function mergeCost(shards: readonly ShardInfo[], g: number, groups: number): number {
+  const { n } = buildTotals(shards)
+  return Math.max(1, Math.ceil(MERGE_WEIGHT * n * groupShare(shards, g, groups)))
+}
 
 /**
  * What ranking one related list costs, in the same documents of build work: in workerd at 100k
@@ -189,7 +199,12 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
         }
         const slice = sliceShard(shape, s, vectors, hashes)
         await writeShardSlice(kv, build.gen, s, slice)
-        build.shards[s] = { count: slice.count, length: slice.length, tag: slice.tag }
+        build.shards[s] = {
+          count: slice.count,
+          length: slice.length,
+          tag: slice.tag,
+          triples: slice.triples,
+        }
         left -= Math.max(1, slice.count)
         report.slices++
         continue
@@ -208,6 +223,10 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
       const merged = new Set(sums.groups)
       const g = Array.from({ length: build.groups }, (_, i) => i).find((i) => !merged.has(i))
       if (g !== undefined) {
+        // Taken when it fits what is left, or when it is the tick's first slice: a tick then
+        // never takes more than its budget of merges.
+        const cost = mergeCost(infos, g, build.groups)
+        if (cost > left && report.slices > 0) break
         // Its parts, and the sums written at the end.
         if (!inp.canWrite((2 * build.parts) / build.groups + 1)) break
         const merger = groupMerger(shape, g, infos, config)
@@ -218,7 +237,7 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
         await writeBaseParts(kv, build.gen, merger.finish(sums.sums))
         sums.groups.push(g)
         sumsChanged = true
-        left -= Math.max(1, Math.ceil((MERGE_WEIGHT * n) / build.groups))
+        left -= cost
         report.slices++
         continue
       }

@@ -140,7 +140,11 @@ function isRelatedBuild(v: unknown): v is RelatedBuild {
     b.shards.every(
       (s) =>
         s === null ||
-        (Number.isInteger(s.count) && typeof s.length === 'number' && typeof s.tag === 'string'),
+        (Number.isInteger(s.count) &&
+          typeof s.length === 'number' &&
+          typeof s.tag === 'string' &&
+          (s.triples === undefined ||
+            (Array.isArray(s.triples) && s.triples.every(Number.isInteger)))),
     ) &&
     (b.broken === undefined || typeof b.broken === 'string')
   )

@@ -2,11 +2,13 @@
 // ranks the same stories in the same order, with scores equal but for the order a document's
 // norm is summed in, documents added since the build included.
 import { describe, expect, it } from 'vitest'
+import { mergeCost } from '../../src/jobs/build-related.ts'
 import {
   assembleIndex,
   type BaseMeta,
   decodeDocs,
   extractRare,
+  unpack,
 } from '../../src/related/base-index.ts'
 import {
   buildIndex,
@@ -20,6 +22,7 @@ import {
   buildAllSlices,
   buildShape,
   groupMerger,
+  groupShare,
   sliceShard,
 } from '../../src/related/sliced-build.ts'
 import { CONFIG, NO_RARE, toBuffer, world } from '../fixtures/related-world.ts'
@@ -120,6 +123,42 @@ describe('the related index built in slices', () => {
       expectSameRanking(want, rankRelated(small, slug))
       expect(want.some((r) => r.slug === 'doc-020')).toBe(false)
     }
+  })
+
+  // A tick takes as many merges as fit its budget, each costed by its group's triples: groups
+  // of equal hash ranges differ (a vector keeps its lowest hashes past maxTerms).
+  it('counts the triples of each group, and costs a merge by its share of them', () => {
+    const vectors = world(60).map((d) => vectorize(d, CONFIG))
+    const hashes = new Map(vectors.map((v) => [v.slug, `h-${v.slug}`]))
+    const shape = buildShape('gen1', 60, 8)
+    const slices = shardsOf(vectors, 3).map((docs, s) => sliceShard(shape, s, docs, hashes))
+    let terms = 0
+    for (const v of vectors) terms += termHashes(v.t).length
+    let counted = 0
+    for (const slice of slices) {
+      expect(slice.triples).toHaveLength(shape.groups)
+      slice.triples.forEach((count, g) => {
+        const { sections } = unpack(slice.runs[g] as Uint8Array)
+        expect((sections[1] as Uint32Array).length).toBe(count)
+        counted += count
+      })
+    }
+    expect(counted).toBe(terms)
+    const infos = slices.map(({ count, length, tag, triples }) => ({ count, length, tag, triples }))
+    const shares = Array.from({ length: shape.groups }, (_, g) =>
+      groupShare(infos, g, shape.groups),
+    )
+    expect(shares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12)
+    const ofGroup = (g: number) => slices.reduce((sum, x) => sum + (x.triples[g] as number), 0)
+    for (let g = 0; g < shape.groups; g++) expect(shares[g]).toBeCloseTo(ofGroup(g) / terms, 12)
+    expect(new Set(shares.map((x) => x.toFixed(6))).size).toBeGreaterThan(1)
+    const total = Array.from({ length: shape.groups }, (_, g) => mergeCost(infos, g, shape.groups))
+    // Half the documents' worth in all, to within rounding up each group.
+    expect(total.reduce((a, b) => a + b, 0) - 30).toBeGreaterThanOrEqual(0)
+    expect(total.reduce((a, b) => a + b, 0) - 30).toBeLessThanOrEqual(shape.groups)
+    // A cursor from before the counts were kept: equal shares.
+    const old = infos.map(({ count, length, tag }) => ({ count, length, tag }))
+    expect(groupShare(old, 0, shape.groups)).toBe(1 / shape.groups)
   })
 
   it('refuses a run sliced for another build or from another version of its shard', () => {
