@@ -124,6 +124,16 @@ describe('the related index built in slices', () => {
     await expectFullRanking(SITE.length)
   })
 
+  it('takes every slice a budget allows, but ends the build in a tick of its own', async () => {
+    // 16 shards and the one group fit one tick's budget; the tables, meta and overlay wait.
+    const first = await refresh({ buildPerTick: 1_000_000 })
+    expect(first.relatedBuildSlices).toBe(SLICES - 1)
+    expect(await meta()).toBeNull()
+    const last = await refresh({ buildPerTick: 1_000_000 })
+    expect(last.relatedBuildSlices).toBe(1)
+    expect((await meta())?.n).toBe(SITE.length)
+  })
+
   it('keeps ranking against the last build while the next one is built, then takes it', async () => {
     await settle()
     const first = (await meta()) as BaseMeta
