@@ -113,6 +113,12 @@ export interface RelatedBenchOptions {
    * and 2.6 s in the next on this shared VM, so one run says little about a change.
    */
   tickRuns?: number
+  /**
+   * Every measured invocation in a workerd started for it: a cold isolate, whose code V8 has not
+   * optimised yet, as a cron invocation may find in production. Otherwise each run's invocations
+   * share one workerd, and only the code an invocation runs first is cold.
+   */
+  cold?: boolean
   /** Also print the dev-set quality figures. */
   quality?: boolean
   log?: (line: string) => void
@@ -788,6 +794,7 @@ async function measureTick(
   heapMb = 128,
   tickRuns = 1,
   build = false,
+  cold = false,
 ): Promise<TickFigures> {
   const local = readLocalConfig()
   const persist = join(dir, 'state')
@@ -828,7 +835,7 @@ async function measureTick(
   const ticks: WorkerdTick[] = []
   let settleTicks = 0
   let allSettleTicks = 0
-  const worker = await measuredWorker(persist, scriptPath)
+  const worker = await tickWorker(persist, scriptPath, cold)
   try {
     const measure = async (name: string, at = now) => {
       const invocations = await tickInvocations(worker.measure, name, at, crons)
@@ -882,7 +889,7 @@ async function measureTick(
     ticks.filter((r) => r.name.startsWith(`+${added} `)).slice(0, crons.length),
   ]
   for (const runCopy of runCopies) {
-    const again = await measuredWorker(runCopy, scriptPath)
+    const again = await tickWorker(runCopy, scriptPath, cold)
     try {
       tickRunsMeasured.push(await tickInvocations(again.measure, `+${added}`, now, crons))
     } finally {
@@ -956,6 +963,29 @@ function tickTriggers(
     parts.length === REFRESH_PARTS.length ? 'all' : parts.join('+')
   const triggers = crons.length > 0 ? crons : ['']
   return triggers.map((cron) => ({ cron, part: label(refreshParts(cron, site)) }))
+}
+
+/**
+ * measuredWorker, or with `cold` one started again before each invocation (its KV is the same
+ * persisted state): every invocation then runs in a new isolate.
+ */
+async function tickWorker(persist: string, scriptPath: string, cold: boolean) {
+  let worker = await measuredWorker(persist, scriptPath)
+  let fresh = true
+  return {
+    get kv() {
+      return worker.kv
+    },
+    measure: async (name: string, at: Date, part: string, cron: string) => {
+      if (cold && !fresh) {
+        await worker.close()
+        worker = await measuredWorker(persist, scriptPath)
+      }
+      fresh = false
+      return worker.measure(name, at, part, cron)
+    },
+    close: () => worker.close(),
+  }
 }
 
 /** One tick as the deployed Worker runs it: each trigger's cron invocation, in order. */
@@ -1151,6 +1181,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         heapMb,
         Math.max(1, opts.tickRuns ?? 1),
         opts.build ?? false,
+        opts.cold ?? false,
       )
       const perDay = (24 * 60) / cronMinutes
       // The job writes its status key too when it did work; the report counts that write apart.
@@ -1199,7 +1230,11 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
       log('')
       log(
         `Refresh tick: the built Worker's scheduled handler in workerd, local KV holding ${largest} ` +
-          `articles (incremental related step above ${INCREMENTAL_ABOVE}); CPU is the workerd ` +
+          `articles (incremental related step above ${INCREMENTAL_ABOVE})` +
+          (opts.cold
+            ? ', every invocation in a workerd started for it (a cold isolate, --cold)'
+            : '') +
+          '; CPU is the workerd ' +
           'process (the job and local KV emulation), read from /proc; Worker CPU is the part of it ' +
           'spent by the Worker isolate: its JavaScript (with the builtins and runtime APIs it calls), ' +
           "workerd's native code working for it (runtime: decoding values read) and its " +
@@ -1374,7 +1409,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.log(JSON.stringify(rebuildFromShards(files, out)))
   } else {
     // tsx bench/related-bench.ts [SIZE ...] [--added N] [--no-quality] [--cache DIR]
-    //   [--reuse-state DIR] [--busy N] [--build] [--rebuild-runs N] [--tick-runs N]
+    //   [--reuse-state DIR] [--busy N] [--build] [--rebuild-runs N] [--tick-runs N] [--cold]
     const argv = process.argv.slice(2)
     const value = (name: string) => {
       const i = argv.indexOf(name)
@@ -1399,6 +1434,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
       ...(reuseState ? { reuseState } : {}),
       ...(busy !== undefined ? { busyTicks: Number(busy) } : {}),
       build: argv.includes('--build'),
+      cold: argv.includes('--cold'),
       quality: !argv.includes('--no-quality'),
     })
   }

@@ -8,6 +8,7 @@
 //                          in a new workerd; prints each, the fastest and the median (default 1)
 //   --busy N               N more +100 ticks after the idle one (default 0)
 //   --build                then more until a build of the related index in slices has ended
+//   --cold                 every measured invocation in a workerd started for it (cold isolate)
 //   --articles N           generated articles for the serving bench (default 10000)
 //   --seconds S            seconds per timed run (default 3)
 //   --rounds R             A/B rounds per URL (default 3)
@@ -41,6 +42,7 @@ if (!argv.includes('--serve-only')) {
     ...(tickRuns !== undefined ? { tickRuns } : {}),
     ...(busyTicks !== undefined ? { busyTicks } : {}),
     build: argv.includes('--build'),
+    cold: argv.includes('--cold'),
   })
   console.log('')
 }
