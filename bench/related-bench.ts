@@ -503,6 +503,8 @@ interface TickFigures {
   settleTicks: number
   /** ticks until nothing was pending: story lists, feeds and sitemaps too */
   allSettleTicks: number
+  /** with `build`: the tick whose invocations wrote the new meta (null if none did) */
+  buildEnd: string | null
   /** the same +N tick re-run in Node on a copy of the state, for its CPU by phase */
   phases: RefreshReport
   phasesCpuMs: number
@@ -835,6 +837,7 @@ async function measureTick(
   const ticks: WorkerdTick[] = []
   let settleTicks = 0
   let allSettleTicks = 0
+  let buildEnd: string | null = null
   const worker = await tickWorker(persist, scriptPath, cold)
   try {
     const measure = async (name: string, at = now) => {
@@ -877,7 +880,10 @@ async function measureTick(
         await measure(`+${added} busy ${k}`, at)
         if (after >= 0) after++
         started ||= ticks.some((r) => r.report.relatedBuildSlices > 0)
-        if (after < 0 && started && (await genOf()) !== genBefore) after = 0
+        if (after < 0 && started && (await genOf()) !== genBefore) {
+          after = 0
+          buildEnd = `+${added} busy ${k}`
+        }
         if (after >= AFTER_BUILD_TICKS) break
       }
     }
@@ -935,6 +941,7 @@ async function measureTick(
         tickRuns: tickRunsMeasured,
         settleTicks,
         allSettleTicks,
+        buildEnd,
         phases,
         phasesCpuMs,
         phasesPeakHeapMb: (peakHeap - baseline) / 2 ** 20,
@@ -1316,10 +1323,13 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             .filter((r) => r.name === `${name} ${r.part}`)
             .reduce((n, r) => n + (r.report.relatedBuildSlices ?? 0), 0)
         const first = tickNames.findIndex((name) => slicesOf(name) > 0)
-        // The build takes slices every tick until its last; a next build may start in the ticks
-        // measured after it, a tick or more later.
-        let last = first
-        while (first >= 0 && slicesOf(tickNames[last + 1] ?? '') > 0) last++
+        // The build takes slices every tick until its last, the one that wrote the meta; a next
+        // build may start in the ticks measured after it, as early as the next.
+        let last = t.buildEnd ? tickNames.indexOf(t.buildEnd) : -1
+        if (last < first) {
+          last = first
+          while (first >= 0 && slicesOf(tickNames[last + 1] ?? '') > 0) last++
+        }
         const during = tickNames.slice(first, last + 1)
         const rows = t.ticks.filter((r) => during.some((name) => r.name === `${name} ${r.part}`))
         const range = (part: string) => {
