@@ -860,8 +860,8 @@ async function measureTick(
     }
     // Then more busy ticks until the related index built in slices has started and ended (the
     // overlay passes half its bound, then the slices take their ticks), measured as any other,
-    // and AFTER_BUILD_TICKS more: the first related step against a new generation weighs every
-    // story the build carried into its overlay again.
+    // and AFTER_BUILD_TICKS more: the first ticks against the new generation, whose overlay
+    // starts with the stories the build carried (weighed by its last slice since d3a83cf).
     if (large && build) {
       const genOf = async () =>
         (JSON.parse((await worker.kv.get(keys.relatedMeta)) ?? '{}') as { gen?: string }).gen
