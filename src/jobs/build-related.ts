@@ -194,8 +194,9 @@ export async function advanceRelatedBuild(kv: KVNamespace, inp: BuildInputs): Pr
           const v = state.corpus.get(e.slug) as DocVector | undefined
           if (!v) continue
           vectors.push(v)
-          // A vector older than its article is stored under no hash: the overlay takes the new.
-          hashes.set(e.slug, e.vectorStale ? '' : e.hash)
+          // A vector older than its article, or one whose lists are still to rank, is stored
+          // under no hash: the overlay takes the new, and the related step ranks it from there.
+          hashes.set(e.slug, e.vectorStale || e.vectorUnranked ? '' : e.hash)
         }
         const slice = sliceShard(shape, s, vectors, hashes)
         await writeShardSlice(kv, build.gen, s, slice)

@@ -54,6 +54,7 @@ import {
 } from '../storage/indexes'
 import {
   type CatalogEntry,
+  DELTA_MAX_SLUGS,
   encodeJobChanges,
   ensureCorpus,
   type JobCursor,
@@ -208,7 +209,7 @@ export interface RefreshReport extends KvCounts {
   articles: number
   changed: number
   removed: number
-  /** articles whose engine vector the related step made again (changed or new) */
+  /** articles whose engine vector this invocation made again (changed or new) */
   vectorized: number
   listsWritten: number
   /** story lists of the verification slice found sound by their stored hash, not rebuilt */
@@ -261,6 +262,11 @@ export function catalogEntry(
     relatedFloor: undefined,
     // The related step makes the vector of a new or changed version (vectorStale).
     vectorStale: previous && previous.hash === hash && !previous.vectorStale ? undefined : true,
+    // A new version's vector is made again, whoever made the last one.
+    vectorUnranked:
+      previous && previous.hash === hash && !previous.vectorStale
+        ? previous.vectorUnranked
+        : undefined,
   }
 }
 
@@ -416,14 +422,35 @@ export async function runRefresh(
   let rebuild = false
   // Large sites past SLICED_ABOVE build the stored index in slices instead (build-related.ts).
   const sliced = large && state.catalog.size > (options.slicedAbove ?? SLICED_ABOVE)
+  // Such a site's documents invocation (DOCUMENTS_CRON) makes the vectors when the related step
+  // runs in an invocation of its own (RELATED_CRON), so that the related invocation, the
+  // heaviest, does not: at 100k articles reading a +100 tick's stories and making their vectors
+  // took 55 to 109 ms of its Worker CPU warm, 77 to 164 ms cold (bench runs 8 and 9 of
+  // 2026-11-28), and the documents invocation has the most room left. The ranking needs no old
+  // vector on that path (planStreamed scores the old versions from the stored index and its
+  // overlay), and the story waits for it with vectorUnranked set.
+  const vectorizing = related || (rendering && !content && sliced)
   let baseUsable = false
   let wantBuild = false
   // What the related lists were last ranked with, for the incremental related step.
   const before = new Map<string, { vector: DocVector; listed: boolean }>()
   const stale: string[] = []
-  if (related || head) {
-    for (const e of catalog.values()) if (e.vectorStale) stale.push(e.slug)
+  // Stories whose vectors an invocation without the related step made since it last ran.
+  const unranked: string[] = []
+  if (vectorizing || head) {
+    for (const e of catalog.values()) {
+      // A site back under SLICED_ABOVE since ranks without the stored index, with the old
+      // vectors of what changed: such a story's vector is made again, as a changed story's is.
+      if (e.vectorUnranked && related && !sliced) {
+        e.vectorUnranked = undefined
+        e.vectorStale = true
+        touch(state, e.slug)
+      }
+      if (e.vectorStale) stale.push(e.slug)
+      else if (e.vectorUnranked) unranked.push(e.slug)
+    }
     stale.sort()
+    unranked.sort()
   }
   if (head) {
     const { meta, overlay } = head
@@ -435,12 +462,21 @@ export async function runRefresh(
       // Ranking goes on against the stored index while the next one is built in slices.
       baseUsable =
         !!meta && meta.configHash === baseConfig && state.cursor.relatedBuild?.broken !== meta.gen
-      wantBuild = !baseUsable || overlaySize + stale.length > maxOverlay / 2
+      wantBuild = !baseUsable || overlaySize + stale.length + unranked.length > maxOverlay / 2
     } else {
-      rebuild = meta?.configHash !== baseConfig || overlaySize + stale.length > maxOverlay
+      rebuild =
+        meta?.configHash !== baseConfig || overlaySize + stale.length + unranked.length > maxOverlay
     }
   }
   if (related) {
+    for (const slug of unranked) {
+      ;(catalog.get(slug) as CatalogEntry).vectorUnranked = undefined
+      touch(state, slug)
+      vectorized.push(slug)
+    }
+  }
+  let made = 0
+  if (vectorizing) {
     const toVectorize = stale.slice(0, maxChanges)
     // Every vector, before the changes replace them: a rebuild tick finds the lists that held the
     // old versions in them.
@@ -467,9 +503,11 @@ export async function runRefresh(
       if (vector) before.set(slug, { vector, listed: entry.relatedHash !== '' })
       setVector(state, slug, vectorize(relatedSource(stored.article), relatedConfig))
       entry.vectorStale = undefined
-      vectorized.push(slug)
+      made++
+      if (related) vectorized.push(slug)
+      else entry.vectorUnranked = true
     }
-    staleLeft = stale.length - vectorized.length
+    staleLeft = stale.length - made
   }
   // Stories in their peers' lists before their vectors changed: the lists holding them may change.
   const listedBefore = new Set(
@@ -659,7 +697,7 @@ export async function runRefresh(
         const base = encodeBase(
           index,
           // A stale vector is stored under no hash: the next tick's overlay takes the new one.
-          new Map(published.map((e) => [e.slug, e.vectorStale ? '' : e.hash])),
+          new Map(published.map((e) => [e.slug, e.vectorStale || e.vectorUnranked ? '' : e.hash])),
           basis,
           baseConfig,
         )
@@ -862,7 +900,11 @@ export async function runRefresh(
   }
 
   // Save the job state, then drop the markers it now covers (a crash before here redoes the tick).
-  await saveJobState(kv, state, await encodeJobChanges(kv, state, cursor))
+  await saveJobState(
+    kv,
+    state,
+    await encodeJobChanges(kv, state, cursor, DELTA_MAX_SLUGS, content || related || building),
+  )
   const readSet = new Set(toRead)
   const processed = markers.keys.filter((k) => readSet.has(slugOfChangeKey(k) ?? ''))
   await deleteChangeMarkers(kv, processed)
@@ -883,7 +925,7 @@ export async function runRefresh(
       : published.length,
     changed: toRead.length,
     removed,
-    vectorized: vectorized.length,
+    vectorized: made,
     listsWritten,
     listsSound,
     relatedWritten,

@@ -5,8 +5,9 @@ import { REFRESH_PARTS, type RefreshPart, type RefreshReport, runRefresh } from 
 
 /**
  * The parts of the refresh job a cron invocation runs. RELATED_CRON's trigger runs the related
- * part, DOCUMENTS_CRON's the documents (feeds and sitemaps) and RELATED_BUILD_CRON's the build
- * of the stored related index in slices, each invocation under its own CPU limit; every other
+ * part, DOCUMENTS_CRON's the documents (feeds and sitemaps; on a site that builds its related
+ * index in slices, the vectors of what changed too) and RELATED_BUILD_CRON's the build of the
+ * stored related index in slices, each invocation under its own CPU limit; every other
  * trigger runs the content part and whichever of the others has no trigger of its own (the
  * build goes with the related part). An empty cron (`/__scheduled`, the import) runs the whole job.
  */

@@ -39,6 +39,13 @@ export interface CatalogEntry {
    * one to the other, heals with the entry when overlapping invocations lose a save (D4).
    */
   vectorStale?: true
+  /**
+   * true while the vector is new and the related step has not yet ranked the lists it reaches:
+   * an invocation that makes vectors without the related step (the documents part of a site
+   * that builds its stored index in slices) sets it, and the related step takes such a story as
+   * one it vectorized itself. In the entry, as vectorStale is, so that it heals with the entry.
+   */
+  vectorUnranked?: true
 }
 
 /** Cursor state of the job's rolling full pass over the article keys. */
@@ -298,7 +305,8 @@ export function parseObject(text: string | null | undefined): Record<string, unk
  * by slug), and rows of plain values parse faster: every tick parses them all. A row is [slug,
  * title, publishedAt, updatedAt (0: the same), theme list, hash, relatedHash] and the related
  * floor when the entry has one, or `"stale"` in its place while the entry's vector is stale (a
- * changed story's floor is unknown until its list is ranked again, after its vector is made).
+ * changed story's floor is unknown until its list is ranked again, after its vector is made), or
+ * `"unranked"` while its new vector waits for the related step (vectorUnranked).
  * Rows are newest first (rowOrder); shards written before that are in slug order, and any order
  * reads the same.
  */
@@ -320,9 +328,10 @@ type CatalogRow = [
   number,
   string,
   string,
-  (number | null | typeof STALE)?,
+  (number | null | typeof STALE | typeof UNRANKED)?,
 ]
 const STALE = 'stale'
+const UNRANKED = 'unranked'
 
 function encodeCatalogShard(entries: Iterable<CatalogEntry>): string {
   const themes: Theme[][] = []
@@ -346,6 +355,7 @@ function encodeCatalogShard(entries: Iterable<CatalogEntry>): string {
       e.relatedHash ?? '',
     ]
     if (e.vectorStale) row.push(STALE)
+    else if (e.vectorUnranked) row.push(UNRANKED)
     else if (e.relatedFloor !== undefined) row.push(e.relatedFloor)
     rows.push(row)
   }
@@ -374,8 +384,10 @@ function catalogRow(row: unknown, themes: Theme[][]): CatalogEntry | null {
   const list = themes[t]
   if (!Array.isArray(list)) return null
   const stale = floor === STALE
-  if (row.length === 8 && !(floor === null || typeof floor === 'number' || stale)) return null
-  // Every entry is made with all nine fields, the floor undefined when it has none: one added
+  const unranked = floor === UNRANKED
+  if (row.length === 8 && !(floor === null || typeof floor === 'number' || stale || unranked))
+    return null
+  // Every entry is made with all ten fields, the floor undefined when it has none: one added
   // later would take an object of its own (100k more for the garbage collector to mark at 100k
   // articles), and entries of two layouts make every read of them slower.
   return {
@@ -386,8 +398,9 @@ function catalogRow(row: unknown, themes: Theme[][]): CatalogEntry | null {
     themes: list,
     hash,
     relatedHash,
-    relatedFloor: stale ? undefined : floor,
+    relatedFloor: stale || unranked ? undefined : floor,
     vectorStale: stale ? true : undefined,
+    vectorUnranked: unranked ? true : undefined,
   }
 }
 
@@ -735,6 +748,13 @@ export async function encodeJobChanges(
   state: JobState,
   cursor: JobCursor,
   maxSlugs = DELTA_MAX_SLUGS,
+  /**
+   * false: fold a shard only when the delta is past maxSlugs. An invocation whose changes a
+   * later one reads (the vectors the documents part makes for the related part) leaves them in
+   * the delta, which every tick reads whole, rather than in a 5 MB corpus shard that tick would
+   * have to load for them.
+   */
+  foldOne = true,
 ): Promise<Map<string, string>> {
   const { catalog, corpus, dirty } = state
   const out = new Map<string, string>([[keys.jobState, JSON.stringify(cursor)]])
@@ -757,7 +777,7 @@ export async function encodeJobChanges(
   const folded: number[] = []
   let left = dirty.size
   for (const [shard, slugs] of order) {
-    if (state.touched === 0 || (folded.length > 0 && left <= maxSlugs)) break
+    if (state.touched === 0 || ((folded.length > 0 || !foldOne) && left <= maxSlugs)) break
     folded.push(shard)
     left -= slugs.length
   }

@@ -135,6 +135,37 @@ describe('the job state delta', () => {
     expect(state.catalog.has('prisoner-exchange-agreed')).toBe(false)
   })
 
+  it('keeps a vector waiting for the related step in the delta, then in its shard’s row', async () => {
+    await publish(...FIXTURE_ARTICLES)
+    await settle()
+    const slug = FIXTURE_ARTICLES[0]?.slug as string
+    let state = await loadJobState(env.KV)
+    const entry = state.catalog.get(slug) as CatalogEntry
+    entry.vectorUnranked = true
+    entry.relatedFloor = undefined
+    touch(state, slug)
+    // Not folding: the story waits in the delta, and no shard is written.
+    const before = await jobBytes()
+    for (const [k, v] of await encodeJobChanges(env.KV, state, state.cursor, 1000, false)) {
+      await env.KV.put(k, v)
+    }
+    expect(changedKeys(before, await jobBytes())).toEqual([keys.jobDelta])
+    state = await loadJobState(env.KV)
+    expect(state.catalog.get(slug)?.vectorUnranked).toBe(true)
+    // Folded into its shard: the row says it in the floor's place, and reads back the same.
+    state.touched = 1
+    for (const [k, v] of await encodeJobChanges(env.KV, state, state.cursor, 0)) {
+      await env.KV.put(k, v)
+    }
+    const shard = JSON.parse((await env.KV.get(keys.catalog(shardOf(slug)))) as string)
+    expect(shard.entries.find((row: unknown[]) => row[0] === slug)?.[7]).toBe('unranked')
+    state = await loadJobState(env.KV)
+    expect(state.dirty.size).toBe(0)
+    expect(state.damaged).toBe(false)
+    expect(state.catalog.get(slug)).toMatchObject({ vectorUnranked: true, relatedFloor: undefined })
+    expect(state.catalog.get(slug)?.vectorStale).toBeUndefined()
+  })
+
   it('reads catalog shards saved as objects (format 1) and folds them into rows', async () => {
     await publish(...FIXTURE_ARTICLES)
     await settle()

@@ -10,6 +10,7 @@ import { buildIndex, type DocVector, rankRelated, updateIndex } from '../../src/
 import type { BaseMeta } from '../../src/related/base-index'
 import { putTombstone } from '../../src/storage/articles'
 import type { RelatedList } from '../../src/storage/indexes'
+import { isolateCache } from '../../src/storage/isolate-cache'
 import { ensureCorpus, loadJobState } from '../../src/storage/job-state'
 import { keys } from '../../src/storage/keys'
 import { baseValues } from '../../src/storage/related-base'
@@ -102,6 +103,48 @@ async function expectFullRanking(count: number) {
   for (const v of vectors) {
     expect(await related(v.slug), v.slug).toEqual(rankRelated(index, v.slug).map((r) => r.slug))
   }
+}
+
+const parts = (...p: NonNullable<RefreshOptions['parts']>): Partial<RefreshOptions> => ({
+  parts: p,
+})
+
+const STORY = added(1).slug
+
+/** A prisoner-exchange story rewritten as a drone report: its peers change. */
+const storyRewritten = () => ({
+  ...fixture('drone-attacks-before-call'),
+  slug: STORY,
+  title: 'Drone attacks on Kharkiv overnight, before the call',
+  publishedAt: added(1).publishedAt,
+})
+
+/** The site settled with the story ranked in its first version. */
+async function settleWithStory() {
+  await settle()
+  await publish(added(1))
+  await settle()
+}
+
+/** Every story's related list as stored, by slug. */
+async function everyList(): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>()
+  for (const a of [...SITE, added(1)]) out.set(a.slug, await related(a.slug))
+  return out
+}
+
+/** Empties KV and publishes the site again, settled: a second run from the same start. */
+async function startOver() {
+  for (let cursor: string | undefined; ; ) {
+    const page = await env.KV.list(cursor ? { cursor } : {})
+    for (const k of page.keys) await env.KV.delete(k.name)
+    if (page.list_complete) break
+    cursor = page.cursor
+  }
+  isolateCache.clear()
+  await publish(...SITE)
+  await refresh()
+  await settle()
 }
 
 describe('the related index built in slices', () => {
@@ -249,6 +292,66 @@ describe('the related index built in slices', () => {
     expect((await meta())?.gen).not.toBe(first.gen)
     await settle({ rerankPerTick: 100 })
     await expectFullRanking(SITE.length + 1)
+  })
+
+  it('makes the vectors in the documents invocation, and ranks them as the related one would', async () => {
+    // The lists when the related invocation makes the vectors itself, as before.
+    await settleWithStory()
+    const first = await everyList()
+    await publish(storyRewritten())
+    await refresh(parts('content'))
+    await refresh(parts('documents', 'related'))
+    const itself = await everyList()
+    // The rewrite reached peers' lists, not only its own.
+    const moved = [...itself].filter(
+      ([slug, list]) => slug !== STORY && `${list}` !== `${first.get(slug)}`,
+    )
+    expect(moved.length).toBeGreaterThan(0)
+
+    await startOver()
+    await settleWithStory()
+    await publish(storyRewritten())
+    await refresh(parts('content'))
+    expect((await loadJobState(env.KV)).catalog.get(STORY)?.vectorStale).toBe(true)
+    expect((await refresh(parts('documents'))).vectorized).toBe(1)
+    // Waiting for the related step in the entry, its vector in the delta (no shard folded).
+    const state = await loadJobState(env.KV)
+    expect(state.catalog.get(STORY)).toMatchObject({ vectorUnranked: true })
+    expect(state.catalog.get(STORY)?.vectorStale).toBeUndefined()
+    expect(state.corpus.has(STORY)).toBe(true)
+    // The related invocation reads no article: it ranks what the documents invocation made.
+    const read: string[] = []
+    const spying = kvFailing('get', (key) => {
+      for (const k of Array.isArray(key) ? key : [key]) read.push(String(k))
+    })
+    expect((await refresh(parts('related'), spying)).vectorized).toBe(0)
+    expect(read.filter((k) => k.startsWith(keys.articlePrefix))).toEqual([])
+    expect(await everyList()).toEqual(itself)
+    expect((await loadJobState(env.KV)).catalog.get(STORY)?.vectorUnranked).toBeUndefined()
+  })
+
+  it('keeps a vector the documents invocation made waiting through a failed related invocation', async () => {
+    await settleWithStory()
+    await publish(storyRewritten())
+    await refresh(parts('content'))
+    await refresh(parts('documents', 'related'))
+    const itself = await everyList()
+
+    await startOver()
+    await settleWithStory()
+    await publish(storyRewritten())
+    await refresh(parts('content'))
+    await refresh(parts('documents'))
+    const failing = kvFailing('put', () => {
+      throw new Error('KV put failed')
+    })
+    await expect(refresh(parts('related'), failing)).rejects.toThrow('KV put failed')
+    expect((await loadJobState(env.KV)).catalog.get(STORY)?.vectorUnranked).toBe(true)
+    // The next tick's invocations: nothing more to vectorize, and the related one ranks it.
+    await refresh(parts('content'))
+    expect((await refresh(parts('documents'))).vectorized).toBe(0)
+    await refresh(parts('related'))
+    expect(await everyList()).toEqual(itself)
   })
 
   it('keeps writes for its slices when ranking wants the whole write budget', async () => {
