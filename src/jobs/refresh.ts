@@ -39,6 +39,7 @@ import {
   listArticleKeys,
   listChangeMarkers,
 } from '../storage/articles'
+import { getMany } from '../storage/bulk-get'
 import { bytesDigest, ContentHasher, contentHash, contentHashLanes } from '../storage/content-hash'
 import { countingKv, type KvCounts } from '../storage/counting-kv'
 import {
@@ -60,6 +61,7 @@ import {
   type JobCursor,
   type JobState,
   loadJobState,
+  parseJobCursor,
   REACHED_KEPT,
   type Reached,
   saveJobState,
@@ -309,6 +311,15 @@ export async function runRefresh(
     lap = t
   }
 
+  // The build's own invocation with no build under way or due: done without the catalog.
+  if (building && !content && !related && !rendering) {
+    const idle = await idleBuild(kv, options, configHash(relatedConfig))
+    if (idle) {
+      phaseDone('load')
+      return { ...quietReport(), ...counts, articles: idle.articles, timings }
+    }
+  }
+
   // Load.
   const state = await loadJobState(kv)
   const { catalog, corpus } = state
@@ -327,8 +338,7 @@ export async function runRefresh(
   const large = state.catalog.size > incrementalAbove
   const head: BaseHead | null = (related || building) && large ? await loadBaseHead(kv) : null
   const baseConfig = configHash(relatedConfig)
-  const maxOverlay =
-    options.maxOverlay ?? Math.max(200, Math.floor(state.catalog.size * OVERLAY_SHARE))
+  const maxOverlay = overlayBound(options, state.catalog.size)
   phaseDone('load')
 
   // Rolling full pass: compare a slice of the listing with the catalog, so a lost marker or a
@@ -453,19 +463,18 @@ export async function runRefresh(
     unranked.sort()
   }
   if (head) {
-    const { meta, overlay } = head
-    const overlaySize =
-      meta && overlay?.gen === meta.gen
-        ? Object.keys(overlay.docs).length
-        : Number.POSITIVE_INFINITY
+    const waiting = stale.length + unranked.length
     if (sliced) {
       // Ranking goes on against the stored index while the next one is built in slices.
-      baseUsable =
-        !!meta && meta.configHash === baseConfig && state.cursor.relatedBuild?.broken !== meta.gen
-      wantBuild = !baseUsable || overlaySize + stale.length + unranked.length > maxOverlay / 2
+      ;({ baseUsable, wantBuild } = buildDue(
+        head,
+        baseConfig,
+        state.cursor.relatedBuild?.broken,
+        waiting,
+        maxOverlay,
+      ))
     } else {
-      rebuild =
-        meta?.configHash !== baseConfig || overlaySize + stale.length + unranked.length > maxOverlay
+      rebuild = head.meta?.configHash !== baseConfig || overlaySizeOf(head) + waiting > maxOverlay
     }
   }
   if (related) {
@@ -899,6 +908,11 @@ export async function runRefresh(
     phaseDone('documents')
   }
 
+  // What the build's own invocation decides from without the catalog (idleBuild).
+  let waiting = 0
+  for (const e of catalog.values()) if (e.vectorStale || e.vectorUnranked) waiting++
+  cursor.catalogSize = catalog.size
+  cursor.vectorsWaiting = waiting
   // Save the job state, then drop the markers it now covers (a crash before here redoes the tick).
   await saveJobState(
     kv,
@@ -1874,6 +1888,89 @@ function storedRanking(key: string, bytes: string | null | undefined): RelatedIt
 }
 
 /** Writes the status only when the tick did something (D4: zero writes when nothing changed). */
+/** Most stories the overlay may hold before the stored index is built again. */
+function overlayBound(options: RefreshOptions, catalogSize: number): number {
+  return options.maxOverlay ?? Math.max(200, Math.floor(catalogSize * OVERLAY_SHARE))
+}
+
+/** Stories in the overlay of the stored index (infinite: none for its generation). */
+function overlaySizeOf({ meta, overlay }: BaseHead): number {
+  return meta && overlay?.gen === meta.gen
+    ? Object.keys(overlay.docs).length
+    : Number.POSITIVE_INFINITY
+}
+
+/**
+ * Whether a site that builds its stored index in slices can rank against the stored one, and
+ * whether a build is due: that index unusable, or its overlay and the stories whose vectors
+ * wait to join it past half the overlay's bound.
+ */
+function buildDue(
+  head: BaseHead,
+  baseConfig: string,
+  broken: string | undefined,
+  waiting: number,
+  maxOverlay: number,
+): { baseUsable: boolean; wantBuild: boolean } {
+  const { meta } = head
+  const baseUsable = !!meta && meta.configHash === baseConfig && broken !== meta.gen
+  return { baseUsable, wantBuild: !baseUsable || overlaySizeOf(head) + waiting > maxOverlay / 2 }
+}
+
+/**
+ * The build's own invocation (RELATED_BUILD_CRON) when no build is under way, none is due and
+ * nothing is left to sweep: it knows that from the cursor (the catalog's counts, which every
+ * invocation that loads the catalog saves) and the stored index's head, without loading the
+ * catalog, which at 100k articles, with ordering it, was 150 to 200 ms of its Worker CPU in every
+ * tick without a build. Null when it has work or the cursor cannot tell: it then runs whole.
+ */
+async function idleBuild(
+  kv: KVNamespace,
+  options: RefreshOptions,
+  baseConfig: string,
+): Promise<{ articles: number } | null> {
+  const loaded = await getMany(kv, [keys.jobState, keys.status])
+  const cursor = parseJobCursor(loaded.get(keys.jobState))
+  if (!cursor || cursor.rebuilding || cursor.relatedBuild || cursor.relatedSweep) return null
+  const { catalogSize, vectorsWaiting } = cursor
+  if (catalogSize === undefined || vectorsWaiting === undefined) return null
+  const articles = safeParse<RefreshStatus>(loaded.get(keys.status))?.articles ?? 0
+  const large = catalogSize > (options.incrementalAbove ?? INCREMENTAL_ABOVE)
+  // A smaller site builds its index whole, in the related part: nothing here.
+  if (!large || catalogSize <= (options.slicedAbove ?? SLICED_ABOVE)) return { articles }
+  const head = await loadBaseHead(kv)
+  const due = buildDue(
+    head,
+    baseConfig,
+    undefined,
+    vectorsWaiting,
+    overlayBound(options, catalogSize),
+  )
+  return due.wantBuild ? null : { articles }
+}
+
+/** A report of an invocation that found nothing to do, before its KV counts. */
+function quietReport(): Omit<RefreshReport, keyof KvCounts> {
+  return {
+    articles: 0,
+    changed: 0,
+    removed: 0,
+    vectorized: 0,
+    listsWritten: 0,
+    listsSound: 0,
+    relatedWritten: 0,
+    relatedRanked: 0,
+    relatedPlaced: 0,
+    relatedBuildSlices: 0,
+    documentsCompared: 0,
+    documentsWritten: 0,
+    pending: 0,
+    fullPassComplete: false,
+    errors: [],
+    timings: {},
+  }
+}
+
 async function saveStatus(
   kv: KVNamespace,
   previous: string | null,

@@ -110,6 +110,15 @@ export interface JobCursor {
   documentsAt: string | null
   /** listing months a tick had to leave (write budget): read and written next tick */
   listingPending: string[]
+  /**
+   * What the catalog held when an invocation that loaded it saved this cursor: its entries, and
+   * those whose vectors wait for the related step (vectorStale or vectorUnranked). The build's
+   * own invocation decides from them, and the stored index's head, whether a build is due,
+   * without loading the catalog (absent: it loads it). Saved with the catalog it counts, or,
+   * after overlapping invocations, with another: a build then starts a tick late or early.
+   */
+  catalogSize?: number
+  vectorsWaiting?: number
 }
 
 /**
@@ -516,10 +525,32 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
     if (v === null || v === undefined) corpus.delete(slug)
     else corpus.set(slug, v)
   }
-  let cursor: JobCursor = { ...EMPTY_CURSOR, relatedPending: [], listsPending: [] }
-  const rawCursor = parseObject(loaded.get(keys.jobState)) as JobCursor | null
-  if (rawCursor && rawCursor.version === 1) cursor = { ...EMPTY_CURSOR, ...rawCursor }
-  else damaged = true
+  const saved = parseJobCursor(loaded.get(keys.jobState))
+  if (!saved) damaged = true
+  return {
+    cursor: saved ?? { ...EMPTY_CURSOR, relatedPending: [], listsPending: [] },
+    catalog,
+    corpus,
+    corpusLoaded: new Set(),
+    vectorKnown,
+    loaded,
+    damaged,
+    dirty,
+    touched: 0,
+    legacy,
+    stamp,
+    reached,
+  }
+}
+
+/**
+ * The stored cursor, its unreadable parts reset to what a first tick finds; null when it is
+ * missing or unreadable (the job state is then damaged).
+ */
+export function parseJobCursor(text: string | null | undefined): JobCursor | null {
+  const rawCursor = parseObject(text) as JobCursor | null
+  if (rawCursor?.version !== 1) return null
+  let cursor: JobCursor = { ...EMPTY_CURSOR, ...rawCursor }
   if (!Array.isArray(cursor.relatedPending)) cursor = { ...cursor, relatedPending: [] }
 
   if (
@@ -559,20 +590,12 @@ export async function loadJobState(kv: KVNamespace): Promise<JobState> {
       documentsAt: null,
       listingPending: [],
     }
-  return {
-    cursor,
-    catalog,
-    corpus,
-    corpusLoaded: new Set(),
-    vectorKnown,
-    loaded,
-    damaged,
-    dirty,
-    touched: 0,
-    legacy,
-    stamp,
-    reached,
+  const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 0
+  if (!count(cursor.catalogSize) || !count(cursor.vectorsWaiting)) {
+    const { catalogSize, vectorsWaiting, ...rest } = cursor
+    cursor = rest
   }
+  return cursor
 }
 
 /**

@@ -354,6 +354,37 @@ describe('the related index built in slices', () => {
     expect(await everyList()).toEqual(itself)
   })
 
+  it('finds in its own invocation that no build is due without loading the catalog', async () => {
+    await settle()
+    await publish(added(1))
+    await refresh(parts('content'))
+    await refresh(parts('documents'))
+    await refresh(parts('related'))
+    const read: string[] = []
+    const spying = kvFailing('get', (key) => {
+      for (const k of Array.isArray(key) ? key : [key]) read.push(String(k))
+    })
+    const before = await env.KV.get(keys.jobState)
+    const idle = await refresh(parts('build'), spying)
+    expect(idle).toMatchObject({ relatedBuildSlices: 0, pending: 0, writes: 0 })
+    expect(idle.articles).toBe(SITE.length + 1)
+    expect(read.sort()).toEqual(
+      [keys.jobState, keys.relatedMeta, keys.relatedOverlay, keys.status].sort(),
+    )
+    expect(await env.KV.get(keys.jobState)).toBe(before)
+    // A cursor saved before it counted the catalog: the invocation loads the catalog to decide.
+    const cursor = JSON.parse(before as string)
+    delete cursor.catalogSize
+    delete cursor.vectorsWaiting
+    await env.KV.put(keys.jobState, JSON.stringify(cursor))
+    read.length = 0
+    expect((await refresh(parts('build'), spying)).relatedBuildSlices).toBe(0)
+    expect(read.filter((k) => k.includes(':job:catalog:')).length).toBeGreaterThan(0)
+    // A build due (a smaller bound on the overlay): the same invocation starts it.
+    read.length = 0
+    expect((await refresh({ ...parts('build'), maxOverlay: 1 }, spying)).relatedBuildSlices).toBe(1)
+  })
+
   it('keeps writes for its slices when ranking wants the whole write budget', async () => {
     await settle()
     // Every list written again (lost), with room for only a few: the build still takes a slice.
