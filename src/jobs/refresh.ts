@@ -55,7 +55,6 @@ import {
 } from '../storage/indexes'
 import {
   type CatalogEntry,
-  DELTA_MAX_SLUGS,
   encodeJobChanges,
   ensureCorpus,
   type JobCursor,
@@ -917,7 +916,7 @@ export async function runRefresh(
   await saveJobState(
     kv,
     state,
-    await encodeJobChanges(kv, state, cursor, DELTA_MAX_SLUGS, content || related || building),
+    await encodeJobChanges(kv, state, cursor, { foldOne: content || related || building }),
   )
   const readSet = new Set(toRead)
   const processed = markers.keys.filter((k) => readSet.has(slugOfChangeKey(k) ?? ''))

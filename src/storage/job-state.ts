@@ -770,14 +770,20 @@ export async function encodeJobChanges(
   kv: KVNamespace,
   state: JobState,
   cursor: JobCursor,
-  maxSlugs = DELTA_MAX_SLUGS,
-  /**
-   * false: fold a shard only when the delta is past maxSlugs. An invocation whose changes a
-   * later one reads (the vectors the documents part makes for the related part) leaves them in
-   * the delta, which every tick reads whole, rather than in a 5 MB corpus shard that tick would
-   * have to load for them.
-   */
-  foldOne = true,
+  {
+    maxSlugs = DELTA_MAX_SLUGS,
+    foldOne = true,
+  }: {
+    /** the delta's bound, in slugs */
+    maxSlugs?: number
+    /**
+     * false: fold a shard only when the delta is past maxSlugs. An invocation whose changes a
+     * later one reads (the vectors the documents part makes for the related part) leaves them
+     * in the delta, which every tick reads whole, rather than in a 5 MB corpus shard that tick
+     * would have to load for them.
+     */
+    foldOne?: boolean
+  } = {},
 ): Promise<Map<string, string>> {
   const { catalog, corpus, dirty } = state
   const out = new Map<string, string>([[keys.jobState, JSON.stringify(cursor)]])

@@ -127,7 +127,7 @@ describe('the job state delta', () => {
     expect((await listedTitles()).has('prisoner-exchange-agreed')).toBe(false)
     // Folding down to no delta at all rewrites each dirty shard and leaves an empty delta.
     state.touched = 1
-    const bytes = await encodeJobChanges(env.KV, state, state.cursor, 0)
+    const bytes = await encodeJobChanges(env.KV, state, state.cursor, { maxSlugs: 0 })
     for (const [k, v] of bytes) await env.KV.put(k, v)
     state = await loadJobState(env.KV)
     expect(state.dirty.size).toBe(0)
@@ -146,7 +146,10 @@ describe('the job state delta', () => {
     touch(state, slug)
     // Not folding: the story waits in the delta, and no shard is written.
     const before = await jobBytes()
-    for (const [k, v] of await encodeJobChanges(env.KV, state, state.cursor, 1000, false)) {
+    for (const [k, v] of await encodeJobChanges(env.KV, state, state.cursor, {
+      maxSlugs: 1000,
+      foldOne: false,
+    })) {
       await env.KV.put(k, v)
     }
     expect(changedKeys(before, await jobBytes())).toEqual([keys.jobDelta])
@@ -154,7 +157,7 @@ describe('the job state delta', () => {
     expect(state.catalog.get(slug)?.vectorUnranked).toBe(true)
     // Folded into its shard: the row says it in the floor's place, and reads back the same.
     state.touched = 1
-    for (const [k, v] of await encodeJobChanges(env.KV, state, state.cursor, 0)) {
+    for (const [k, v] of await encodeJobChanges(env.KV, state, state.cursor, { maxSlugs: 0 })) {
       await env.KV.put(k, v)
     }
     const shard = JSON.parse((await env.KV.get(keys.catalog(shardOf(slug)))) as string)
