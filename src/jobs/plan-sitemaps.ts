@@ -199,13 +199,11 @@ export function planSitemaps(
     () => writeSitemapIndex(indexEntries),
   )
 
-  const since = Date.parse(now) - NEWS_WINDOW_MS
-  const news: NewsEntry[] = []
-  // Newest first: the window is a prefix.
-  for (const e of entries) {
-    if (news.length >= NEWS_MAX_ENTRIES || !(Date.parse(e.publishedAt) > since)) break
-    news.push({ loc: abs(`/articles/${e.slug}`), title: e.title, publishedAt: e.publishedAt })
-  }
+  const news: NewsEntry[] = newsWindow(entries, now).map((e) => ({
+    loc: abs(`/articles/${e.slug}`),
+    title: e.title,
+    publishedAt: e.publishedAt,
+  }))
   const publication = { name: site.name, language: site.language }
   // The window is re-evaluated every tick (every 15 minutes, more often than hourly), and the
   // hash covers what is in it, so a story leaving the window re-renders the sitemap while a tick
@@ -218,6 +216,30 @@ export function planSitemaps(
   )
 
   return [indexGroup, pagesGroup, ...monthGroups, newsGroup]
+}
+
+/** The stories the News sitemap holds at `now`, of the published ones newest first. */
+function newsWindow(published: readonly CatalogEntry[], now: string): CatalogEntry[] {
+  const since = Date.parse(now) - NEWS_WINDOW_MS
+  const news: CatalogEntry[] = []
+  // Newest first: the window is a prefix.
+  for (const e of published) {
+    if (news.length >= NEWS_MAX_ENTRIES || !(Date.parse(e.publishedAt) > since)) break
+    news.push(e)
+  }
+  return news
+}
+
+/**
+ * When the News sitemap planned at `now` next loses a story to time alone (its oldest leaves
+ * the window), as an ISO time; null when it holds none. `published` newest first.
+ */
+export function newsWindowEnds(published: readonly CatalogEntry[], now: string): string | null {
+  let first = Number.POSITIVE_INFINITY
+  for (const e of newsWindow(published, now)) {
+    first = Math.min(first, Date.parse(e.publishedAt) + NEWS_WINDOW_MS)
+  }
+  return Number.isFinite(first) ? new Date(first).toISOString() : null
 }
 
 function optional(lastmod: string | undefined): { lastmod?: string } {

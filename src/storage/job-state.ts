@@ -119,6 +119,37 @@ export interface JobCursor {
    */
   catalogSize?: number
   vectorsWaiting?: number
+  /**
+   * What a documents invocation that left nothing to do saw, for the next one to return at once
+   * when nothing since can change a document (absent: it loads the catalog). See DocumentsQuiet.
+   */
+  documentsQuiet?: DocumentsQuiet
+}
+
+/**
+ * The stored documents as a documents invocation left them, every group planned and stored
+ * (nothing deferred, no vector left to make): the next documents invocation returns without the
+ * catalog while all three still hold. Each names what it depends on, so no other invocation
+ * has to clear it.
+ */
+export interface DocumentsQuiet {
+  /** hash of the document settings and the catalog's stamp (JobState.stamp) then */
+  key: string
+  /** the paths of the documents planned then, hashed in order: a lost document fails it */
+  paths: string
+  /** when the same catalog plans other documents (an embargo ends, a month, the news window) */
+  until: string
+}
+
+function isDocumentsQuiet(v: unknown): v is DocumentsQuiet {
+  const q = v as DocumentsQuiet
+  return (
+    !!q &&
+    typeof q.key === 'string' &&
+    typeof q.paths === 'string' &&
+    typeof q.until === 'string' &&
+    !Number.isNaN(Date.parse(q.until))
+  )
 }
 
 /**
@@ -595,7 +626,18 @@ export function parseJobCursor(text: string | null | undefined): JobCursor | nul
     const { catalogSize, vectorsWaiting, ...rest } = cursor
     cursor = rest
   }
+  if (cursor.documentsQuiet !== undefined && !isDocumentsQuiet(cursor.documentsQuiet)) {
+    const { documentsQuiet, ...rest } = cursor
+    cursor = rest
+  }
   return cursor
+}
+
+/** The catalog's stamp a stored delta carries ('' when none; null when the delta is unreadable). */
+export function deltaStamp(text: string | null | undefined): string | null {
+  const delta = parseDelta(text)
+  if (!delta) return null
+  return typeof delta.stamp === 'string' ? delta.stamp : ''
 }
 
 /**

@@ -147,6 +147,69 @@ describe('the refresh job in three invocations', () => {
     expect((await relatedOf(MAIN)).length).toBeGreaterThan(0)
   })
 
+  it('returns at once from a documents invocation when nothing since the last can change a document', async () => {
+    // Due within the News sitemap's two days of NOW: it leaves that window at 2 June 12:00.
+    const recent = { ...secondExchange(), publishedAt: '2025-05-31T12:00:00Z' }
+    await publish(...FIXTURE_ARTICLES, ...EXTRA, recent)
+    await settle('full')
+    const read: string[] = []
+    const spying = kvFailing('get', (key) => {
+      for (const k of Array.isArray(key) ? key : [key]) read.push(String(k))
+    })
+    const base = options('full', 'documents')
+    const documents = (now = NOW, site = base.site) => {
+      read.length = 0
+      return runRefresh(spying, { ...base, now, site })
+    }
+    const loadedCatalog = () => read.includes(keys.catalog(0))
+    const news = async () =>
+      (await env.KV.get(keys.document('identity', '/news-sitemap.xml'))) ?? ''
+
+    const before = await jobKeys()
+    const idle = await documents()
+    expect(idle).toMatchObject({ documentsCompared: 0, writes: 0, deletes: 0, pending: 0 })
+    expect(idle.articles).toBe(ALL.length + 1)
+    expect(read.sort()).toEqual([keys.jobDelta, keys.jobState, keys.status].sort())
+    expect(await jobKeys()).toEqual(before)
+
+    // A change since (the catalog's stamp moved): it runs whole and renders it, then rests again.
+    await publish({ ...fixture(MAIN), title: 'Leaders talk again by phone' })
+    await run('full', 'content')
+    expect((await documents()).documentsWritten).toBeGreaterThan(0)
+    expect(loadedCatalog()).toBe(true)
+    expect(await feedTitle(MAIN)).toBe('Leaders talk again by phone')
+    await documents()
+    expect(loadedCatalog()).toBe(false)
+
+    // A lost document (its gzip copy) is rendered again.
+    await env.KV.delete(keys.document('gzip', '/feed.json'))
+    expect((await documents()).documentsWritten).toBeGreaterThan(0)
+    expect(await env.KV.get(keys.document('gzip', '/feed.json'))).not.toBeNull()
+
+    // Other document settings: every group compared with them.
+    const fewer = { ...base.site, feedItems: 2 }
+    expect((await documents(NOW, fewer)).documentsWritten).toBeGreaterThan(0)
+    expect(await feed()).toHaveLength(2)
+    await documents(NOW, fewer)
+    expect(loadedCatalog()).toBe(false)
+
+    // Time alone: still inside the News window it rests; once the story leaves it, it runs whole.
+    await documents(new Date('2025-06-02T11:00:00Z'), fewer)
+    expect(loadedCatalog()).toBe(false)
+    expect(await news()).toContain(`/articles/${ADDED}`)
+    const left = await documents(new Date('2025-06-02T13:00:00Z'), fewer)
+    expect(loadedCatalog()).toBe(true)
+    expect(left.documentsWritten).toBeGreaterThan(0)
+    expect(await news()).not.toContain(`/articles/${ADDED}`)
+    // A month begins (its archives change with it): whole again, then at rest.
+    await documents(new Date('2025-06-30T23:00:00Z'), fewer)
+    expect(loadedCatalog()).toBe(false)
+    await documents(new Date('2025-07-01T00:00:00Z'), fewer)
+    expect(loadedCatalog()).toBe(true)
+    await documents(new Date('2025-07-01T00:15:00Z'), fewer)
+    expect(loadedCatalog()).toBe(false)
+  })
+
   for (const mode of ['full', 'incremental'] as const) {
     describe(`on the ${mode} related path`, () => {
       it('lists an added story in the content part and puts it in peers’ lists in the related part', async () => {
