@@ -19,7 +19,7 @@ import {
   writeSync,
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { basename, join } from 'node:path'
+import { basename, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { GCProfiler, getHeapStatistics, setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
@@ -119,6 +119,13 @@ export interface RelatedBenchOptions {
    * share one workerd, and only the code an invocation runs first is cold.
    */
   cold?: boolean
+  /**
+   * Another build of the Worker (`wrangler deploy --dry-run --outdir DIR` in another checkout:
+   * DIR/index.js) whose +N tick runs as many times as this tree's, on fresh copies of the same
+   * state, the two taking turns (A B B A A B ...): each pair of neighbouring runs ran minutes
+   * apart, so their difference says more than two runs an hour apart on a VM whose speed drifts.
+   */
+  against?: string
   /** Also print the dev-set quality figures. */
   quality?: boolean
   log?: (line: string) => void
@@ -497,6 +504,12 @@ interface TickFigures {
   /** every run of the +N tick's invocations: the first of `ticks`, then one per fresh copy */
   tickRuns: WorkerdTick[][]
   /**
+   * with `against`: the order the runs took ('A' this tree, 'B' the other build), and the other
+   * build's runs, each on a fresh copy of the same state
+   */
+  abOrder?: string[]
+  againstRuns?: WorkerdTick[][]
+  /**
    * ticks (the +N one and its follow-ups) until its additions were in every peer list: until the
    * related part had nothing pending (the whole job, when one invocation runs it)
    */
@@ -703,7 +716,11 @@ export async function seedTickState(
  * The built Worker in workerd on the local KV state in `persistTo`, with its isolate's profiler
  * attached: `measure` runs one tick of its scheduled handler and reads what it cost.
  */
-async function measuredWorker(persistTo: string, scriptPath: string) {
+async function measuredWorker(
+  persistTo: string,
+  scriptPath: string,
+  keep = process.env.EDGEWIRE_BENCH_PROFILES,
+) {
   let logged: WorkerdTick['report'] | null = null
   const inspectorPort = await freePort()
   const worker = await startLocalWorker({
@@ -725,8 +742,7 @@ async function measuredWorker(persistTo: string, scriptPath: string) {
   const nameFrame = bundleFrameNamer(scriptPath)
   const pid = workerdPid()
   // EDGEWIRE_BENCH_PROFILES=DIR keeps each invocation's CPU profile there, with the bundle and
-  // its source map, for bench/profile-top.ts to read by function.
-  const keep = process.env.EDGEWIRE_BENCH_PROFILES
+  // its source map, for bench/profile-top.ts to read by function (another build's in DIR/against).
   if (keep) {
     mkdirSync(keep, { recursive: true })
     for (const file of [scriptPath, `${scriptPath}.map`]) {
@@ -797,6 +813,7 @@ async function measureTick(
   tickRuns = 1,
   build = false,
   cold = false,
+  against?: string,
 ): Promise<TickFigures> {
   const local = readLocalConfig()
   const persist = join(dir, 'state')
@@ -823,12 +840,11 @@ async function measureTick(
   // Large sites keep a stored index, which a last tick builds again.
   const large = corpus.sources.length > INCREMENTAL_ABOVE
 
-  // Copies for the +N tick's other runs, taken before the measured ticks change the state.
-  const runCopies: string[] = []
-  for (let k = 1; k < tickRuns; k++) {
-    const runCopy = join(dir, `state-run-${k}`)
-    cpSync(persist, runCopy, { recursive: true })
-    runCopies.push(runCopy)
+  // The +N tick's other runs: this tree's ('A'), then with `against` the other build's ('B') as
+  // many times, the two taking turns after the first A: A B B A A B B A ...
+  const abOrder = ['A']
+  for (let k = 1; abOrder.length < (against ? 2 * tickRuns : tickRuns); k++) {
+    abOrder.push(against ? (k % 4 === 1 || k % 4 === 2 ? 'B' : 'A') : 'A')
   }
 
   // The measured ticks: the built Worker's scheduled handler in workerd, one invocation per
@@ -890,14 +906,24 @@ async function measureTick(
   } finally {
     await worker.close()
   }
-  // The +N tick's other runs, one workerd each, as the first ran.
+  // The +N tick's other runs, one workerd each, as the first ran, each on a copy of the seeded
+  // state taken from `copy` (which the Node re-run below changes only after them).
   const tickRunsMeasured = [
     ticks.filter((r) => r.name.startsWith(`+${added} `)).slice(0, crons.length),
   ]
-  for (const runCopy of runCopies) {
-    const again = await tickWorker(runCopy, scriptPath, cold)
+  const againstRuns: WorkerdTick[][] = []
+  const keep = process.env.EDGEWIRE_BENCH_PROFILES
+  for (const [k, which] of abOrder.entries()) {
+    if (k === 0) continue
+    const runCopy = join(dir, `state-run-${k}`)
+    cpSync(copy, runCopy, { recursive: true })
+    const other = which === 'B' && against
+    const again = other
+      ? await tickWorker(runCopy, against, cold, keep && join(keep, 'against'))
+      : await tickWorker(runCopy, scriptPath, cold)
     try {
-      tickRunsMeasured.push(await tickInvocations(again.measure, `+${added}`, now, crons))
+      const run = await tickInvocations(again.measure, `+${added}`, now, crons)
+      ;(other ? againstRuns : tickRunsMeasured).push(run)
     } finally {
       await again.close()
       rmSync(runCopy, { recursive: true, force: true })
@@ -939,6 +965,7 @@ async function measureTick(
         warmupRelated,
         ticks,
         tickRuns: tickRunsMeasured,
+        ...(against ? { abOrder, againstRuns } : {}),
         settleTicks,
         allSettleTicks,
         buildEnd,
@@ -976,8 +1003,8 @@ function tickTriggers(
  * measuredWorker, or with `cold` one started again before each invocation (its KV is the same
  * persisted state): every invocation then runs in a new isolate.
  */
-async function tickWorker(persist: string, scriptPath: string, cold: boolean) {
-  let worker = await measuredWorker(persist, scriptPath)
+async function tickWorker(persist: string, scriptPath: string, cold: boolean, keep?: string) {
+  let worker = await measuredWorker(persist, scriptPath, keep)
   let fresh = true
   return {
     get kv() {
@@ -986,7 +1013,7 @@ async function tickWorker(persist: string, scriptPath: string, cold: boolean) {
     measure: async (name: string, at: Date, part: string, cron: string) => {
       if (cold && !fresh) {
         await worker.close()
-        worker = await measuredWorker(persist, scriptPath)
+        worker = await measuredWorker(persist, scriptPath, keep)
       }
       fresh = false
       return worker.measure(name, at, part, cron)
@@ -1072,6 +1099,11 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
     const largest = Math.max(...sizes)
     // Built first: the measured tick runs the code as it was when the bench started.
     const scriptPath = added > 0 ? buildWorker(join(ROOT, '.wrangler', 'related-bench-build')) : ''
+    // Checked before the hour of work that leads up to its runs.
+    const against = opts.against === undefined ? undefined : resolve(opts.against)
+    if (against !== undefined && !existsSync(against)) {
+      throw new Error(`--against: no Worker bundle at ${against}`)
+    }
     const full = loadCorpus(largest, cacheDir)
     const rows = [
       [
@@ -1189,6 +1221,7 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         Math.max(1, opts.tickRuns ?? 1),
         opts.build ?? false,
         opts.cold ?? false,
+        against,
       )
       const perDay = (24 * 60) / cronMinutes
       // The job writes its status key too when it did work; the report counts that write apart.
@@ -1297,6 +1330,42 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
             (parts.length > 1
               ? `; the ${parts.length} invocations together: ${cpuLine(together)}`
               : ''),
+        )
+      }
+      if (t.againstRuns && t.abOrder) {
+        // Each A run with the B run next to it in time: A B, B A, A B, ... (abOrder).
+        const order = t.abOrder
+        const seen = { A: 0, B: 0 }
+        const runOf = order.map((which) => {
+          const i = seen[which as 'A' | 'B']++
+          return (which === 'A' ? t.tickRuns[i] : t.againstRuns?.[i]) as WorkerdTick[]
+        })
+        const pairs: Array<[WorkerdTick[], WorkerdTick[]]> = []
+        for (let k = 0; k + 1 < order.length; k += 2) {
+          const [x, y] = [runOf[k] as WorkerdTick[], runOf[k + 1] as WorkerdTick[]]
+          pairs.push(order[k] === 'A' ? [x, y] : [y, x])
+        }
+        const cpuOf = (run: WorkerdTick[], k: number | null) =>
+          k === null
+            ? run.reduce((sum, r) => sum + totalCpuMs(r.isolate), 0)
+            : totalCpuMs((run[k] as WorkerdTick).isolate)
+        const signed = (ms: number) => `${ms >= 0 ? '+' : ''}${f0(ms)}`
+        const abLine = (k: number | null) => {
+          const a = t.tickRuns.map((run) => cpuOf(run, k))
+          const b = (t.againstRuns as WorkerdTick[][]).map((run) => cpuOf(run, k))
+          const d = pairs.map(([ra, rb]) => cpuOf(rb, k) - cpuOf(ra, k))
+          return (
+            `A ${a.map(f0).join(', ')} (median ${f0(median(a))}), ` +
+            `B ${b.map(f0).join(', ')} (median ${f0(median(b))}), ` +
+            `B - A by neighbouring pair ${d.map(signed).join(', ')} (median ${signed(median(d))})`
+          )
+        }
+        const parts = (t.tickRuns[0] as WorkerdTick[]).map((r) => r.part)
+        log(
+          `the +${added} tick, this tree (A) against ${against} (B), Worker CPU in ms, runs in ` +
+            `the order ${order.join(' ')}, each on a fresh copy of the seeded state in a new ` +
+            `workerd: ${parts.map((part, k) => `${part} invocation: ${abLine(k)}`).join('; ')}` +
+            (parts.length > 1 ? `; the ${parts.length} invocations together: ${abLine(null)}` : ''),
         )
       }
       const p = t.phases
@@ -1420,6 +1489,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   } else {
     // tsx bench/related-bench.ts [SIZE ...] [--added N] [--no-quality] [--cache DIR]
     //   [--reuse-state DIR] [--busy N] [--build] [--rebuild-runs N] [--tick-runs N] [--cold]
+    //   [--against SCRIPT]
     const argv = process.argv.slice(2)
     const value = (name: string) => {
       const i = argv.indexOf(name)
@@ -1435,7 +1505,9 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     const busy = value('--busy')
     const rebuildRuns = value('--rebuild-runs')
     const tickRuns = value('--tick-runs')
+    const against = value('--against')
     await runRelatedBench({
+      ...(against ? { against } : {}),
       ...(tickRuns !== undefined ? { tickRuns: Number(tickRuns) } : {}),
       ...(rebuildRuns !== undefined ? { rebuildRuns: Number(rebuildRuns) } : {}),
       ...(sizes.length ? { sizes } : {}),

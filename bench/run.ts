@@ -9,6 +9,10 @@
 //   --busy N               N more +100 ticks after the idle one (default 0)
 //   --build                then more until a build of the related index in slices has ended
 //   --cold                 every measured invocation in a workerd started for it (cold isolate)
+//   --against SCRIPT       another build of the Worker (DIR/index.js of `wrangler deploy
+//                          --dry-run --outdir DIR` in another checkout): its +100 tick runs as
+//                          often as this tree's, the two taking turns; prints both and their
+//                          differences run by run
 //   --articles N           generated articles for the serving bench (default 10000)
 //   --seconds S            seconds per timed run (default 3)
 //   --rounds R             A/B rounds per URL (default 3)
@@ -35,7 +39,9 @@ if (!argv.includes('--serve-only')) {
   const rebuildRuns = number('--rebuild-runs')
   const tickRuns = number('--tick-runs')
   const busyTicks = number('--busy')
+  const against = flag(argv, '--against')
   await runRelatedBench({
+    ...(against ? { against } : {}),
     sizes,
     ...(reuseState ? { reuseState } : {}),
     ...(rebuildRuns !== undefined ? { rebuildRuns } : {}),

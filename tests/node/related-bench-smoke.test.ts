@@ -13,7 +13,20 @@ describe('related bench (tiny)', () => {
     try {
       const result = runScript(
         'bench/related-bench.ts',
-        ['150', '300', '--added', '12', '--no-quality', '--cache', cache, '--tick-runs', '2'],
+        [
+          '150',
+          '300',
+          '--added',
+          '12',
+          '--no-quality',
+          '--cache',
+          cache,
+          '--tick-runs',
+          '2',
+          // The bundle this run builds first: an A/A comparison, the two builds the same code.
+          '--against',
+          path.join('.wrangler', 'related-bench-build', 'index.js'),
+        ],
         280_000,
       )
       expect(result.status, result.stderr).toBe(0)
@@ -114,6 +127,23 @@ describe('related bench (tiny)', () => {
         ).toBeLessThanOrEqual(1)
         expect(ops1).toBe(one.ops)
         expect(ops2).toBe(one.ops)
+      }
+      // With --against the other build's +12 tick ran as often, in turns: A B, then B A. Its A
+      // runs are the two above, and each difference is of the two runs of a pair.
+      const ab = (name: string) =>
+        `${name} invocation: A (\\d+), (\\d+) \\(median \\d+\\), B (\\d+), (\\d+) \\(median \\d+\\), B - A by neighbouring pair ([+-]\\d+), ([+-]\\d+) \\(median [+-]\\d+\\)`
+      const abRuns = new RegExp(
+        `^the \\+12 tick, this tree \\(A\\) against \\S+related-bench-build/index\\.js \\(B\\), Worker CPU in ms, runs in the order A B B A, each on a fresh copy of the seeded state in a new workerd: ${ab('content')}; ${ab('documents')}; ${ab('related')}; ${ab('build')}; the 4 invocations together: ${ab('').slice(' invocation: '.length)}$`,
+        'm',
+      ).exec(out)
+      expect(abRuns, out).not.toBeNull()
+      const m = (abRuns as RegExpExecArray).slice(1).map(Number)
+      for (const k of [0, 1, 2, 3]) {
+        const [a1, a2, b1, b2, d1, d2] = m.slice(k * 6, k * 6 + 6) as number[]
+        expect([a1, a2]).toEqual([n[k * 6], n[k * 6 + 1]])
+        if (k < 3) expect((b1 as number) * (b2 as number)).toBeGreaterThan(0)
+        expect(Math.abs((d1 as number) - ((b1 as number) - (a1 as number)))).toBeLessThanOrEqual(1)
+        expect(Math.abs((d2 as number) - ((b2 as number) - (a2 as number)))).toBeLessThanOrEqual(1)
       }
       const [allFirst, allSecond] = n.slice(24) as number[]
       // Each figure is rounded on its own: the sum of four may differ by up to two.
