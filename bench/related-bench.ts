@@ -50,9 +50,9 @@ import {
   type RelatedSource,
   rankRelated,
 } from '../src/related/index.ts'
-import { articleEntries, putArticle } from '../src/storage/articles.ts'
+import { articleEntries, putArticle, putTombstone } from '../src/storage/articles.ts'
 import { contentHash } from '../src/storage/content-hash.ts'
-import { encodeValue } from '../src/storage/indexes.ts'
+import { decodeRelatedList, encodeValue } from '../src/storage/indexes.ts'
 import { type CatalogEntry, EMPTY_CURSOR, encodeJobState } from '../src/storage/job-state.ts'
 import { CATALOG_SHARDS, keys, shardOf } from '../src/storage/keys.ts'
 import { encodeListing, type ListingEntry, listingEntry } from '../src/storage/listing.ts'
@@ -518,6 +518,12 @@ interface TickFigures {
   allSettleTicks: number
   /** with `build`: the tick whose invocations wrote the new meta (null if none did) */
   buildEnd: string | null
+  /**
+   * After every other measured tick, N stories removed at once (the API's delete): the ticks
+   * (the -N one and its follow-ups) until the related part had nothing pending, and then, of
+   * every stored related list, how many still held a removed story
+   */
+  removal: { ticks: number; listsRead: number; stillListed: number }
   /** the same +N tick re-run in Node on a copy of the state, for its CPU by phase */
   phases: RefreshReport
   phasesCpuMs: number
@@ -854,6 +860,7 @@ async function measureTick(
   let settleTicks = 0
   let allSettleTicks = 0
   let buildEnd: string | null = null
+  const removal = { ticks: 0, listsRead: 0, stillListed: 0 }
   const worker = await tickWorker(persist, scriptPath, cold)
   try {
     const measure = async (name: string, at = now) => {
@@ -868,8 +875,10 @@ async function measureTick(
     allSettleTicks = tickCount(ticks)
     await measure('idle')
     const interval = site.cronIntervalMinutes * 60_000
+    let lastAt = now
     for (let k = 1; k <= busy; k++) {
       const at = new Date(now.getTime() + k * interval)
+      lastAt = at
       const first = corpus.sources.length + k * added
       await publishAdditions(worker.kv, added, first, at.toISOString(), 99 + k)
       await measure(`+${added} busy ${k}`, at)
@@ -886,6 +895,7 @@ async function measureTick(
       let after = -1
       for (let k = busy + 1; k <= busy + BUILD_TICKS_MAX + AFTER_BUILD_TICKS; k++) {
         const at = new Date(now.getTime() + k * interval)
+        lastAt = at
         await publishAdditions(
           worker.kv,
           added,
@@ -903,6 +913,32 @@ async function measureTick(
         if (after >= AFTER_BUILD_TICKS) break
       }
     }
+    // Last, N stories of the seeded site removed at once, as the API deletes (a tombstone and a
+    // change marker each), one cron interval after the last tick: ticks until the related part
+    // has nothing pending, then every stored related list read for any of them still listed.
+    const victims = removalVictims(corpus, added)
+    const removeAt = new Date(lastAt.getTime() + interval)
+    for (const [i, source] of victims) {
+      const { id } = toArticle(source, i)
+      await putTombstone(worker.kv, { slug: source.slug, id }, removeAt.toISOString(), `del${i}`)
+    }
+    for (let k = 0; k <= 10; k++) {
+      const at = new Date(removeAt.getTime() + k * interval)
+      const invocations = await tickInvocations(
+        worker.measure,
+        k === 0 ? `-${added}` : `-${added} follow-up ${k}`,
+        at,
+        crons,
+      )
+      ticks.push(...invocations)
+      removal.ticks++
+      const related = invocations.find((r) => r.part.split('+').includes('related'))
+      if (related?.report.pending === 0) break
+    }
+    Object.assign(
+      removal,
+      await stillListed(worker.kv, new Set(victims.map(([, source]) => source.slug))),
+    )
   } finally {
     await worker.close()
   }
@@ -969,6 +1005,7 @@ async function measureTick(
         settleTicks,
         allSettleTicks,
         buildEnd,
+        removal,
         phases,
         phasesCpuMs,
         phasesPeakHeapMb: (peakHeap - baseline) / 2 ** 20,
@@ -982,6 +1019,46 @@ async function measureTick(
   } finally {
     await phaseMf.dispose()
   }
+}
+
+/**
+ * `count` stories of the seeded site to remove, with their indexes: spread evenly over it (its
+ * stories are in no particular order of age or theme), so their peers' lists are all over too.
+ */
+function removalVictims(corpus: Corpus, count: number): Array<[number, RelatedSource]> {
+  const n = corpus.sources.length
+  const step = Math.max(1, Math.floor(n / count))
+  const out: Array<[number, RelatedSource]> = []
+  for (let i = Math.floor(step / 2); i < n && out.length < count; i += step) {
+    out.push([i, corpus.sources[i] as RelatedSource])
+  }
+  return out
+}
+
+/** Every stored related list, read 100 at a time: how many there are, and how many hold `gone`. */
+async function stillListed(
+  kv: KVNamespace,
+  gone: ReadonlySet<string>,
+): Promise<{ listsRead: number; stillListed: number }> {
+  const prefix = keys.related('')
+  let listsRead = 0
+  let held = 0
+  let cursor: string | undefined
+  do {
+    const page = await kv.list({ prefix, ...(cursor ? { cursor } : {}) })
+    const names = page.keys.map((k) => k.name)
+    for (let i = 0; i < names.length; i += 100) {
+      const batch = names.slice(i, i + 100)
+      const texts = await kv.get(batch, 'text')
+      for (const key of batch) {
+        const list = decodeRelatedList(key, texts.get(key))
+        listsRead++
+        if (list?.items.some((item) => gone.has(item.slug))) held++
+      }
+    }
+    cursor = page.list_complete ? undefined : page.cursor
+  } while (cursor)
+  return { listsRead, stillListed: held }
 }
 
 /**
@@ -1422,7 +1499,10 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
                 `the same build from the +${added} tick's state, every part in one Node process a tick, ` +
                 `${t.buildCapped?.ticks} ticks: ${cappedFigures(t.buildCapped as CappedTick & { capMb: number; passed: boolean }, heapMb)}`,
         )
-        const after = first >= 0 ? tickNames.slice(last + 1) : []
+        const after =
+          first >= 0
+            ? tickNames.slice(last + 1).filter((name) => name.startsWith(`+${added} busy `))
+            : []
         if (after.length > 0) {
           const cpuOf = (name: string) =>
             t.ticks
@@ -1452,6 +1532,11 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
         `ticks until the ${added} additions are in every peer list: ${t.settleTicks}; until nothing ` +
           `is pending, feeds and sitemaps included: ${t.allSettleTicks} ` +
           `(seeding ${s1(t.seedMs)} wall, ${t.warmupTicks} warm-up tick(s) rewriting ${t.warmupRelated} related lists)`,
+      )
+      log(
+        `then ${added} stories removed at once (the -${added} rows): ticks until the related part ` +
+          `had nothing pending: ${t.removal.ticks}; of the ${t.removal.listsRead} related lists ` +
+          `stored then, ${t.removal.stillListed} still held a removed story`,
       )
     }
   } finally {

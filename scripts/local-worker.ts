@@ -120,6 +120,9 @@ export async function startLocalWorker(
   const scriptPath = options.scriptPath ?? buildWorker()
   const mf = new Miniflare({
     scriptPath,
+    // The bundle's own folder: a bundle outside the working directory (the bench's --against,
+    // built in another checkout) is then no module path workerd refuses.
+    modulesRoot: path.dirname(scriptPath),
     modules: true,
     compatibilityDate: local.compatibilityDate,
     compatibilityFlags: local.compatibilityFlags,

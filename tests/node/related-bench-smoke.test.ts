@@ -187,6 +187,19 @@ describe('related bench (tiny)', () => {
       expect(out).toMatch(
         /ticks until the 12 additions are in every peer list: 1; until nothing is pending, feeds and sitemaps included: 1 /,
       )
+      // Then 12 stories removed: out of every peer list within the 3 ticks, as every
+      // stored list, read back, shows.
+      const removal =
+        /^then 12 stories removed at once \(the -12 rows\): ticks until the related part had nothing pending: (\d+); of the (\d+) related lists stored then, (\d+) still held a removed story$/m.exec(
+          out,
+        )
+      expect(removal, out).not.toBeNull()
+      const [removalTicks, listsRead, held] = (removal as RegExpExecArray).slice(1).map(Number)
+      expect(removalTicks).toBeGreaterThanOrEqual(1)
+      expect(removalTicks).toBeLessThanOrEqual(3)
+      expect(listsRead).toBeGreaterThanOrEqual(300 - 12)
+      expect(held).toBe(0)
+      expect(out).toMatch(/^-12 related +\d+ ms /m)
     } finally {
       rmSync(cache, { recursive: true, force: true })
     }
