@@ -40,6 +40,11 @@ export const DEFAULT_MAX_ITEMS = 50
 export const DEFAULT_MAX_BYTES = 2_000_000
 /** A truncated item keeps at least this many bytes of body, else older items are dropped. */
 const MIN_CONTENT_BYTES = 1_024
+/**
+ * A body of one byte in every format (not empty: an item without a body shows its summary), for
+ * a document's size without its bodies.
+ */
+const PLACEHOLDER_BODY = 'x'
 
 interface Writer {
   write: (head: FeedHead, entries: FeedEntry[]) => string
@@ -144,27 +149,41 @@ function buildFeed(prepared: Prepared, format: FeedFormat): string {
 
   let count = articles.length
   for (;;) {
-    const full = render(count, bodies)
-    const size = utf8Length(full)
-    if (size <= maxBytes) return full
+    let size: number
+    let costs: number[] | undefined
+    // A body costs at least its length (a UTF-16 unit is at least one byte of UTF-8, and escaping
+    // only adds), so bodies longer than maxBytes together cannot be sent whole.
+    if (bodies.slice(0, count).reduce((n, html) => n + html.length, 0) > maxBytes) {
+      // Such a document (a month's archive of a large site holds thousands of stories): its size
+      // from a render with one-byte bodies, rather than a render of every full body, tens of
+      // megabytes that could never be sent.
+      costs = bodies.slice(0, count).map(writer.cost)
+      const placeholders = costs.map(() => PLACEHOLDER_BODY)
+      size = utf8Length(render(count, placeholders)) - count * writer.cost(PLACEHOLDER_BODY)
+      for (const cost of costs) size += cost
+    } else {
+      const full = render(count, bodies)
+      size = utf8Length(full)
+      if (size <= maxBytes) return full
+    }
     if (count === 0) {
       throw new RangeError(
         `maxBytes ${maxBytes} is below the ${size} bytes of an empty ${format} feed`,
       )
     }
-    const costs = bodies.slice(0, count).map(writer.cost)
-    const fitted = fitBodies(costs, size, maxBytes, (cap) =>
+    const itemCosts = costs ?? bodies.slice(0, count).map(writer.cost)
+    const fitted = fitBodies(itemCosts, size, maxBytes, (cap) =>
       render(
         count,
         bodies.map((html, i) => {
-          const spent = costs[i] ?? 0
+          const spent = itemCosts[i] ?? 0
           if (i >= count || spent <= cap) return html
           return truncatedBody(articles[i]?.body ?? '', urls[i] as string, cap, writer.cost, spent)
         }),
       ),
     )
     if (fitted !== null) return fitted
-    count = Math.min(count - 1, affordableCount(render, count, costs, size, maxBytes))
+    count = Math.min(count - 1, affordableCount(render, count, itemCosts, size, maxBytes))
   }
 }
 
