@@ -386,6 +386,32 @@ describe('the refresh job in three invocations', () => {
         expect(again.relatedWritten + again.deletes).toBe(0)
       })
 
+      it('leaves the lists past the write budget unranked for the next related invocation', async () => {
+        await publish(...FIXTURE_ARTICLES, ...EXTRA)
+        await settle(mode)
+        // The story in the most lists: its removal changes each of them.
+        let gone = ''
+        let held: string[] = []
+        for (const slug of ALL) {
+          const h = await holders(slug)
+          if (h.length > held.length) [gone, held] = [slug, h]
+        }
+        expect(held.length).toBeGreaterThanOrEqual(4)
+        await putTombstone(env.KV, { slug: gone, id: 'x' }, '2025-05-30T00:00:00Z', 'd1')
+        await run(mode, 'content')
+        // Room for a few writes: once a changed list finds none left, the lists after it are not
+        // ranked (the next invocation ranks them). With room, the invocation ranks every holder
+        // (and, ranking every list, a small site every story's).
+        const tick = await runRefresh(env.KV, { ...options(mode, 'related'), writeBudget: 3 })
+        expect(tick.relatedWritten).toBeGreaterThan(0)
+        expect(tick.relatedRanked).toBeLessThan(mode === 'full' ? ALL.length - 1 : held.length)
+        expect(tick.pending).toBeGreaterThan(0)
+        expect((await holders(gone)).length).toBeLessThan(held.length)
+        expect((await holders(gone)).length).toBeGreaterThan(0)
+        await settle(mode)
+        expect(await holders(gone)).toEqual([])
+      })
+
       it('resumes a related invocation that failed part-way, losing nothing', async () => {
         await publish(...FIXTURE_ARTICLES, ...EXTRA)
         await settle(mode)
