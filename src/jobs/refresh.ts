@@ -950,7 +950,10 @@ export async function runRefresh(
   await saveJobState(
     kv,
     state,
-    await encodeJobChanges(kv, state, cursor, { foldOne: content || related || building }),
+    await encodeJobChanges(kv, state, cursor, {
+      foldOne: content || related || building,
+      holdRemoved: !related,
+    }),
   )
   const readSet = new Set(toRead)
   const processed = markers.keys.filter((k) => readSet.has(slugOfChangeKey(k) ?? ''))

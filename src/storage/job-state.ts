@@ -815,6 +815,7 @@ export async function encodeJobChanges(
   {
     maxSlugs = DELTA_MAX_SLUGS,
     foldOne = true,
+    holdRemoved = false,
   }: {
     /** the delta's bound, in slugs */
     maxSlugs?: number
@@ -825,6 +826,13 @@ export async function encodeJobChanges(
      * would have to load for them.
      */
     foldOne?: boolean
+    /**
+     * true in an invocation without the related step: a shard holding the vector of a story
+     * gone from the catalog is not folded (unless the delta is past maxSlugs), since folding
+     * keeps only the catalog's vectors and the related step looks for the lists that held such
+     * a story by its old vector (without a stored index to find it in).
+     */
+    holdRemoved?: boolean
   } = {},
 ): Promise<Map<string, string>> {
   const { catalog, corpus, dirty } = state
@@ -847,8 +855,12 @@ export async function encodeJobChanges(
   const order = [...perShard].sort((a, b) => b[1].length - a[1].length || a[0] - b[0])
   const folded: number[] = []
   let left = dirty.size
+  // A story gone from the catalog whose vector no step has dropped yet (setVector null).
+  const removed = (slug: string) =>
+    !catalog.has(slug) && !(state.vectorKnown.has(slug) && !corpus.has(slug))
   for (const [shard, slugs] of order) {
     if (state.touched === 0 || ((folded.length > 0 || !foldOne) && left <= maxSlugs)) break
+    if (holdRemoved && left <= maxSlugs && slugs.some(removed)) continue
     folded.push(shard)
     left -= slugs.length
   }

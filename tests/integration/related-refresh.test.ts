@@ -266,6 +266,28 @@ describe('the related step of runRefresh()', () => {
     })
   }
 
+  it('finds every list a removed story was in when the content part ran alone before', async () => {
+    // One tick imports the site: no stored index yet, so the related step finds the lists a
+    // removed story was in by its old vector, which the content part's fold must not drop.
+    await publish(...FIXTURE_ARTICLES, ...EXTRA)
+    expect((await refresh('incremental')).pending).toBe(0)
+    let gone = ''
+    let held: string[] = []
+    for (const a of [...FIXTURE_ARTICLES, ...EXTRA]) {
+      const h = await holders(a.slug)
+      if (h.length > held.length) [gone, held] = [a.slug, h]
+    }
+    expect(held.length).toBeGreaterThanOrEqual(4)
+    await putTombstone(env.KV, { slug: gone, id: 'x' }, '2025-05-30T00:00:00Z', 'del1')
+    expect((await refresh('incremental', { parts: ['content'] })).removed).toBe(1)
+    const related = await refresh('incremental', { parts: ['related'] })
+    expect(related.relatedWritten).toBeGreaterThanOrEqual(held.length)
+    expect(await holders(gone)).toEqual([])
+    // Its vector goes with the related step: a later fold keeps nothing of it.
+    await settle('incremental')
+    expect((await loadJobState(env.KV)).corpus.has(gone)).toBe(false)
+  })
+
   it('ranks a large first import a slice per tick without starving any list', async () => {
     await publish(...FIXTURE_ARTICLES, ...EXTRA)
     // Two lists a tick: the same first slugs must not be picked every time.
