@@ -877,11 +877,7 @@ export async function runRefresh(
     // 136 ms of Worker CPU in profiles.
     const basis = contentHash(
       JSON.stringify([
-        FEED_FORMAT_VERSION,
-        SITEMAP_FORMAT_VERSION,
-        feedSite(options.site),
-        options.site.feedItems,
-        options.site.cronIntervalMinutes,
+        ...documentSettings(options.site),
         groups.length,
         archiveShape(now, grouped),
       ]),
@@ -2009,18 +2005,24 @@ async function idleDocuments(
   return { articles: safeParse<RefreshStatus>(loaded.get(keys.status))?.articles ?? 0 }
 }
 
-/** What the documents depend on besides the catalog and the time, with the catalog's stamp. */
+/**
+ * What every stored document depends on besides the catalog and the time: the documents' basis
+ * and the documents invocation's early return (quietKey) both hash it, so a setting added here
+ * counts for both.
+ */
+function documentSettings(site: SiteConfig): unknown[] {
+  return [
+    FEED_FORMAT_VERSION,
+    SITEMAP_FORMAT_VERSION,
+    feedSite(site),
+    site.feedItems,
+    site.cronIntervalMinutes,
+  ]
+}
+
+/** The document settings with the catalog's stamp. */
 function quietKey(site: SiteConfig, stamp: string): string {
-  return contentHash(
-    JSON.stringify([
-      FEED_FORMAT_VERSION,
-      SITEMAP_FORMAT_VERSION,
-      feedSite(site),
-      site.feedItems,
-      site.cronIntervalMinutes,
-      stamp,
-    ]),
-  )
+  return contentHash(JSON.stringify([...documentSettings(site), stamp]))
 }
 
 /** A hash of a set of document paths, in any order. */
