@@ -314,21 +314,18 @@ export async function runRefresh(
     lap = t
   }
 
-  // The build's own invocation with no build under way or due: done without the catalog.
-  if (building && !content && !related && !rendering) {
-    const idle = await idleBuild(kv, options, configHash(relatedConfig))
-    if (idle) {
-      phaseDone('load')
-      return { ...quietReport(), ...counts, articles: idle.articles, timings }
-    }
-  }
-  // The documents' own invocation with nothing since its last one to change a document: the same.
-  if (rendering && !content && !related && !building) {
-    const idle = await idleDocuments(kv, options.site, now)
-    if (idle) {
-      phaseDone('load')
-      return { ...quietReport(), ...counts, articles: idle.articles, timings }
-    }
+  // The build's own invocation with no build under way or due, and the documents' own with
+  // nothing since its last one to change a document: done without the catalog.
+  const alone = parts.size === 1
+  const idle =
+    alone && building
+      ? await idleBuild(kv, options, configHash(relatedConfig))
+      : alone && rendering
+        ? await idleDocuments(kv, options.site, now)
+        : null
+  if (idle) {
+    phaseDone('load')
+    return { ...quietReport(), ...counts, articles: idle.articles, timings }
   }
 
   // Load.
