@@ -5,9 +5,11 @@ import { env } from 'cloudflare:workers'
 import { beforeEach, describe, expect, it } from 'vitest'
 import { readSiteConfig } from '../../src/config'
 import { type RefreshOptions, runRefresh } from '../../src/jobs/refresh'
+import { asciiJson } from '../../src/storage/ascii-json'
 import { getStoryList } from '../../src/storage/indexes'
 import { loadJobState } from '../../src/storage/job-state'
 import { CATALOG_SHARDS, keys, shardOf } from '../../src/storage/keys'
+import { encodeListingMonth, type ListingEntry } from '../../src/storage/listing'
 import { FIXTURE_ARTICLES, fixture } from '../fixtures/articles'
 import { get, publish } from './helpers'
 
@@ -210,6 +212,41 @@ describe('the listing months', () => {
     await refresh()
     const idle = await refresh()
     expect(idle.writes + idle.deletes).toBe(0)
+  })
+
+  it('keeps each untouched story of a month as stored when one changes, in either stored form', async () => {
+    const key = keys.listingMonth('2025-05')
+    const stored = async () => (await env.KV.get(key)) ?? ''
+    const entriesOf = (text: string) => (JSON.parse(text) as { entries: ListingEntry[] }).entries
+    // A month in lines: a line per story, the bytes a fresh encoding of its entries gives.
+    const lined = await stored()
+    expect(lined.split('\n')).toHaveLength(FIXTURE_ARTICLES.length + 2)
+    expect(lined).toBe(encodeListingMonth('2025-05', entriesOf(lined)))
+    // A month stored before lines (one line) is read as before; the next change to it writes it in
+    // lines, the untouched stories as they were.
+    const { entries } = JSON.parse(lined) as { entries: ListingEntry[] }
+    await env.KV.put(key, asciiJson({ version: 1, month: '2025-05', entries }))
+    expect((await listAll(100)).articles.map((a) => a.slug)).toContain('prisoner-exchange-agreed')
+    const slug = 'prisoner-exchange-agreed'
+    for (const summary of ['Edited once.', 'Edited twice.']) {
+      await publish({ ...fixture(slug), summary })
+      await reached()
+      const after = await stored()
+      const now = entriesOf(after)
+      expect(after).toBe(encodeListingMonth('2025-05', now))
+      expect(now.find((e) => e.slug === slug)?.summary).toBe(summary)
+      expect(now.filter((e) => e.slug !== slug)).toEqual(entries.filter((e) => e.slug !== slug))
+    }
+    // Removed: the month keeps the other four, in lines.
+    const res = await get(`/api/articles/${slug}`, {
+      method: 'DELETE',
+      headers: { Authorization: 'Bearer test-admin-token' },
+    })
+    expect(res.status).toBe(204)
+    await reached()
+    const left = entriesOf(await stored())
+    expect(left.map((e) => e.slug)).toEqual(entries.map((e) => e.slug).filter((s) => s !== slug))
+    expect(await stored()).toBe(encodeListingMonth('2025-05', left))
   })
 
   it('builds the listing from catalog entries saved before the split, reading no article', async () => {
