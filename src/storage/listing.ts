@@ -119,7 +119,7 @@ function parseIndex(text: string | null | undefined): Array<[string, number]> | 
 export function encodeListingMonth(
   month: string,
   entries: Iterable<ListingEntry>,
-  lines?: WeakMap<ListingEntry, string>,
+  lines?: ReadonlyMap<ListingEntry, string>,
 ): string {
   const sorted = sortedNewest(entries)
   if (sorted.length === 0) return asciiJson({ version: 1, month, entries: [] })
@@ -161,8 +161,12 @@ export interface ListingState {
   stored: Map<string, string | null>
   /** months whose entries the job changed, or whose stored bytes were unreadable: to encode */
   changed: Set<string>
-  /** the stored line of each entry read from a month in lines (encodeListingMonth) */
-  lines: WeakMap<ListingEntry, string>
+  /**
+   * by month: the stored line of each entry read from a month in lines (encodeListingMonth),
+   * until the month is written or released (a map per month, not one weak map: at 100k articles
+   * a tick removing stories over the whole site reads 33 months, 100k entries)
+   */
+  lines: Map<string, Map<ListingEntry, string>>
 }
 
 /**
@@ -177,7 +181,7 @@ export async function loadListing(
     months: new Map(),
     stored: new Map(),
     changed: new Set(),
-    lines: new WeakMap(),
+    lines: new Map(),
   },
 ): Promise<ListingState> {
   const wanted = [...new Set(months)].filter((m) => !state.read.has(m)).sort()
@@ -199,13 +203,14 @@ export function storedEntries(state: ListingState, month: string): Map<string, L
   const entries = parseMonth(text, month)
   if (!entries && text != null) state.changed.add(month)
   const lines = entries && monthLines(text as string, month, entries.length)
-  if (lines) for (const [i, e] of entries.entries()) state.lines.set(e, lines[i] as string)
+  if (lines) state.lines.set(month, new Map(entries.map((e, i) => [e, lines[i] as string])))
   return new Map((entries ?? []).map((e) => [e.slug, e]))
 }
 
 /** Lets go of a month's stored bytes once the job knows it will not write that month. */
 export function releaseMonth(state: ListingState, month: string): void {
   state.stored.delete(keys.listingMonth(month))
+  state.lines.delete(month)
 }
 
 /** The story count per month the stored index gives (read with loadListing), null if unreadable. */
@@ -227,7 +232,9 @@ export function listingWrites(
   for (const month of state.changed) {
     const entries = state.months.get(month) ?? new Map<string, ListingEntry>()
     const key = keys.listingMonth(month)
-    const bytes = entries.size > 0 ? encodeListingMonth(month, entries.values(), state.lines) : null
+    const lines = state.lines.get(month)
+    state.lines.delete(month)
+    const bytes = entries.size > 0 ? encodeListingMonth(month, entries.values(), lines) : null
     if ((state.stored.get(key) ?? null) !== bytes) out.push({ key, bytes, month })
   }
   const index = encodeListingIndex(counts)
