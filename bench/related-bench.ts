@@ -510,6 +510,12 @@ interface TickFigures {
   abOrder?: string[]
   againstRuns?: WorkerdTick[][]
   /**
+   * After each +N tick run but the first, in the same workerd: N stories of the seeded site
+   * removed at once one cron interval later, and that tick's invocations, this tree's (`A`) and
+   * with `against` the other build's (`B`), in abOrder's order without its first run.
+   */
+  removalRuns: { A: WorkerdTick[][]; B: WorkerdTick[][] }
+  /**
    * ticks (the +N one and its follow-ups) until its additions were in every peer list: until the
    * related part had nothing pending (the whole job, when one invocation runs it)
    */
@@ -918,10 +924,7 @@ async function measureTick(
     // has nothing pending, then every stored related list read for any of them still listed.
     const victims = removalVictims(corpus, added)
     const removeAt = new Date(lastAt.getTime() + interval)
-    for (const [i, source] of victims) {
-      const { id } = toArticle(source, i)
-      await putTombstone(worker.kv, { slug: source.slug, id }, removeAt.toISOString(), `del${i}`)
-    }
+    await removeStories(worker.kv, victims, removeAt)
     for (let k = 0; k <= 10; k++) {
       const at = new Date(removeAt.getTime() + k * interval)
       const invocations = await tickInvocations(
@@ -948,6 +951,8 @@ async function measureTick(
     ticks.filter((r) => r.name.startsWith(`+${added} `)).slice(0, crons.length),
   ]
   const againstRuns: WorkerdTick[][] = []
+  const removalRuns: TickFigures['removalRuns'] = { A: [], B: [] }
+  const victims = removalVictims(corpus, added)
   const keep = process.env.EDGEWIRE_BENCH_PROFILES
   for (const [k, which] of abOrder.entries()) {
     if (k === 0) continue
@@ -960,6 +965,11 @@ async function measureTick(
     try {
       const run = await tickInvocations(again.measure, `+${added}`, now, crons)
       ;(other ? againstRuns : tickRunsMeasured).push(run)
+      // Then the removals, one cron interval later, on the state this run left.
+      const removeAt = new Date(now.getTime() + site.cronIntervalMinutes * 60_000)
+      await removeStories(again.kv, victims, removeAt)
+      const removal = await tickInvocations(again.measure, `-${added}`, removeAt, crons)
+      removalRuns[other ? 'B' : 'A'].push(removal)
     } finally {
       await again.close()
       rmSync(runCopy, { recursive: true, force: true })
@@ -1002,6 +1012,7 @@ async function measureTick(
         ticks,
         tickRuns: tickRunsMeasured,
         ...(against ? { abOrder, againstRuns } : {}),
+        removalRuns,
         settleTicks,
         allSettleTicks,
         buildEnd,
@@ -1018,6 +1029,18 @@ async function measureTick(
     }
   } finally {
     await phaseMf.dispose()
+  }
+}
+
+/** Removes the stories as the API deletes them: a tombstone and a change marker each. */
+async function removeStories(
+  kv: KVNamespace,
+  victims: Array<[number, RelatedSource]>,
+  at: Date,
+): Promise<void> {
+  for (const [i, source] of victims) {
+    const { id } = toArticle(source, i)
+    await putTombstone(kv, { slug: source.slug, id }, at.toISOString(), `del${i}`)
   }
 }
 
@@ -1409,40 +1432,67 @@ export async function runRelatedBench(opts: RelatedBenchOptions = {}): Promise<v
               : ''),
         )
       }
-      if (t.againstRuns && t.abOrder) {
-        // Each A run with the B run next to it in time: A B, B A, A B, ... (abOrder).
-        const order = t.abOrder
+      const signed = (ms: number) => `${ms >= 0 ? '+' : ''}${f0(ms)}`
+      const cpuOf = (run: WorkerdTick[], k: number | null) =>
+        k === null
+          ? run.reduce((sum, r) => sum + totalCpuMs(r.isolate), 0)
+          : totalCpuMs((run[k] as WorkerdTick).isolate)
+      // Runs of two builds in the order they took (A this tree, B the other), each A with the B
+      // next to it in time: pairs from `first` on, A B, B A, A B, ...
+      const abLines = (order: string[], a: WorkerdTick[][], b: WorkerdTick[][], first: number) => {
         const seen = { A: 0, B: 0 }
         const runOf = order.map((which) => {
           const i = seen[which as 'A' | 'B']++
-          return (which === 'A' ? t.tickRuns[i] : t.againstRuns?.[i]) as WorkerdTick[]
+          return (which === 'A' ? a[i] : b[i]) as WorkerdTick[]
         })
         const pairs: Array<[WorkerdTick[], WorkerdTick[]]> = []
-        for (let k = 0; k + 1 < order.length; k += 2) {
+        for (let k = first; k + 1 < order.length; k += 2) {
           const [x, y] = [runOf[k] as WorkerdTick[], runOf[k + 1] as WorkerdTick[]]
-          pairs.push(order[k] === 'A' ? [x, y] : [y, x])
+          if (order[k] !== order[k + 1]) pairs.push(order[k] === 'A' ? [x, y] : [y, x])
         }
-        const cpuOf = (run: WorkerdTick[], k: number | null) =>
-          k === null
-            ? run.reduce((sum, r) => sum + totalCpuMs(r.isolate), 0)
-            : totalCpuMs((run[k] as WorkerdTick).isolate)
-        const signed = (ms: number) => `${ms >= 0 ? '+' : ''}${f0(ms)}`
         const abLine = (k: number | null) => {
-          const a = t.tickRuns.map((run) => cpuOf(run, k))
-          const b = (t.againstRuns as WorkerdTick[][]).map((run) => cpuOf(run, k))
+          const ca = a.map((run) => cpuOf(run, k))
+          const cb = b.map((run) => cpuOf(run, k))
           const d = pairs.map(([ra, rb]) => cpuOf(rb, k) - cpuOf(ra, k))
           return (
-            `A ${a.map(f0).join(', ')} (median ${f0(median(a))}), ` +
-            `B ${b.map(f0).join(', ')} (median ${f0(median(b))}), ` +
+            `A ${ca.map(f0).join(', ')} (median ${f0(median(ca))}), ` +
+            `B ${cb.map(f0).join(', ')} (median ${f0(median(cb))}), ` +
             `B - A by neighbouring pair ${d.map(signed).join(', ')} (median ${signed(median(d))})`
           )
         }
-        const parts = (t.tickRuns[0] as WorkerdTick[]).map((r) => r.part)
+        const parts = (a[0] as WorkerdTick[]).map((r) => r.part)
+        return (
+          parts.map((part, k) => `${part} invocation: ${abLine(k)}`).join('; ') +
+          (parts.length > 1 ? `; the ${parts.length} invocations together: ${abLine(null)}` : '')
+        )
+      }
+      if (t.againstRuns && t.abOrder) {
         log(
           `the +${added} tick, this tree (A) against ${against} (B), Worker CPU in ms, runs in ` +
-            `the order ${order.join(' ')}, each on a fresh copy of the seeded state in a new ` +
-            `workerd: ${parts.map((part, k) => `${part} invocation: ${abLine(k)}`).join('; ')}` +
-            (parts.length > 1 ? `; the ${parts.length} invocations together: ${abLine(null)}` : ''),
+            `the order ${t.abOrder.join(' ')}, each on a fresh copy of the seeded state in a new ` +
+            `workerd: ${abLines(t.abOrder, t.tickRuns, t.againstRuns, 0)}`,
+        )
+      }
+      const removals = t.removalRuns
+      if (removals.A.length > 0 && t.abOrder && removals.B.length > 0) {
+        const order = t.abOrder.slice(1)
+        log(
+          `the -${added} tick (${added} stories removed one cron interval after each +${added} ` +
+            `run but the first, in its workerd), this tree (A) against ${against} (B), Worker ` +
+            `CPU in ms, runs in the order ${order.join(' ')}: ` +
+            abLines(order, removals.A, removals.B, 1),
+        )
+      } else if (removals.A.length > 0) {
+        const parts = (removals.A[0] as WorkerdTick[]).map((r) => r.part)
+        const line = (k: number | null) => {
+          const cpus = removals.A.map((run) => cpuOf(run, k))
+          return `${cpus.map(f0).join(', ')} ms (median ${f0(median(cpus))})`
+        }
+        log(
+          `the -${added} tick (${added} stories removed one cron interval after each +${added} ` +
+            `run but the first, in its workerd), Worker CPU: ` +
+            parts.map((part, k) => `${part} invocation ${line(k)}`).join('; ') +
+            (parts.length > 1 ? `; the ${parts.length} invocations together ${line(null)}` : ''),
         )
       }
       const p = t.phases

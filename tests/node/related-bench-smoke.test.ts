@@ -145,6 +145,22 @@ describe('related bench (tiny)', () => {
         expect(Math.abs((d1 as number) - ((b1 as number) - (a1 as number)))).toBeLessThanOrEqual(1)
         expect(Math.abs((d2 as number) - ((b2 as number) - (a2 as number)))).toBeLessThanOrEqual(1)
       }
+      // Each run after the first removed 12 stories one interval after its +12 tick, in its
+      // workerd: in the order B B A, the last B and the A the one pair.
+      const abRemoval = (name: string) =>
+        `${name} invocation: A (\\d+) \\(median \\d+\\), B (\\d+), (\\d+) \\(median \\d+\\), B - A by neighbouring pair ([+-]\\d+) \\(median [+-]\\d+\\)`
+      const removalRuns = new RegExp(
+        `^the -12 tick \\(12 stories removed one cron interval after each \\+12 run but the first, in its workerd\\), this tree \\(A\\) against \\S+ \\(B\\), Worker CPU in ms, runs in the order B B A: ${abRemoval('content')}; ${abRemoval('documents')}; ${abRemoval('related')}; ${abRemoval('build')}; the 4 invocations together: ${abRemoval('').slice(' invocation: '.length)}$`,
+        'm',
+      ).exec(out)
+      expect(removalRuns, out).not.toBeNull()
+      const r = (removalRuns as RegExpExecArray).slice(1).map(Number)
+      for (const k of [0, 1, 2, 3, 4]) {
+        const [a, , b2, d] = r.slice(k * 4, k * 4 + 4) as number[]
+        expect(Math.abs((d as number) - ((b2 as number) - (a as number)))).toBeLessThanOrEqual(1)
+      }
+      // The removals were work: the content invocations read and wrote.
+      expect((r[0] as number) * (r[1] as number) * (r[2] as number)).toBeGreaterThan(0)
       const [allFirst, allSecond] = n.slice(24) as number[]
       // Each figure is rounded on its own: the sum of four may differ by up to two.
       expect(
