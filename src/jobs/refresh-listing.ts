@@ -41,6 +41,11 @@ export async function syncListing(
     fresh: ReadonlyMap<string, ArticleRecord>
     legacy: ReadonlyMap<string, { id: string; summary: string }>
     months: Iterable<string>
+    /**
+     * Called after each few months read with those of them done with (changed, none of their
+     * stories to read again), to write them at once (takeMonthWrite) rather than hold them all.
+     */
+    flush?: (state: ListingState, months: string[]) => Promise<void>
   },
 ): Promise<ListingSync> {
   const { fresh, legacy } = opts
@@ -69,6 +74,7 @@ export async function syncListing(
   // reads eleven months of 1.8 MB, twice that in memory, for their summaries and writes one).
   const summaries = new Map<string, string>()
   const stale: Array<{ slug: string; month: string }> = []
+  const staleMonths = new Set<string>()
   const settle = (month: string) => {
     const entries = storedEntries(state, month)
     const next = new Map<string, ListingEntry>()
@@ -99,6 +105,7 @@ export async function syncListing(
       if (entry !== known) same = false
     }
     if (!same || next.size !== entries.size) state.changed.add(month)
+    if (hasStale) staleMonths.add(month)
     if (state.changed.has(month) || hasStale) state.months.set(month, next)
     else releaseMonth(state, month)
   }
@@ -106,6 +113,8 @@ export async function syncListing(
     const batch = toRead.slice(i, i + MONTHS_PER_READ)
     await loadListing(kv, batch, state)
     for (const month of batch) settle(month)
+    const done = batch.filter((m) => state.changed.has(m) && !staleMonths.has(m))
+    if (opts.flush && done.length > 0) await opts.flush(state, done)
   }
   const reread = await getArticles(
     kv,

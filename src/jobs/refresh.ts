@@ -72,7 +72,7 @@ import {
   touch,
 } from '../storage/job-state'
 import { keys, shardOf, slugOfChangeKey } from '../storage/keys'
-import { listingWrites } from '../storage/listing'
+import { type ListingWrite, listingWrites, takeMonthWrite } from '../storage/listing'
 import {
   type BaseHead,
   basePartReader,
@@ -1114,6 +1114,17 @@ async function refreshStoryLists(
     catalog.size === published.length
       ? []
       : [...catalog.values()].filter((e) => !isPublished(e, now))
+  const listingLeft = new Set<string>()
+  const writeListing = async ({ key, bytes, month }: ListingWrite) => {
+    if (!canWrite()) {
+      deferred++
+      // The index is compared every tick; a month is read again only when named.
+      if (month) listingLeft.add(month)
+      return
+    }
+    if (bytes === null) await deleteValue(kv, key)
+    else await putValue(kv, key, bytes)
+  }
   const listing = await syncListing(kv, {
     byMonth: grouped.byMonth,
     unpublished,
@@ -1124,18 +1135,14 @@ async function refreshStoryLists(
       ...cursor.listingPending,
       ...monthsShown(published, caps, onlyKey, grouped, known),
     ],
+    async flush(read, months) {
+      for (const month of months) {
+        const write = takeMonthWrite(read, month)
+        if (write) await writeListing(write)
+      }
+    },
   })
-  const listingLeft = new Set<string>()
-  for (const { key, bytes, month } of listingWrites(listing.state, listing.counts)) {
-    if (!canWrite()) {
-      deferred++
-      // The index is compared every tick; a month is read again only when named.
-      if (month) listingLeft.add(month)
-      continue
-    }
-    if (bytes === null) await deleteValue(kv, key)
-    else await putValue(kv, key, bytes)
-  }
+  for (const write of listingWrites(listing.state, listing.counts)) await writeListing(write)
   cursor.listingPending = [...listingLeft].sort()
   const summaryOf = (e: CatalogEntry, key: string) =>
     listing.summaryOf(e) ?? carried.get(key)?.get(e.slug) ?? ''

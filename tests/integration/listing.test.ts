@@ -249,6 +249,52 @@ describe('the listing months', () => {
     expect(await stored()).toBe(encodeListingMonth('2025-05', left))
   })
 
+  it('writes each changed month once it is read, before reading the next few', async () => {
+    // A summary edited in each of the four months: a tick reads them three at a time.
+    await publish(...OLDER.map((a) => ({ ...a, summary: `${a.summary} Updated.` })), {
+      ...fixture('prisoner-exchange-agreed'),
+      summary: 'Updated in May.',
+    })
+    const log: string[] = []
+    const kv = new Proxy(env.KV, {
+      get(target, prop) {
+        const member = Reflect.get(target, prop) as unknown
+        if (typeof member !== 'function') return member
+        if (prop !== 'get' && prop !== 'put') return member.bind(target)
+        return (key: string | string[], ...rest: unknown[]) => {
+          for (const k of [key].flat()) log.push(`${String(prop)} ${k}`)
+          return member.call(target, key, ...rest)
+        }
+      },
+    })
+    await runRefresh(kv, {
+      now: NOW,
+      site: readSiteConfig(env),
+      writeBudget: 1000,
+      incrementalAbove: 0,
+    })
+    const at = (entry: string) => log.indexOf(entry)
+    // The first three months are written before the fourth is read, so a tick that touches
+    // every month of a large site holds three at a time.
+    for (const month of ['2024-12', '2025-02', '2025-04']) {
+      expect(at(`put ${keys.listingMonth(month)}`), month).toBeGreaterThan(-1)
+      expect(at(`put ${keys.listingMonth(month)}`), month).toBeLessThan(
+        at(`get ${keys.listingMonth('2025-05')}`),
+      )
+    }
+    const { articles } = await listAll(100)
+    for (const a of [...OLDER, fixture('prisoner-exchange-agreed')]) {
+      const listed = articles.find((l) => l.slug === a.slug)?.summary
+      expect(listed).toBe(
+        a.slug === 'prisoner-exchange-agreed' ? 'Updated in May.' : `${a.summary} Updated.`,
+      )
+    }
+    // The lists a full tick builds are those already stored; the next tick writes nothing.
+    expect((await refresh()).listsWritten).toBe(0)
+    const idle = await refresh()
+    expect(idle.writes + idle.deletes).toBe(0)
+  })
+
   it('builds the listing from catalog entries saved before the split, reading no article', async () => {
     // The stored layout of before: shards of format 1 (an object of entries by slug), each
     // entry holding its id and summary.
