@@ -41,6 +41,8 @@ export async function syncListing(
     fresh: ReadonlyMap<string, ArticleRecord>
     legacy: ReadonlyMap<string, { id: string; summary: string }>
     months: Iterable<string>
+    /** months not to read this tick (their stories wait for the next), whatever else names them */
+    later?: ReadonlySet<string>
     /**
      * Called after each few months read with those of them done with (changed, none of their
      * stories to read again), to write them at once (takeMonthWrite) rather than hold them all.
@@ -67,7 +69,7 @@ export async function syncListing(
   const stored = storedCounts(state)
   const months = new Set([...counts.keys(), ...(stored?.keys() ?? [])])
   const off = [...months].filter((m) => !stored || stored.get(m) !== counts.get(m))
-  const toRead = [...new Set([...opts.months, ...off])].sort()
+  const toRead = [...new Set([...opts.months, ...off])].filter((m) => !opts.later?.has(m)).sort()
 
   // A few months at a time: read, parse, compare with the catalog, keep the summaries. Only the
   // months that may be written keep their entries and stored bytes (at 100k articles a busy tick

@@ -295,6 +295,54 @@ describe('the listing months', () => {
     expect(idle.writes + idle.deletes).toBe(0)
   })
 
+  it('rebuilds at most monthsPerTick month archives a tick, the rest first the next ticks', async () => {
+    const del = async (slug: string) => {
+      const res = await get(`/api/articles/${slug}`, {
+        method: 'DELETE',
+        headers: { Authorization: 'Bearer test-admin-token' },
+      })
+      expect(res.status).toBe(204)
+    }
+    // A second story in April and February, so that no month empties (which rebuilds every list).
+    const seconds = OLDER.slice(0, 2).map((a, i) => ({
+      ...a,
+      slug: `second-older-story-${i}`,
+      publishedAt: a.publishedAt.replace('T09', 'T10'),
+    }))
+    await publish(...seconds)
+    await reached()
+    await del('older-story-0')
+    await del('older-story-1')
+    await publish({ ...fixture('prisoner-exchange-agreed'), summary: 'Updated in May.' })
+    const archived = async (month: string) =>
+      ((await getStoryList(env.KV, keys.month(month))).list?.items ?? []).map((i) => i.slug)
+    const listed = async () => (await listAll(100)).articles.map((a) => a.slug)
+    const first = await reached({ monthsPerTick: 1 })
+    expect(first.changed).toBe(3)
+    // The newest month now; April and February wait, still listing their removed story.
+    const may = (await getStoryList(env.KV, keys.month('2025-05'))).list?.items ?? []
+    expect(may.find((i) => i.slug === 'prisoner-exchange-agreed')?.summary).toBe('Updated in May.')
+    expect(await archived('2025-04')).toEqual(['second-older-story-0', 'older-story-0'])
+    expect(await listed()).toContain('older-story-1')
+    expect(first.pending).toBeGreaterThan(0)
+    // The latest and theme lists are whole at once, every summary in them.
+    for (const key of [keys.latest, keys.theme('russia')]) {
+      const items = (await getStoryList(env.KV, key)).list?.items ?? []
+      expect(items.map((i) => i.slug)).not.toContain('older-story-0')
+      for (const item of items) expect(item.summary, item.slug).not.toBe('')
+    }
+    const second = await reached({ monthsPerTick: 1 })
+    const third = await reached({ monthsPerTick: 1 })
+    expect(second.pending).toBeGreaterThan(0)
+    expect(third.pending).toBe(0)
+    expect(await archived('2025-04')).toEqual(['second-older-story-0'])
+    expect(await archived('2025-02')).toEqual(['second-older-story-1'])
+    expect(await listed()).not.toContain('older-story-0')
+    expect(await listed()).not.toContain('older-story-1')
+    // What a full rebuild makes: nothing left to write.
+    expect((await refresh()).listsWritten).toBe(0)
+  })
+
   it('builds the listing from catalog entries saved before the split, reading no article', async () => {
     // The stored layout of before: shards of format 1 (an object of entries by slug), each
     // entry holding its id and summary.
