@@ -55,21 +55,30 @@ async function listAll(limit: number): Promise<{ articles: Listed[]; pages: numb
 const newestFirst = (a: { publishedAt: string; slug: string }, b: typeof a) =>
   Date.parse(b.publishedAt) - Date.parse(a.publishedAt) || (a.slug < b.slug ? -1 : 1)
 
-// Real KV, with the key of every value read noted: which listing months a tick reads.
-function recordingKv(): { kv: KVNamespace; read: Set<string> } {
+// Real KV, with the key of every value read noted (which listing months a tick reads), and every
+// call of the given methods in order (`get v1:...`, `put v1:...`).
+function recordingKv(methods: readonly string[] = ['get', 'getWithMetadata']): {
+  kv: KVNamespace
+  read: Set<string>
+  log: string[]
+} {
   const read = new Set<string>()
+  const log: string[] = []
   const kv = new Proxy(env.KV, {
     get(target, prop) {
       const member = Reflect.get(target, prop) as unknown
       if (typeof member !== 'function') return member
-      if (prop !== 'get' && prop !== 'getWithMetadata') return member.bind(target)
+      if (!methods.includes(String(prop))) return member.bind(target)
       return (key: string | string[], ...rest: unknown[]) => {
-        for (const k of [key].flat()) read.add(k)
+        for (const k of [key].flat()) {
+          log.push(`${String(prop)} ${k}`)
+          if (prop !== 'put') read.add(k)
+        }
         return member.call(target, key, ...rest)
       }
     },
   })
-  return { kv, read }
+  return { kv, read, log }
 }
 
 const summaryIn = async (key: string, slug: string) =>
@@ -255,18 +264,7 @@ describe('the listing months', () => {
       ...fixture('prisoner-exchange-agreed'),
       summary: 'Updated in May.',
     })
-    const log: string[] = []
-    const kv = new Proxy(env.KV, {
-      get(target, prop) {
-        const member = Reflect.get(target, prop) as unknown
-        if (typeof member !== 'function') return member
-        if (prop !== 'get' && prop !== 'put') return member.bind(target)
-        return (key: string | string[], ...rest: unknown[]) => {
-          for (const k of [key].flat()) log.push(`${String(prop)} ${k}`)
-          return member.call(target, key, ...rest)
-        }
-      },
-    })
+    const { kv, log } = recordingKv(['get', 'put'])
     await runRefresh(kv, {
       now: NOW,
       site: readSiteConfig(env),
