@@ -867,6 +867,8 @@ async function measureTick(
   let allSettleTicks = 0
   let buildEnd: string | null = null
   const removal = { ticks: 0, listsRead: 0, stillListed: 0 }
+  // The stories removed after the ticks, and after each other run's +N tick.
+  const victims = removalVictims(corpus, added)
   const worker = await tickWorker(persist, scriptPath, cold)
   try {
     const measure = async (name: string, at = now) => {
@@ -922,7 +924,6 @@ async function measureTick(
     // Last, N stories of the seeded site removed at once, as the API deletes (a tombstone and a
     // change marker each), one cron interval after the last tick: ticks until the related part
     // has nothing pending, then every stored related list read for any of them still listed.
-    const victims = removalVictims(corpus, added)
     const removeAt = new Date(lastAt.getTime() + interval)
     await removeStories(worker.kv, victims, removeAt)
     for (let k = 0; k <= 10; k++) {
@@ -952,7 +953,6 @@ async function measureTick(
   ]
   const againstRuns: WorkerdTick[][] = []
   const removalRuns: TickFigures['removalRuns'] = { A: [], B: [] }
-  const victims = removalVictims(corpus, added)
   const keep = process.env.EDGEWIRE_BENCH_PROFILES
   for (const [k, which] of abOrder.entries()) {
     if (k === 0) continue

@@ -122,7 +122,6 @@ export function encodeListingMonth(
   lines?: ReadonlyMap<ListingEntry, string>,
 ): string {
   const sorted = sortedNewest(entries)
-  if (sorted.length === 0) return asciiJson({ version: 1, month, entries: [] })
   // ASCII: a tick reads the months it touches (1.8 MB each at 100k articles), the listing API too.
   const body = sorted.map((e) => lines?.get(e) ?? asciiJson(e)).join(',\n')
   return `${monthHead(month)}\n${body}\n]}`
